@@ -36,8 +36,9 @@ class ArmParams(_Frozen):
     @model_validator(mode="after")
     def _six_of_each(self) -> ArmParams:
         for field in ("dh", "joint_limits", "max_velocity", "max_acceleration"):
-            if len(getattr(self, field)) != 6:
-                raise ValueError(f"arm '{self.name}': {field} needs 6 entries, got {len(getattr(self, field))}")
+            count = len(getattr(self, field))
+            if count != 6:
+                raise ValueError(f"arm '{self.name}': {field} needs 6 entries, got {count}")
         for i, (lo, hi) in enumerate(self.joint_limits):
             if not lo < hi:
                 raise ValueError(f"arm '{self.name}': joint {i} limits [{lo}, {hi}] are empty")
@@ -83,6 +84,9 @@ class CameraParams(_Frozen):
     depth_of_field: float = Field(gt=0)
     max_incidence_deg: float = Field(gt=0, lt=90)
     overlap: float = Field(ge=0, lt=1)
+    # Collision envelope of camera + light ring, for the coverage planner (defaults keep old files valid).
+    housing_radius: float = Field(default=0.08, gt=0, description="m, envelope radius about the optical axis")
+    min_clearance: float = Field(default=0.03, ge=0, description="m, closest approach in front of the lens")
 
     @property
     def focal_length_px(self) -> float:

@@ -1,0 +1,155 @@
+"""Visiting order of the viewpoints: an open tour from the start pose that minimises stage travel time.
+
+Cost of a leg = the synchronised stage move time (`platform_control.trajectory.move_time`, all axes
+start and stop together within their velocity/acceleration limits); the C table takes the shorter way
+round. Nearest neighbour builds a tour, 2-opt (segment reversal) and or-opt (moving runs of up to three
+stops) improve it until no move helps. Afterwards each C value is shifted by whole turns to the
+representation nearest the previous stop that lies within the C travel, and the real scan time is
+computed on those exact axis values.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from platform_control.stage import StageKinematics
+from platform_control.trajectory import move_time
+
+_ROTARY = 4  # index of the C axis
+
+
+def _wrapped_goal(start: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    out = goal.copy()
+    out[_ROTARY] = start[_ROTARY] + (goal[_ROTARY] - start[_ROTARY] + np.pi) % (2 * np.pi) - np.pi
+    return out
+
+
+def travel_time_matrix(axes: np.ndarray, stage: StageKinematics) -> np.ndarray:
+    """(N, N) move times between axis vectors (N, 5), C taking the shorter way round."""
+    n = len(axes)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            t = move_time(
+                axes[i], _wrapped_goal(axes[i], axes[j]), stage.max_velocity, stage.max_acceleration
+            )
+            out[i, j] = out[j, i] = t
+    return out
+
+
+def nearest_neighbour_tour(cost: np.ndarray, start: int = 0) -> list[int]:
+    n = len(cost)
+    tour = [start]
+    free = np.ones(n, dtype=bool)
+    free[start] = False
+    for _ in range(n - 1):
+        row = np.where(free, cost[tour[-1]], np.inf)
+        nxt = int(np.argmin(row))
+        tour.append(nxt)
+        free[nxt] = False
+    return tour
+
+
+def path_cost(tour: list[int], cost: np.ndarray) -> float:
+    return float(sum(cost[a, b] for a, b in itertools.pairwise(tour)))
+
+
+def two_opt(tour: list[int], cost: np.ndarray) -> list[int]:
+    """Reverse segments while that shortens the open path; the first node stays first."""
+    path = np.array(tour)
+    n = len(path)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(1, n - 1):
+            j = np.arange(i + 1, n)
+            before = cost[path[i - 1], path[i]] + np.where(
+                j < n - 1, cost[path[j], path[np.minimum(j + 1, n - 1)]], 0
+            )
+            after = cost[path[i - 1], path[j]] + np.where(
+                j < n - 1, cost[path[i], path[np.minimum(j + 1, n - 1)]], 0
+            )
+            gain = before - after
+            k = int(np.argmax(gain))
+            if gain[k] > 1e-9:
+                path[i : j[k] + 1] = path[i : j[k] + 1][::-1].copy()
+                improved = True
+    return path.tolist()
+
+
+def or_opt(tour: list[int], cost: np.ndarray, max_run: int = 3) -> list[int]:
+    """Move runs of 1..max_run consecutive stops elsewhere (either direction) while that helps."""
+    path = list(tour)
+    n = len(path)
+    improved = True
+    while improved:
+        improved = False
+        for run in range(1, max_run + 1):
+            i = 1
+            while i + run <= n:
+                seg = path[i : i + run]
+                prev = path[i - 1]
+                nxt = path[i + run] if i + run < n else None
+                removed = cost[prev, seg[0]]
+                if nxt is not None:
+                    removed += cost[seg[-1], nxt] - cost[prev, nxt]
+                rest = np.array(path[:i] + path[i + run :])
+                a, b = rest, np.append(rest[1:], -1)
+                has_b = b >= 0
+                bb = np.where(has_b, b, 0)
+                best_gain, best = 1e-9, None
+                for first, last, order in ((seg[0], seg[-1], 1), (seg[-1], seg[0], -1)):
+                    added = cost[a, first] + np.where(has_b, cost[last, bb] - cost[a, bb], 0.0)
+                    k = int(np.argmin(added))
+                    if removed - added[k] > best_gain:
+                        best_gain, best = removed - added[k], (k, order)
+                if best is not None:
+                    k, order = best
+                    rest_list = rest.tolist()
+                    path = rest_list[: k + 1] + seg[::order] + rest_list[k + 1 :]
+                    improved = True
+                i += 1
+    return path
+
+
+def order_viewpoints(axes: np.ndarray, start: np.ndarray, stage: StageKinematics) -> list[int]:
+    """Visiting order (indices into ``axes``) of a short stage tour that begins at ``start``."""
+    if len(axes) == 0:
+        return []
+    nodes = np.vstack([start, axes])
+    cost = travel_time_matrix(nodes, stage)
+    tour = nearest_neighbour_tour(cost, 0)
+    best = path_cost(tour, cost)
+    while True:
+        tour = or_opt(two_opt(tour, cost), cost)
+        now = path_cost(tour, cost)
+        if now >= best - 1e-9:
+            break
+        best = now
+    return [i - 1 for i in tour[1:]]
+
+
+def assign_rotary_turns(axes: np.ndarray, start: np.ndarray, stage: StageKinematics) -> np.ndarray:
+    """Copy of ``axes`` (N, 5), each C shifted by whole turns to the in-range value nearest the previous."""
+    out = np.array(axes, dtype=float, copy=True)
+    lo, hi = stage.limits[_ROTARY]
+    prev = float(start[_ROTARY])
+    for row in out:
+        options = row[_ROTARY] + 2 * np.pi * np.arange(-3, 4)
+        options = options[(options >= lo - 1e-12) & (options <= hi + 1e-12)]
+        if len(options):
+            row[_ROTARY] = options[np.argmin(np.abs(options - prev))]
+        prev = row[_ROTARY]
+    return out
+
+
+def leg_times(axes: np.ndarray, start: np.ndarray, stage: StageKinematics) -> np.ndarray:
+    """Move time (s) of every leg start -> axes[0] -> ... -> axes[-1], on the exact axis values."""
+    times = []
+    prev = np.asarray(start, dtype=float)
+    for row in axes:
+        times.append(move_time(prev, row, stage.max_velocity, stage.max_acceleration))
+        prev = row
+    return np.array(times)

@@ -1,0 +1,167 @@
+"""End-to-end coverage planning on a generated blade: coverage, stage poses, scan time vs the naive
+raster, and honest partial results when full coverage is impossible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from platform_control.blade import CLAMPED_LABELS, blade_preset, generate_blade, label_mask
+from platform_control.camera import PinholeCamera
+from platform_control.coverage import (
+    CoveragePlanner,
+    IncompleteCoverageError,
+    ScanPlan,
+    ScanTiming,
+    TrimeshRayCaster,
+)
+from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.stage import StageKinematics
+from platform_control.trajectory import move_time
+
+CAMERA = load_camera_params()
+TIMING = ScanTiming(n_channels=6, capture_time_per_channel=0.05)
+
+
+@pytest.fixture(scope="module")
+def stage() -> StageKinematics:
+    return StageKinematics(load_stage_params(), load_cell_layout(), CAMERA)
+
+
+@pytest.fixture(scope="module")
+def blade():
+    return generate_blade(blade_preset("small"), seed=21)
+
+
+@pytest.fixture(scope="module")
+def planner(stage: StageKinematics) -> CoveragePlanner:
+    return CoveragePlanner(CAMERA, stage, timing=TIMING)
+
+
+@pytest.fixture(scope="module")
+def plan(planner: CoveragePlanner, blade) -> ScanPlan:
+    return planner.plan(blade)
+
+
+@pytest.fixture(scope="module")
+def raster(planner: CoveragePlanner, blade) -> ScanPlan:
+    return planner.raster_plan(blade)
+
+
+def test_small_blade_is_covered(plan: ScanPlan) -> None:
+    report = plan.coverage
+    assert report.coverage >= 0.99 and report.complete
+    assert 0 < len(plan) < 40
+    # the report's areas add up and name every face with a gap
+    assert report.covered_area + report.uncovered_area == pytest.approx(report.required_area)
+    assert report.uncovered_face_area.sum() == pytest.approx(report.uncovered_area, abs=1e-12)
+    assert report.excluded_area > 0 and set(report.excluded_labels) == {"root", "platform_underside"}
+    for label in ("airfoil", "tip", "platform_top", "platform_side"):
+        req, cov = report.per_label[label]
+        assert req > 0 and cov / req > 0.95, label
+
+
+def test_coverage_is_confirmed_by_independent_evaluation(
+    planner: CoveragePlanner, blade, plan: ScanPlan
+) -> None:
+    again = planner.evaluate(blade, plan.axes)
+    assert again.covered_area == pytest.approx(plan.coverage.covered_area, rel=1e-9)
+    assert again.rejected_viewpoints == {}
+    # dropping a viewpoint leaves a gap (the set cover keeps no redundant view) that names its faces
+    fewer = planner.evaluate(blade, np.delete(plan.axes, 0, axis=0))
+    assert fewer.covered_area < again.covered_area
+    lost = set(plan.faces_seen(0).tolist())
+    assert set(fewer.uncovered_faces.tolist()) <= lost | set(again.uncovered_faces.tolist())
+    # poses outside the travel are refused, not silently used
+    outside = planner.evaluate(blade, [[0.0, 0.0, 5.0, 0.0, 0.0]])
+    assert outside.covered_area == 0 and outside.rejected_viewpoints == {"stage_z out of range": 1}
+
+
+def test_area_sampled_check_with_the_reference_ray_caster(
+    blade, plan: ScanPlan, stage: StageKinematics
+) -> None:
+    """Monte-Carlo over the real surface (not the planner's elements), with trimesh's ray caster."""
+    required = blade.submesh([np.flatnonzero(~label_mask(blade, CLAMPED_LABELS))], append=True)
+    points, face = trimesh.sample.sample_surface(required, 2000, seed=1)
+    normals = required.face_normals[face]
+    camera, caster = PinholeCamera(CAMERA), TrimeshRayCaster(blade)
+    seen = np.zeros(len(points), dtype=bool)
+    for vp in plan.viewpoints:
+        pose = stage.blade_pose_in_camera(vp.axes)
+        rot, trans = pose[:3, :3], pose[:3, 3]
+        ok = np.flatnonzero(camera.sees(points @ rot.T + trans, normals @ rot.T) & ~seen)
+        if len(ok):
+            seen[ok[caster.visible(-rot.T @ trans, points[ok] + 1e-7 * normals[ok])]] = True
+    assert seen.mean() >= 0.99
+
+
+def test_every_viewpoint_is_a_valid_stage_pose(plan: ScanPlan, stage: StageKinematics) -> None:
+    for vp in plan.viewpoints:
+        assert stage.within_limits(vp.axes)
+        assert np.linalg.norm(stage.blade_point_to_world(vp.axes, vp.point) - stage.focus_point) < 1e-9
+        towards_camera = stage.axes_to_blade_pose(vp.axes)[:3, :3] @ vp.view_direction
+        assert np.dot(towards_camera, -stage.view_axis) > 1 - 1e-12
+        assert vp.seen_area > 0
+
+
+def test_scan_time_adds_up_from_stage_moves(plan: ScanPlan, stage: StageKinematics) -> None:
+    legs = []
+    prev = plan.start_axes
+    for row in plan.axes:
+        legs.append(move_time(prev, row, stage.max_velocity, stage.max_acceleration))
+        prev = row
+    n = len(plan)
+    expected = sum(legs) + n * (stage.params.settle_time + TIMING.capture_time)
+    assert plan.estimated_scan_time == pytest.approx(expected)
+    np.testing.assert_allclose(plan.timing.leg_times, legs)
+
+
+def test_planned_scan_beats_the_raster_by_30_percent(plan: ScanPlan, raster: ScanPlan) -> None:
+    assert raster.coverage.coverage >= 0.99  # the baseline covers the same surface
+    assert raster.method == "raster" and len(raster) > len(plan)
+    assert plan.estimated_scan_time <= 0.7 * raster.estimated_scan_time
+
+
+def test_tour_order_is_better_than_visiting_in_set_cover_order(
+    plan: ScanPlan, stage: StageKinematics
+) -> None:
+    rng = np.random.default_rng(0)
+    axes = plan.axes
+    shuffled_times = []
+    for _ in range(20):
+        perm = axes[rng.permutation(len(axes))]
+        total, prev = 0.0, plan.start_axes
+        for row in perm:
+            total += move_time(prev, row, stage.max_velocity, stage.max_acceleration)
+            prev = row
+        shuffled_times.append(total)
+    assert plan.timing.moves < min(shuffled_times)
+
+
+def test_impossible_incidence_gives_a_partial_plan_naming_the_gaps(stage: StageKinematics, blade) -> None:
+    strict_camera = CAMERA.model_copy(update={"max_incidence_deg": 0.5})
+    planner = CoveragePlanner(strict_camera, stage, timing=TIMING, refine_rounds=0, solver="greedy")
+    plan = planner.plan(blade)
+    report = plan.coverage
+    assert not report.complete and report.coverage < 0.99
+    assert len(report.uncovered_faces) > 0
+    assert report.uncovered_face_area.sum() == pytest.approx(report.uncovered_area, abs=1e-12)
+    assert "uncovered" in report.summary()
+    with pytest.raises(IncompleteCoverageError, match="misses the coverage target") as info:
+        planner.plan(blade, strict=True)
+    assert info.value.plan.coverage.uncovered_area == pytest.approx(report.uncovered_area)
+
+
+def test_blade_too_big_for_the_stage_is_reported(blade) -> None:
+    params = load_stage_params()
+    limits = list(params.limits)
+    limits[2] = (0.20, 0.22)  # Z travel of 20 mm: only a band of the span reaches the focus plane
+    short = StageKinematics(params.model_copy(update={"limits": tuple(limits)}), load_cell_layout(), CAMERA)
+    plan = CoveragePlanner(CAMERA, short, timing=TIMING, refine_rounds=0, solver="greedy").plan(blade)
+    report = plan.coverage
+    assert not report.complete
+    assert report.rejected_viewpoints.get("stage_z out of range", 0) > 0
+    assert report.per_label["tip"][1] == 0.0  # the tip cannot be brought into focus
+    assert all(short.within_limits(vp.axes) for vp in plan.viewpoints)
+    assert "stage_z out of range" in report.summary()
