@@ -1,0 +1,426 @@
+"""The simulated cell: MuJoCo physics of the arm and the stage, the blade and whatever holds it.
+
+Arm joints and stage axes are driven by their servos (`cell_model.py`) towards the commanded
+trajectory, sampled at every physics step; joint states are the physics' state, never the command.
+Commands outside the parameter files' limits are refused before anything moves (`LimitViolation`),
+a following error beyond the drive's limit or a drive that does not settle raises `HardwareFault`, and
+`stop` latches an e-stop per device until `reset`.
+
+The blade is rigid and follows its holder: the tray slot, the stage fixture, the gripper, the reject
+bin, or nothing ("loose": released where no receiver was). The gripper closes on the blade only if the
+tool centre is inside the blade's bounds; on opening, the blade is taken by a receiver within 3 mm and
+3 degrees of where it is released, keeping the actual (not a snapped) pose.
+
+Timing: "deterministic" runs as fast as it can; "realtime" paces physics to the wall clock (scaled by
+`speed`) and makes captures take their exposure and readout time, for demos.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import mujoco
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from platform_control.camera import pose_to_matrix
+from platform_control.hardware import (
+    EStopActive,
+    HardwareFault,
+    JointState,
+    LimitViolation,
+    validate_trajectory,
+)
+from platform_control.params import (
+    ArmParams,
+    CameraParams,
+    CellLayout,
+    StageParams,
+    load_arm_params,
+    load_camera_params,
+    load_cell_layout,
+    load_stage_params,
+)
+from platform_control.pick_place import PickPlaceConfig
+from platform_control.sim.cell_model import CellModel, build_cell_model
+from platform_control.sim.optics import OpticsConfig, load_optics
+from platform_control.sim.render import SimBlade
+from platform_control.sim.sensor import frame_geometry
+from platform_control.trajectory import JointTrajectory
+
+Group = Literal["arm", "stage"]
+Timing = Literal["deterministic", "realtime"]
+BladeHolder = Literal["tray", "fixture", "gripper", "reject_bin", "loose", "none"]
+_CHUNK = 10  # physics steps between progress reports, e-stop checks and real-time pacing
+RELEASE_TOLERANCE = (0.003, np.radians(3.0))  # m, rad: a receiver takes the blade within this
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How the simulator runs. `seed` drives the camera noise of the deterministic mode."""
+
+    timing: Timing = "deterministic"
+    speed: float = 1.0
+    seed: int = 0
+    settle_tolerance: tuple[float, float] = (5e-5, 5e-6)  # rad, m
+    settle_timeout: float = 1.0  # s of simulated time after the trajectory ends
+    following_error_limit: tuple[float, float] = (0.05, 0.005)  # rad, m
+
+
+@dataclass
+class _Motion:
+    trajectory: JointTrajectory
+    t0: float
+
+
+def _quat_wxyz(rot: np.ndarray) -> np.ndarray:
+    x, y, z, w = Rotation.from_matrix(rot).as_quat()
+    return np.array([w, x, y, z])
+
+
+def _pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    angle = Rotation.from_matrix(a[:3, :3].T @ b[:3, :3]).magnitude()
+    return float(np.linalg.norm(a[:3, 3] - b[:3, 3])), float(angle)
+
+
+class SimCell:
+    """One simulated cell. Thread-safe: motion of arm and stage may run from different threads."""
+
+    def __init__(
+        self,
+        blade: SimBlade | None = None,
+        config: SimConfig | None = None,
+        *,
+        arm: ArmParams | None = None,
+        stage: StageParams | None = None,
+        camera: CameraParams | None = None,
+        layout: CellLayout | None = None,
+        optics: OpticsConfig | None = None,
+        pick_place: PickPlaceConfig | None = None,
+    ) -> None:
+        self.config = config or SimConfig()
+        if self.config.speed <= 0:
+            raise ValueError(f"SimConfig.speed must be positive, got {self.config.speed}")
+        self.arm_params = arm or load_arm_params()
+        self.stage_params = stage or load_stage_params()
+        self.camera_params = camera or load_camera_params()
+        self.layout = layout or load_cell_layout()
+        self.optics = optics or load_optics()
+        self.pick_place = pick_place or PickPlaceConfig()
+        self.blade = blade
+        frame = frame_geometry(self.camera_params, self.optics.sensor.width, self.optics.sensor.height)
+        home = dict(zip(self.arm_params.joint_names, self.pick_place.home, strict=True))
+        home.update(zip(self.stage_params.axis_names, self.pick_place.stage_load_axes, strict=True))
+        self.cell: CellModel = build_cell_model(
+            self.arm_params, self.stage_params, frame, blade.mesh if blade is not None else None, home
+        )
+        self.model = self.cell.model
+        self.data = mujoco.MjData(self.model)
+        self.joints: dict[str, tuple[str, ...]] = {
+            "arm": self.cell.arm_joints,
+            "stage": self.cell.stage_joints,
+        }
+        self.limits = {
+            "arm": (
+                self.arm_params.joint_limits,
+                self.arm_params.max_velocity,
+                self.arm_params.max_acceleration,
+            ),
+            "stage": (
+                self.stage_params.limits,
+                self.stage_params.max_velocity,
+                self.stage_params.max_acceleration,
+            ),
+        }
+        self._lock = threading.RLock()
+        self._motions: dict[str, _Motion] = {}
+        self._estop = {"arm": False, "stage": False}
+        self._gripper_closed = False
+        self.tray_blade_pose = pose_to_matrix(self.layout.tray) @ pose_to_matrix(
+            (0, 0, 0, 0, 0, self.pick_place.tray_slot_yaw)
+        )
+        self.reject_bin_pose = pose_to_matrix(self.layout.reject_bin)
+        self._holder: BladeHolder = "tray" if blade is not None else "none"
+        self._static_pose = self.tray_blade_pose.copy()
+        self._relative = np.eye(4)
+        for name, value in home.items():
+            self.data.qpos[self.cell.qpos_index[name]] = value
+        self._hold_current()
+        self._sync()
+        self._renderer = None
+
+    # ------------------------------------------------------------------------------- state
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def joint_state(self, group: Group) -> JointState:
+        with self._lock:
+            names = self.joints[group]
+            return JointState(
+                names, self.cell.qpos(self.data, names), self.cell.qvel(self.data, names), self.time
+            )
+
+    def link_pose(self, body: int) -> np.ndarray:
+        with self._lock:
+            return self.cell.body_pose(self.data, body)
+
+    @property
+    def blade_holder(self) -> BladeHolder:
+        return self._holder
+
+    def blade_pose(self) -> np.ndarray:
+        """4x4 blade frame -> world."""
+        with self._lock:
+            if self._holder == "none":
+                raise ValueError("no blade in this simulated cell")
+            return self.cell.body_pose(self.data, self.cell.blade_body)
+
+    def place_blade(self, holder: Literal["tray", "fixture"]) -> None:
+        """Put the blade (without the arm) into the tray slot or the stage fixture; for tests and datasets."""
+        with self._lock:
+            if self.blade is None:
+                raise ValueError("no blade in this simulated cell")
+            self._holder = holder
+            self._static_pose = self.tray_blade_pose.copy()
+            self._relative = np.eye(4)
+            self._sync()
+
+    # ------------------------------------------------------------------------------ motion
+    def _hold_current(self) -> None:
+        for name in (*self.cell.arm_joints, *self.cell.stage_joints):
+            self.data.ctrl[self.cell.position_actuator[name]] = self.data.qpos[self.cell.qpos_index[name]]
+            self.data.ctrl[self.cell.velocity_actuator[name]] = 0.0
+
+    def set_stage_axes(self, axes: np.ndarray) -> None:
+        """Put the stage at `axes` at rest without simulating the move (dataset rendering, restoring a
+        saved world). Raises LimitViolation outside the limits, HardwareFault while the stage moves."""
+        self._set_joints("stage", axes, self.stage_params.limits)
+
+    def set_arm_joints(self, q: np.ndarray) -> None:
+        """Put the arm at `q` at rest without simulating the move (restoring a saved world only); a
+        blade in the gripper goes with it. Raises LimitViolation / HardwareFault like `set_stage_axes`."""
+        self._set_joints("arm", q, self.arm_params.joint_limits)
+
+    def _set_joints(self, group: Group, values: np.ndarray, limits) -> None:
+        with self._lock:
+            if group in self._motions:
+                raise HardwareFault(group, "cannot set joints while a trajectory is running")
+            names = self.joints[group]
+            lo_hi = np.array(limits)
+            values = np.asarray(values, dtype=float)
+            if values.shape != (len(names),) or not np.all(np.isfinite(values)):
+                raise LimitViolation(
+                    group, f"expected {len(names)} finite values {names}, got {values.tolist()}"
+                )
+            bad = np.flatnonzero((values < lo_hi[:, 0] - 1e-9) | (values > lo_hi[:, 1] + 1e-9))
+            if bad.size:
+                j = int(bad[0])
+                raise LimitViolation(
+                    group,
+                    f"{names[j]} = {values[j]:.6g} outside its limits [{lo_hi[j, 0]:.6g}, {lo_hi[j, 1]:.6g}]",
+                )
+            for name, value in zip(names, values, strict=True):
+                self.data.qpos[self.cell.qpos_index[name]] = value
+                self.data.qvel[self.cell.dof_index[name]] = 0.0
+                self.data.ctrl[self.cell.position_actuator[name]] = value
+                self.data.ctrl[self.cell.velocity_actuator[name]] = 0.0
+            self._sync()
+
+    def _sync(self) -> None:
+        """Kinematics up to date and the blade on its holder."""
+        mujoco.mj_kinematics(self.model, self.data)
+        if self.cell.blade_body < 0:
+            mujoco.mj_comPos(self.model, self.data)
+            mujoco.mj_camlight(self.model, self.data)
+            return
+        if self._holder == "fixture":
+            pose = self.cell.body_pose(self.data, self.cell.mount_body) @ self._relative
+        elif self._holder == "gripper":
+            pose = self.cell.body_pose(self.data, self.cell.tool_body) @ self._relative
+        else:
+            pose = self._static_pose
+        self.data.mocap_pos[self.cell.blade_mocap] = pose[:3, 3]
+        self.data.mocap_quat[self.cell.blade_mocap] = _quat_wxyz(pose[:3, :3])
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+        mujoco.mj_camlight(self.model, self.data)  # camera poses for rendering
+
+    def _advance(self, steps: int) -> None:
+        """Step the physics; every running trajectory sets its servos' references at every step."""
+        dt = self.model.opt.timestep
+        refs = []
+        for group, motion in self._motions.items():
+            times = self.data.time + dt * np.arange(steps) - motion.t0
+            q, v, _ = motion.trajectory.sample_state(np.clip(times, 0.0, motion.trajectory.duration))
+            names = self.joints[group]
+            pos = [self.cell.position_actuator[n] for n in names]
+            vel = [self.cell.velocity_actuator[n] for n in names]
+            refs.append((pos, vel, q, v))
+        for k in range(steps):
+            for pos, vel, q, v in refs:
+                self.data.ctrl[pos] = q[k]
+                self.data.ctrl[vel] = v[k]
+            mujoco.mj_step(self.model, self.data)
+        self._sync()
+
+    def _following_error(self, group: Group) -> None:
+        names = self.joints[group]
+        ref = np.array([self.data.ctrl[self.cell.position_actuator[n]] for n in names])
+        err = np.abs(self.cell.qpos(self.data, names) - ref)
+        kinds = self.stage_params.axis_types if group == "stage" else ("revolute",) * len(names)
+        limit = np.array([self.config.following_error_limit[0 if k == "revolute" else 1] for k in kinds])
+        if np.any(err > limit):
+            j = int(np.argmax(err / limit))
+            self._motions.pop(group, None)
+            self._hold_current()
+            raise HardwareFault(group, f"following error {err[j]:.4g} on {names[j]} exceeds {limit[j]:.4g}")
+
+    def follow(
+        self, group: Group, trajectory: JointTrajectory, progress_cb: Callable[[float], None] | None = None
+    ) -> None:
+        """Drive `group` along `trajectory` through the physics; blocks until it has settled."""
+        if self._estop[group]:
+            raise EStopActive(group, "e-stop latched; call reset() before moving")
+        names = self.joints[group]
+        lim, vmax, amax = self.limits[group]
+        with self._lock:
+            if group in self._motions:
+                raise HardwareFault(group, "already following a trajectory")
+            current = self.cell.qpos(self.data, names)
+            validate_trajectory(
+                group, trajectory, names, lim, vmax, amax, current=current, start_tolerance=2e-3
+            )
+            motion = _Motion(trajectory, self.time)
+            self._motions[group] = motion
+        wall0, sim0 = time.monotonic(), self.time
+        end = motion.t0 + trajectory.duration
+        kinds = self.stage_params.axis_types if group == "stage" else ("revolute",) * len(names)
+        tol = np.array([self.config.settle_tolerance[0 if k == "revolute" else 1] for k in kinds])
+        goal = trajectory.goal
+        try:
+            while True:
+                with self._lock:
+                    if self._estop[group]:
+                        raise EStopActive(group, "stopped while moving")
+                    now = self.time
+                    if now >= end:
+                        err = np.abs(self.cell.qpos(self.data, names) - goal)
+                        if np.all(err <= tol):
+                            break
+                        if now > end + self.config.settle_timeout:
+                            j = int(np.argmax(err / tol))
+                            raise HardwareFault(
+                                group, f"{names[j]} did not settle: {err[j]:.3g} from its goal"
+                            )
+                    self._advance(_CHUNK)
+                    self._following_error(group)
+                if progress_cb is not None:
+                    progress_cb(
+                        float(np.clip((self.time - motion.t0) / max(trajectory.duration, 1e-9), 0, 1))
+                    )
+                self._pace(wall0, sim0)
+        finally:
+            with self._lock:
+                self._motions.pop(group, None)
+                if self._estop[group]:
+                    self._hold_current()
+        if progress_cb is not None:
+            progress_cb(1.0)
+
+    def _pace(self, wall0: float, sim0: float) -> None:
+        if self.config.timing == "realtime":
+            delay = wall0 + (self.time - sim0) / self.config.speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def wait(self, seconds: float) -> None:
+        """Let simulated time pass (e.g. a capture's exposure) with every drive holding."""
+        wall0, sim0 = time.monotonic(), self.time
+        with self._lock:
+            self._advance(max(round(seconds / self.model.opt.timestep), 1))
+        self._pace(wall0, sim0)
+
+    def stop(self, group: Group | None = None) -> None:
+        """E-stop: latch and hold where the drives are now (callable from any thread)."""
+        for g in (group,) if group else ("arm", "stage"):
+            self._estop[g] = True
+        with self._lock:
+            self._hold_current()
+
+    def reset(self, group: Group | None = None) -> None:
+        for g in (group,) if group else ("arm", "stage"):
+            self._estop[g] = False
+
+    def estop_active(self, group: Group) -> bool:
+        return self._estop[group]
+
+    # ----------------------------------------------------------------------------- gripper
+    def grip(self) -> None:
+        """Close the gripper; it holds the blade if the tool centre is inside the blade's bounds."""
+        with self._lock:
+            self._gripper_closed = True
+            if self.blade is None or self._holder in ("gripper", "reject_bin"):
+                return
+            tool = self.cell.body_pose(self.data, self.cell.tool_body)
+            blade = self.cell.body_pose(self.data, self.cell.blade_body)
+            point = np.linalg.inv(blade) @ np.append(tool[:3, 3], 1.0)
+            lo, hi = self.blade.mesh.bounds
+            if np.all(point[:3] >= lo - 0.003) and np.all(point[:3] <= hi + 0.003):
+                self._holder = "gripper"
+                self._relative = np.linalg.inv(tool) @ blade
+                self._sync()
+
+    def release(self) -> None:
+        """Open the gripper; a receiver near the blade takes it, otherwise it drops or is left loose."""
+        with self._lock:
+            self._gripper_closed = False
+            if self._holder != "gripper":
+                return
+            blade = self.cell.body_pose(self.data, self.cell.blade_body)
+            mount = self.cell.body_pose(self.data, self.cell.mount_body)
+            for holder, target in (("fixture", mount), ("tray", self.tray_blade_pose)):
+                dp, da = _pose_error(blade, target)
+                if dp <= RELEASE_TOLERANCE[0] and da <= RELEASE_TOLERANCE[1]:
+                    self._holder = holder
+                    self._relative = np.linalg.inv(mount) @ blade
+                    self._static_pose = blade
+                    self._sync()
+                    return
+            offset = np.abs(blade[:2, 3] - self.reject_bin_pose[:2, 3])
+            if np.all(offset < (0.19, 0.14)) and blade[2, 3] > self.reject_bin_pose[2, 3]:
+                dropped = blade.copy()
+                dropped[2, 3] = self.reject_bin_pose[2, 3] - 0.39  # falls onto the bin floor
+                self._holder, self._static_pose = "reject_bin", dropped
+            else:
+                self._holder, self._static_pose = "loose", blade
+            self._sync()
+
+    def holding(self) -> bool:
+        return self._gripper_closed and self._holder == "gripper"
+
+    # ------------------------------------------------------------------------------ camera
+    def renderer(self):
+        """The multispectral renderer (created on first use: it opens an offscreen GL context)."""
+        if self._renderer is None:
+            from platform_control.sim.render import MultispectralRenderer
+
+            self._renderer = MultispectralRenderer(
+                self.cell, self.blade, self.camera_params, self.layout, self.optics
+            )
+        return self._renderer
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __enter__(self) -> SimCell:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,90 @@
+"""The dataset generator writes autonad's generic folder format (read back with autonad_core's own
+loader), reproducibly from a seed, with ground truth; the CLI exposes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from platform_control.cli import sim_app
+from platform_control.imaging import load_imaging_plan
+from platform_control.sim.dataset import generate_dataset
+from platform_control.sim.defects import load_defects_config
+
+autonad_folder = pytest.importorskip(
+    "autonad_core.data.folder", reason="autonad_core's dataset loader not present"
+)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sim") / "ds"
+    summary = generate_dataset(
+        2, 21, root, presets=("small",), views_per_blade=1, resolution=(128, 128), progress=False
+    )
+    assert summary.samples == summary.train + summary.val and summary.val >= 1 and summary.train >= 1
+    return root
+
+
+def test_autonad_loader_reads_the_dataset(dataset_root: Path) -> None:
+    folder = autonad_folder.DatasetFolder.open(dataset_root)
+    folder.check_disjoint_splits()
+    classes = load_defects_config().classes
+    assert folder.spec.classes == classes
+    assert folder.spec.channels == load_imaging_plan().order
+    for split in ("train", "val"):
+        loaded = folder.load_split(split)
+        assert len(loaded) >= 1 and loaded.bit_depth == 8
+        for image, mask in zip(loaded.images, loaded.masks, strict=True):
+            assert image.shape == (128, 128, 6) and image.dtype == np.uint8
+            assert mask.shape == (128, 128) and mask.max() < len(classes)
+            assert image.max() > 40  # the blade is in the picture
+
+
+def test_masks_and_metadata_record_the_defects(dataset_root: Path) -> None:
+    folder = autonad_folder.DatasetFolder.open(dataset_root)
+    masks = folder.load_split("train").masks + folder.load_split("val").masks
+    labelled = np.unique(np.concatenate([m.ravel() for m in masks]))
+    assert len(labelled) >= 3  # background and at least two defect classes are in the pictures
+    classes = load_defects_config().classes
+    for meta_file in sorted((dataset_root / "meta").glob("*.json")):
+        meta = json.loads(meta_file.read_text())
+        assert meta["preset"] == "small" and 3 <= len(meta["defects"]) <= 8
+        assert {d["class"] for d in meta["defects"]} <= set(classes[1:])
+        for view in meta["views"]:
+            mask = folder.resolve(view["stem"]).mask
+            counts = np.bincount(np.array(Image.open(mask)).ravel(), minlength=len(classes))
+            assert {c: int(n) for c, n in zip(classes, counts, strict=True) if n} == view["class_pixels"]
+
+
+def test_same_seed_gives_identical_files(dataset_root: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    generate_dataset(
+        2, 21, again, presets=("small",), views_per_blade=1, resolution=(128, 128), progress=False
+    )
+    assert _digest(again) == _digest(dataset_root)
+
+
+def test_cli_refuses_a_non_empty_directory_and_checks_descriptions(dataset_root: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(sim_app, ["dataset", "--blades", "1", "--seed", "1", "--out", str(dataset_root)])
+    assert result.exit_code == 2
+    assert "not empty" in result.output
+    result = runner.invoke(sim_app, ["descriptions", "--check"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(sim_app, ["dataset", "--help"])
+    assert result.exit_code == 0 and "--blades" in result.output and "--seed" in result.output
