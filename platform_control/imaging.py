@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from platform_control.hardware import Camera, HardwareFault, LightController
+from platform_control.params import load_yaml_model
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config" / "imaging.yaml"
 
@@ -118,17 +118,7 @@ class ImagingPlan(BaseModel):
 
 def load_imaging_plan(path: Path | None = None) -> ImagingPlan:
     """Read an imaging plan YAML (default: `config/imaging.yaml`); errors name the file and field."""
-    path = Path(path or CONFIG_PATH)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise FileNotFoundError(f"cannot read imaging plan {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"imaging plan {path} is not valid YAML: {exc}") from exc
-    try:
-        return ImagingPlan.model_validate(data)
-    except ValueError as exc:
-        raise ValueError(f"imaging plan {path}: {exc}") from exc
+    return load_yaml_model(ImagingPlan, path or CONFIG_PATH, "imaging plan")
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,7 +7,7 @@ URDF/SDF descriptions all read them, so the models never drift apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 Pose6 = tuple[float, float, float, float, float, float]
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Frozen(BaseModel):
@@ -110,30 +111,32 @@ class CellLayout(_Frozen):
     reject_bin: Pose6
 
 
-def _load(model: type[_Frozen], path: Path):
+def load_yaml_model(model: type[M], path: Path, what: str = "parameter file") -> M:
+    """Read a YAML file into a pydantic model; every error names ``what``, the file and the field."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise FileNotFoundError(f"cannot read parameter file {path}: {exc}") from exc
+        raise FileNotFoundError(f"cannot read {what} {path}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise ValueError(f"parameter file {path} is not valid YAML: {exc}") from exc
+        raise ValueError(f"{what} {path} is not valid YAML: {exc}") from exc
     try:
         return model.model_validate(data)
     except ValueError as exc:
-        raise ValueError(f"parameter file {path}: {exc}") from exc
+        raise ValueError(f"{what} {path}: {exc}") from exc
 
 
 def load_arm_params(path: Path | None = None) -> ArmParams:
-    return _load(ArmParams, path or CONFIG_DIR / "arm_ur10e.yaml")
+    return load_yaml_model(ArmParams, path or CONFIG_DIR / "arm_ur10e.yaml")
 
 
 def load_stage_params(path: Path | None = None) -> StageParams:
-    return _load(StageParams, path or CONFIG_DIR / "stage_5axis.yaml")
+    return load_yaml_model(StageParams, path or CONFIG_DIR / "stage_5axis.yaml")
 
 
 def load_camera_params(path: Path | None = None) -> CameraParams:
-    return _load(CameraParams, path or CONFIG_DIR / "camera.yaml")
+    return load_yaml_model(CameraParams, path or CONFIG_DIR / "camera.yaml")
 
 
 def load_cell_layout(path: Path | None = None) -> CellLayout:
-    return _load(CellLayout, path or CONFIG_DIR / "cell_layout.yaml")
+    return load_yaml_model(CellLayout, path or CONFIG_DIR / "cell_layout.yaml")

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial.transform import Rotation, Slerp
 
 from platform_control.arm import ArmKinematics, UnreachablePoseError, pose6_matrix, pose_matrix
 from platform_control.hardware import ArmDriver, Gripper, HardwareFault, LimitViolation
-from platform_control.params import ArmParams, CellLayout, StageParams
+from platform_control.params import ArmParams, CellLayout, StageParams, load_yaml_model
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import JointTrajectory, concatenate, time_parameterize
 
@@ -61,17 +60,7 @@ class PickPlaceConfig(BaseModel):
 
 def load_pick_place_config(path: Path | None = None) -> PickPlaceConfig:
     """Read `config/pick_place.yaml` (or ``path``); errors name the file and the field."""
-    path = Path(path or CONFIG_PATH)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise FileNotFoundError(f"cannot read pick-and-place config {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"pick-and-place config {path} is not valid YAML: {exc}") from exc
-    try:
-        return PickPlaceConfig.model_validate(data)
-    except ValueError as exc:
-        raise ValueError(f"pick-and-place config {path}: {exc}") from exc
+    return load_yaml_model(PickPlaceConfig, path or CONFIG_PATH, "pick-and-place config")
 
 
 @dataclass(frozen=True)

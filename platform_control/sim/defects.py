@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.spatial import cKDTree
+
+from platform_control.params import load_yaml_model
 
 DEFECTS_PATH = Path(__file__).resolve().parent / "config" / "defects.yaml"
 MM = 1e-3
@@ -68,17 +69,7 @@ class DefectsConfig(BaseModel):
 
 
 def load_defects_config(path: Path | None = None) -> DefectsConfig:
-    path = Path(path or DEFECTS_PATH)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise FileNotFoundError(f"cannot read defects file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"defects file {path} is not valid YAML: {exc}") from exc
-    try:
-        return DefectsConfig.model_validate(data)
-    except ValueError as exc:
-        raise ValueError(f"defects file {path}: {exc}") from exc
+    return load_yaml_model(DefectsConfig, path or DEFECTS_PATH, "defects file")
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from platform_control.imaging import LIGHT_CHANNELS
+from platform_control.params import load_yaml_model
 
 OPTICS_PATH = Path(__file__).resolve().parent / "config" / "optics.yaml"
 
@@ -117,14 +117,4 @@ class OpticsConfig(_Frozen):
 
 def load_optics(path: Path | None = None) -> OpticsConfig:
     """Read the optics YAML (default: `sim/config/optics.yaml`)."""
-    path = Path(path or OPTICS_PATH)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise FileNotFoundError(f"cannot read optics file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"optics file {path} is not valid YAML: {exc}") from exc
-    try:
-        return OpticsConfig.model_validate(data)
-    except ValueError as exc:
-        raise ValueError(f"optics file {path}: {exc}") from exc
+    return load_yaml_model(OpticsConfig, path or OPTICS_PATH, "optics file")
