@@ -1,0 +1,59 @@
+"""The FastAPI application: routers per resource under /api/v1, the web page under /ui."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from .. import __version__
+from ..engine import create_db_engine, make_session_factory
+from ..settings import DatabaseSettings, load_settings
+from ..storage import ContentStore
+from .errors import install_error_handlers
+from .limits import BodySizeLimitMiddleware
+from .routers import accounts, annotations, catalog, cycles, defects, registry, stats, system
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+DESCRIPTION = """
+Records of the BladeCell inspection cells: cycles, captures, defects and models.
+
+Authenticate with an API key in the `X-API-Key` header. Roles are ranked: **technician** (start a cycle,
+see its status), **engineer** (search and review defects, import annotations, export, models),
+**admin** (users and keys; everything else too).
+
+Errors: 401 no/invalid key, 403 role too low, 404 unknown id, 409 conflict with recorded data (e.g. a
+duplicate serial), 413 upload too large, 422 invalid input (the message names the field), 503 database
+unavailable (nothing was written; retry).
+"""
+
+
+def create_app(settings: DatabaseSettings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the service; pass `engine` to share one (tests, benchmark), else settings decide."""
+    settings = settings or load_settings()
+    engine = engine or create_db_engine(
+        settings.url, pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms
+    )
+    app = FastAPI(
+        title="BladeCell records",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "cycles", "description": "start cycles and follow them"},
+            {"name": "defects", "description": "search, detail, review, export"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.store = ContentStore(settings.home)
+
+    for module in (cycles, defects, catalog, stats, registry, annotations, accounts):
+        app.include_router(module.router, prefix="/api/v1")
+    app.include_router(system.router)
+    app.mount("/ui", StaticFiles(directory=WEB_DIR, html=True), name="ui")
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    install_error_handlers(app)
+    return app

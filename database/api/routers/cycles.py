@@ -1,0 +1,124 @@
+"""Starting inspection cycles and following them (technicians), recorded cycle detail (engineers).
+
+Starting a cycle only queues a request (`cycle_requests`); the cell coordinator polls the queue, so the
+API runs and is tested without ROS or a cell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import select
+
+from ...errors import NotFoundError
+from ...orm import Blade, CycleRequest, DetectionModel, InspectionCycle, PartFamily, RequestState
+from ...services import queue
+from ..deps import Engineer, SessionDep, Technician, can_see_all_cycles
+from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, IdPath
+from ..schemas.cycles import CaptureOut, CycleStart, CycleStatusOut, InspectionOut
+
+router = APIRouter(tags=["cycles"], responses=ERROR_RESPONSES)
+
+
+def _visible_request(session: SessionDep, user: Technician, request_uuid: uuid.UUID) -> CycleRequest:
+    request = queue.get_request(session, request_uuid)
+    if not can_see_all_cycles(user) and request.requested_by_id != user.id:
+        raise NotFoundError("cycle request", str(request_uuid))  # don't reveal other people's requests
+    return request
+
+
+@router.post(
+    "/cycles",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CycleStatusOut,
+    responses=CONFLICT,
+    summary="Start a cycle: queue a request for the cell",
+)
+def start_cycle(body: CycleStart, session: SessionDep, user: Technician) -> queue.RequestStatus:
+    request = queue.submit(
+        session,
+        body.blade_serial,
+        body.part_family,
+        cell=body.cell,
+        options=body.options.model_dump(),
+        requested_by_id=user.id,
+    )
+    result = queue.to_status(session, request)
+    session.commit()
+    return result
+
+
+@router.get("/cycles", response_model=list[CycleStatusOut], summary="Cycle requests (technicians: their own)")
+def list_cycles(
+    session: SessionDep,
+    user: Technician,
+    state: RequestState | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[queue.RequestStatus]:
+    owner = None if can_see_all_cycles(user) else user.id
+    rows = queue.list_requests(session, requested_by_id=owner, state=state, limit=limit, offset=offset)
+    return [queue.to_status(session, r) for r in rows]
+
+
+@router.get(
+    "/cycles/{request_uuid}", response_model=CycleStatusOut, responses=NOT_FOUND, summary="Cycle status"
+)
+def cycle_status(request_uuid: uuid.UUID, session: SessionDep, user: Technician) -> queue.RequestStatus:
+    return queue.to_status(session, _visible_request(session, user, request_uuid))
+
+
+@router.post(
+    "/cycles/{request_uuid}/cancel",
+    response_model=CycleStatusOut,
+    responses={**NOT_FOUND, **CONFLICT},
+    summary="Cancel a request the cell has not started",
+)
+def cancel_cycle(request_uuid: uuid.UUID, session: SessionDep, user: Technician) -> queue.RequestStatus:
+    request = _visible_request(session, user, request_uuid)
+    queue.transition(request, RequestState.CANCELLED, cell=None, progress="cancelled")
+    session.flush()
+    result = queue.to_status(session, request)
+    session.commit()
+    return result
+
+
+@router.get(
+    "/inspections/{inspection_id}",
+    response_model=InspectionOut,
+    responses=NOT_FOUND,
+    summary="A recorded cycle",
+)
+def inspection(inspection_id: IdPath, session: SessionDep, _: Engineer) -> InspectionOut:
+    """A recorded cycle with its captures; `inspection_id` is the `cycle_id` other records carry."""
+    cycle = session.get(InspectionCycle, inspection_id)
+    if cycle is None:
+        raise NotFoundError("inspection cycle", inspection_id)
+    blade = session.get(Blade, cycle.blade_id)
+    family = session.get(PartFamily, blade.part_family_id)
+    model = session.get(DetectionModel, cycle.model_id) if cycle.model_id else None
+    request_uuid = (
+        session.scalar(select(CycleRequest.request_uuid).where(CycleRequest.id == cycle.request_id))
+        if cycle.request_id
+        else None
+    )
+    return InspectionOut(
+        id=cycle.id,
+        cycle_uuid=cycle.cycle_uuid,
+        blade_serial=blade.serial,
+        part_family=family.code,
+        cell=cycle.cell,
+        operator=cycle.operator,
+        state=cycle.state,
+        verdict=cycle.verdict,
+        started_at=cycle.started_at,
+        finished_at=cycle.finished_at,
+        duration_s=cycle.duration_s,
+        stage_timings=cycle.stage_timings,
+        model_version=model.version if model else None,
+        defect_count=cycle.defect_count,
+        request_uuid=request_uuid,
+        captures=[CaptureOut.model_validate(c) for c in cycle.captures],
+    )

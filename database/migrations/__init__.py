@@ -1,0 +1,1 @@
+"""Alembic migrations of the BladeCell records (run through `database.migrate`)."""

@@ -1,0 +1,25 @@
+"""Services over the records: the cell's Python APIs and the logic behind the HTTP API.
+
+For the cell (each call one transaction, `DatabaseUnavailableError` = nothing written, retry):
+- `CycleQueue`: submit / claim_next / mark_running / report_progress / mark_done / mark_failed.
+- `CycleRecorder.record(CycleRecord)`: a whole cycle in one transaction, idempotent on `cycle_uuid`.
+- `ModelRegistry`: register_candidate / deploy / retire / deployed_for / list.
+"""
+
+from .queue import CycleQueue, RequestStatus
+from .recording import CaptureRecord, CycleRecord, CycleRecorder, DefectRecord, FrameRecord, RecordResult
+from .registry import ModelCandidate, ModelInfo, ModelRegistry
+
+__all__ = [
+    "CaptureRecord",
+    "CycleQueue",
+    "CycleRecord",
+    "CycleRecorder",
+    "DefectRecord",
+    "FrameRecord",
+    "ModelCandidate",
+    "ModelInfo",
+    "ModelRegistry",
+    "RecordResult",
+    "RequestStatus",
+]

@@ -1,0 +1,169 @@
+"""Part families and blades: registration (duplicate serials are a clear conflict) and blade history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..orm import Blade, Defect, DetectionModel, InspectionCycle, PartFamily
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}$"
+SERIAL_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"  # any printable text: serials are data, never SQL
+
+
+def _check(field: str, value: str, pattern: str, what: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(pattern, value):
+        raise InvalidInputError(field, f"{value!r} is not a valid {what}")
+    return value
+
+
+def get_family(session: Session, code: str) -> PartFamily:
+    family = session.scalar(select(PartFamily).where(PartFamily.code == code))
+    if family is None:
+        raise NotFoundError("part family", code)
+    return family
+
+
+def create_family(session: Session, code: str, name: str = "") -> PartFamily:
+    code = _check("code", code, CODE_PATTERN, "part family code")
+    if session.scalar(select(PartFamily.id).where(PartFamily.code == code)) is not None:
+        raise ConflictError(f"part family {code!r} already exists")
+    family = PartFamily(code=code, name=name)
+    session.add(family)
+    session.flush()
+    return family
+
+
+def ensure_family(session: Session, code: str) -> PartFamily:
+    """The family with `code`, created if new (a first cycle of a new design creates its family)."""
+    code = _check("part_family", code, CODE_PATTERN, "part family code")
+    family = session.scalar(select(PartFamily).where(PartFamily.code == code))
+    if family is not None:
+        return family
+    try:
+        with session.begin_nested():
+            family = PartFamily(code=code)
+            session.add(family)
+    except IntegrityError:  # created concurrently by another cell: use theirs
+        family = session.scalar(select(PartFamily).where(PartFamily.code == code))
+        assert family is not None
+    return family
+
+
+def list_families(session: Session) -> list[PartFamily]:
+    return list(session.scalars(select(PartFamily).order_by(PartFamily.code)))
+
+
+def get_blade(session: Session, serial: str) -> Blade:
+    blade = session.scalar(select(Blade).where(Blade.serial == serial))
+    if blade is None:
+        raise NotFoundError("blade", serial)
+    return blade
+
+
+def create_blade(session: Session, serial: str, family_code: str) -> Blade:
+    """Register a new blade; a serial that already exists is a conflict naming its family."""
+    serial = _check("serial", serial, SERIAL_PATTERN, "blade serial")
+    existing = session.scalar(select(Blade).where(Blade.serial == serial))
+    if existing is not None:
+        family = session.get(PartFamily, existing.part_family_id)
+        raise ConflictError(f"blade serial {serial!r} is already registered (part family {family.code!r})")
+    family = ensure_family(session, family_code)
+    blade = Blade(serial=serial, part_family_id=family.id)
+    session.add(blade)
+    session.flush()
+    return blade
+
+
+def ensure_blade(session: Session, serial: str, family_code: str) -> tuple[Blade, PartFamily]:
+    """The blade with `serial`, registered if new; a serial recorded under another family is a conflict."""
+    serial = _check("blade_serial", serial, SERIAL_PATTERN, "blade serial")
+    family = ensure_family(session, family_code)
+    blade = session.scalar(select(Blade).where(Blade.serial == serial))
+    if blade is None:
+        try:
+            with session.begin_nested():
+                blade = Blade(serial=serial, part_family_id=family.id)
+                session.add(blade)
+        except IntegrityError:
+            blade = session.scalar(select(Blade).where(Blade.serial == serial))
+            assert blade is not None
+    if blade.part_family_id != family.id:
+        actual = session.get(PartFamily, blade.part_family_id)
+        raise ConflictError(
+            f"blade serial {serial!r} is registered as part family {actual.code!r}, not {family.code!r}"
+        )
+    return blade, family
+
+
+def list_blades(
+    session: Session, serial_prefix: str | None, family_code: str | None, limit: int, offset: int
+) -> list[tuple[Blade, str]]:
+    query = select(Blade, PartFamily.code).join(PartFamily, PartFamily.id == Blade.part_family_id)
+    if serial_prefix:
+        escaped = serial_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Blade.serial.like(f"{escaped}%", escape="\\"))
+    if family_code:
+        query = query.where(PartFamily.code == family_code)
+    rows = session.execute(query.order_by(Blade.serial).limit(limit).offset(offset))
+    return [(blade, code) for blade, code in rows]
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    id: int
+    cycle_uuid: str
+    cell: str
+    operator: str
+    state: str
+    verdict: str
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+    model_version: str | None
+    defect_count: int
+    defects_by_class: dict[str, int]
+
+
+def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, list[CycleSummary]]:
+    """Every recorded cycle of a blade, newest first, with its defect counts per class."""
+    blade = get_blade(session, serial)
+    family = session.get(PartFamily, blade.part_family_id)
+    cycles = session.execute(
+        select(InspectionCycle, DetectionModel.version)
+        .outerjoin(DetectionModel, DetectionModel.id == InspectionCycle.model_id)
+        .where(InspectionCycle.blade_id == blade.id)
+        .order_by(InspectionCycle.started_at.desc(), InspectionCycle.id.desc())
+    ).all()
+    counts: dict[int, dict[str, int]] = {}
+    for cycle_id, defect_class, count in session.execute(
+        select(Defect.cycle_id, Defect.defect_class, func.count())
+        .where(Defect.blade_id == blade.id)
+        .group_by(Defect.cycle_id, Defect.defect_class)
+    ):
+        counts.setdefault(cycle_id, {})[defect_class] = count
+    summaries = [
+        CycleSummary(
+            id=c.id,
+            cycle_uuid=str(c.cycle_uuid),
+            cell=c.cell,
+            operator=c.operator,
+            state=c.state.value,
+            verdict=c.verdict.value,
+            started_at=c.started_at,
+            finished_at=c.finished_at,
+            duration_s=c.duration_s,
+            model_version=version,
+            defect_count=c.defect_count,
+            defects_by_class=dict(sorted(counts.get(c.id, {}).items())),
+        )
+        for c, version in cycles
+    ]
+    return blade, family, summaries

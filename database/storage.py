@@ -1,0 +1,121 @@
+"""Content-addressed image files under `$BLADECELL_HOME`: the database stores paths and hashes only.
+
+A file's path is derived from the SHA-256 of its bytes (`files/ab/cd/<sha256><suffix>`), so writing the
+same image twice stores it once, a retried write is harmless, and a hash in the database always names
+exactly the bytes it was computed from. Writes go to a temporary file first and are renamed into place,
+so a crash never leaves a half-written file under a valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InvalidInputError, StoredFileError
+
+_SUFFIXES = {".png", ".tif", ".tiff", ".npy", ".pt", ".onnx", ".bin"}
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str  # relative to the store root, POSIX separators
+    sha256: str
+    size: int
+    created: bool  # False when identical bytes were already stored
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ContentStore:
+    """Files addressed by content hash below `root` (normally `$BLADECELL_HOME`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def put_bytes(self, data: bytes, suffix: str = ".png") -> StoredFile:
+        if suffix not in _SUFFIXES:
+            raise InvalidInputError("suffix", f"{suffix!r} is not one of {sorted(_SUFFIXES)}")
+        digest = sha256_of(data)
+        rel = self.path_for(digest, suffix)
+        target = self.root / rel
+        if target.exists():
+            return StoredFile(rel, digest, len(data), created=False)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredFile(rel, digest, len(data), created=True)
+
+    @staticmethod
+    def path_for(digest: str, suffix: str) -> str:
+        """Relative path of the file with this SHA-256 and suffix."""
+        return f"files/{digest[:2]}/{digest[2:4]}/{digest}{suffix}"
+
+    def put_image(self, image: np.ndarray) -> StoredFile:
+        """Store an image losslessly as PNG (8- or 16-bit, grey or colour)."""
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise InvalidInputError(
+                "image", f"cannot encode array of shape {image.shape} dtype {image.dtype} as PNG"
+            )
+        return self.put_bytes(encoded.tobytes(), ".png")
+
+    def resolve(self, rel_path: str) -> Path:
+        """Absolute path of a stored file; refuses paths that would leave the store root."""
+        candidate = (self.root / rel_path).resolve()
+        if not candidate.is_relative_to(self.root):
+            raise InvalidInputError("path", f"{rel_path!r} points outside the data root {self.root}")
+        return candidate
+
+    def read_bytes(self, rel_path: str, expected_sha256: str | None = None) -> bytes:
+        """The stored bytes, verified against the hash the database recorded for them."""
+        path = self.resolve(rel_path)
+        if not path.is_file():
+            raise StoredFileError(f"stored file {rel_path!r} is missing under {self.root}")
+        data = path.read_bytes()
+        if expected_sha256 is not None and sha256_of(data) != expected_sha256:
+            raise StoredFileError(
+                f"stored file {rel_path!r} does not match its recorded SHA-256 (changed on disk)"
+            )
+        return data
+
+    def read_image(
+        self, rel_path: str, expected_sha256: str | None = None, *, grey: bool = False
+    ) -> np.ndarray:
+        data = self.read_bytes(rel_path, expected_sha256)
+        flags = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_UNCHANGED
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if image is None:
+            raise StoredFileError(f"stored file {rel_path!r} is not a readable image")
+        return image
+
+    def remove(self, rel_path: str) -> None:
+        """Delete a stored file (used to undo files written for a transaction that then failed)."""
+        self.resolve(rel_path).unlink(missing_ok=True)
+
+
+def decode_upload(data: bytes, field: str, *, grey: bool) -> np.ndarray:
+    """Decode uploaded image bytes, or raise a 422-style error naming the form field."""
+    if not data:
+        raise InvalidInputError(field, "the uploaded file is empty")
+    image = cv2.imdecode(
+        np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_UNCHANGED
+    )
+    if image is None:
+        raise InvalidInputError(field, "not a readable image (PNG, TIFF, BMP or JPEG expected)")
+    return image

@@ -1,0 +1,1 @@
+"""Static files of the quality engineers' web page (a package so that wheels ship them)."""

@@ -1,0 +1,59 @@
+"""`bladecell db ...` (database.cli.app): migrations, users, keys and demo data from the command line."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from database import migrate
+from database.cli import app
+from database.engine import create_db_engine
+from database.services.accounts import authenticate
+
+
+def run(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    return result
+
+
+def test_cli_migrates_creates_users_keys_and_demo_data(db_url, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BLADECELL_HOME", str(tmp_path))
+    assert run("upgrade", "--url", db_url).exit_code == 0
+    assert migrate.current_revision(db_url) == migrate.head_revision()
+    shown = run("current", "--url", db_url)
+    assert f"database: {migrate.head_revision()}" in shown.output
+
+    created = run("create-user", "qe.lead", "--role", "engineer", "--full-name", "Q. Lead", "--url", db_url)
+    assert created.exit_code == 0 and "qe.lead (engineer)" in created.output
+    duplicate = run("create-user", "qe.lead", "--role", "admin", "--url", db_url)
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+    bad_role = run("create-user", "x1", "--role", "boss", "--url", db_url)
+    assert bad_role.exit_code == 2
+
+    issued = run("create-key", "qe.lead", "--name", "laptop", "--url", db_url)
+    assert issued.exit_code == 0
+    key = re.search(r"bc_[0-9a-f]{12}_\S+", issued.output).group(0)
+    engine = create_db_engine(db_url)
+    try:
+        with sa.orm.Session(engine) as session:
+            assert authenticate(session, key).username == "qe.lead"
+    finally:
+        engine.dispose()
+    assert run("create-key", "ghost", "--url", db_url).exit_code == 1
+
+    seeded = run("seed-demo", "--blades-per-family", "1", "--cycles-per-blade", "1", "--url", db_url)
+    assert seeded.exit_code == 0, seeded.output
+    assert "2 part families, 2 blades, 2 cycles" in seeded.output
+    assert list((tmp_path / "files").rglob("*.png"))  # demo images really exist under BLADECELL_HOME
+
+    down = run("downgrade", "base", "--url", db_url)
+    assert down.exit_code == 0 and migrate.current_revision(db_url) is None
+
+
+def test_cli_help_lists_the_commands() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("upgrade", "downgrade", "serve", "create-user", "create-key", "seed-demo"):
+        assert command in result.output

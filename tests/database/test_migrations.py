@@ -1,0 +1,117 @@
+"""Alembic: upgrade from an empty database, downgrade to base, and the ORM matches the migration."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from database import migrate
+from database.engine import create_db_engine
+from database.orm import Base
+
+EXPECTED_TABLES = {
+    "annotations",
+    "api_keys",
+    "blades",
+    "capture_frames",
+    "captures",
+    "cycle_requests",
+    "defects",
+    "inspection_cycles",
+    "models",
+    "part_families",
+    "users",
+}
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_from_empty_then_downgrade_to_base_and_back(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    try:
+        assert _tables(engine) == set()
+        assert migrate.current_revision(engine) is None
+        migrate.upgrade(engine)
+        assert _tables(engine) == EXPECTED_TABLES
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        assert migrate.is_up_to_date(engine)
+        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("defects")}
+        assert {
+            "ix_defects_part_family_id_detected_at",
+            "ix_defects_detected_at_id",
+            "ix_defects_family_class_detected_at",
+            "ix_defects_model_class_detected_at",
+        } <= indexes
+
+        migrate.downgrade(engine, "0001")  # one step back: only revision 0002's indexes go
+        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("defects")}
+        assert "ix_defects_family_class_detected_at" not in indexes and "ix_defects_detected_at_id" in indexes
+        assert _tables(engine) == EXPECTED_TABLES and migrate.current_revision(engine) == "0001"
+
+        migrate.downgrade(engine, "base")
+        assert _tables(engine) == set()
+        assert migrate.current_revision(engine) is None
+
+        migrate.upgrade(engine)  # a second upgrade from empty works too (downgrade left nothing behind)
+        assert _tables(engine) == EXPECTED_TABLES
+    finally:
+        engine.dispose()
+
+
+def _autogenerate_diff(engine: sa.Engine) -> list:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+
+def test_orm_metadata_matches_migration(db_url: str) -> None:
+    """Autogenerate finds nothing to do: the models and the migration describe the same schema."""
+    engine = create_db_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        assert _autogenerate_diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_offline_script_builds_the_same_schema(engine: sa.Engine) -> None:
+    """The fixtures' fast path (the migrations' offline SQL) yields the schema the models describe."""
+    assert _tables(engine) == EXPECTED_TABLES
+    assert _autogenerate_diff(engine) == []
+
+
+def test_upgrade_by_url_uses_its_own_engine(db_url: str) -> None:
+    migrate.upgrade(db_url)
+    assert migrate.current_revision(db_url) == migrate.head_revision()
+    migrate.downgrade(db_url, "base")
+    assert migrate.current_revision(db_url) is None
+
+
+def test_one_deployed_model_per_family_is_enforced_by_the_schema(engine: sa.Engine) -> None:
+    """The partial unique index exists on both backends: a second deployed model is refused."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
+            {"t": "2026-01-01 00:00:00"},
+        )
+        insert = sa.text(
+            "INSERT INTO models (version, part_family_id, status, architecture, metrics, latency_device,"
+            " weights_path, dataset_snapshot, notes, created_at)"
+            " VALUES (:v, 1, :s, '{}', '{}', '', 'w', '', '', :t)"
+        )
+        conn.execute(insert, {"v": "a", "s": "deployed", "t": "2026-01-01 00:00:00"})
+        conn.execute(insert, {"v": "b", "s": "retired", "t": "2026-01-01 00:00:00"})
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert, {"v": "c", "s": "deployed", "t": "2026-01-01 00:00:00"})
+    except sa.exc.IntegrityError:
+        pass
+    else:  # pragma: no cover - the assertion below names the failure
+        raise AssertionError("a second deployed model for one family was accepted")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM models WHERE status = 'deployed'")).scalar_one() == 1
+        )
