@@ -1,0 +1,107 @@
+"""Stage 3 of AutoNAD: retrain the searched subnet (paper §7): Adam lr 1e-4 with poly decay,
+cross-entropy only, the supernet's augmentation, best checkpoint by validation mIoU.
+
+The subnet starts from the weights it inherits from the supernet (`retrain.inherit`, default on, as the
+authors' code does: fine-tuning converges in far fewer epochs than training from scratch); with
+`inherit: false` it starts from a freshly initialised supernet's slices.
+
+Output (`<out>/retrain/`): `last.pt` (resumable), `history.json`, and `best/`: the model folder the
+detector, `autonad predict` and `autonad export` load (arch.json, weights, meta.json from the model side's
+`save_subnet`, plus `preprocess.json` and `metrics.json`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from autonad_core.config import DesignConfig, resolve_device
+from autonad_core.data.preprocess import Preprocess
+from autonad_core.progress import ProgressCallback
+from autonad_core.training.checkpoint import atomic_write_json, seed_everything
+from autonad_core.training.common import apply_threads, build_space, prepare_data
+from autonad_core.training.fit import FitResult, fit_segmentation
+from autonad_core.training.supernet_trainer import STAGE as SUPERNET_STAGE
+from autonad_core.training.supernet_trainer import load_supernet
+
+STAGE = "retrain"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class RetrainOutput:
+    model_dir: Path
+    arch: object
+    fit: FitResult
+
+
+def _arch_from(out_dir: Path, arch):
+    from autonad_core import Arch
+
+    if arch is None:
+        path = Path(out_dir) / "search" / "best_arch.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no searched architecture (run `autonad search` first or pass one)"
+            )
+        return Arch.from_json(path.read_text())
+    if isinstance(arch, str | Path):
+        return Arch.from_json(Path(arch).read_text())
+    return arch
+
+
+def retrain(
+    cfg: DesignConfig,
+    dataset_dir: Path,
+    out_dir: Path,
+    arch=None,
+    progress: ProgressCallback | None = None,
+    show_progress: bool = True,
+) -> RetrainOutput:
+    """Retrain `arch` (default: the search result); the best model goes to `<out>/retrain/best`."""
+    from autonad_core import Supernet, materialize, save_subnet
+
+    out_dir = Path(out_dir)
+    device = resolve_device(cfg.device)
+    apply_threads(cfg)
+    arch = _arch_from(out_dir, arch)
+    seed_everything(cfg.seed)
+    preprocess = Preprocess.load(out_dir) if (out_dir / "preprocess.json").is_file() else None
+    data = prepare_data(cfg, dataset_dir, preprocess)
+    if cfg.retrain.inherit:
+        net, space, _ = load_supernet(out_dir / SUPERNET_STAGE, device)
+    else:
+        space = build_space(cfg)
+        net = Supernet(space, data.spec.in_channels, data.spec.num_classes, sharing=cfg.supernet.sharing)
+    space.validate(arch)
+    model = materialize(net, arch)
+    del net
+
+    def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
+        save_subnet(module, folder)
+        data.preprocess.save(folder)
+        atomic_write_json(folder / METRICS_FILE, {"split": cfg.data.val_split, **scores})
+
+    fingerprint = {
+        "dataset": str(Path(dataset_dir).resolve()),
+        "seed": cfg.seed,
+        "arch": arch.to_json(),
+        "data": cfg.data.model_dump(mode="json", exclude={"num_workers"}),
+        "retrain": cfg.retrain.model_dump(mode="json"),
+    }
+    result = fit_segmentation(
+        model,
+        data,
+        cfg.retrain,
+        out_dir / STAGE,
+        cfg.seed,
+        device,
+        save_best,
+        fingerprint,
+        progress,
+        show_progress,
+        stage=STAGE,
+    )
+    return RetrainOutput(result.best_dir, arch, result)

@@ -1,0 +1,124 @@
+"""Pieces shared by supernet training, search and retraining: data preparation, the search space from
+the configuration, seeded loaders, learning-rate schedules and the loss."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from autonad_core.config import DesignConfig
+from autonad_core.data import (
+    IGNORE_INDEX,
+    DatasetSpec,
+    Preprocess,
+    SegmentationDataset,
+    open_dataset,
+)
+from autonad_core.training.distributed import DistContext
+
+
+@dataclass
+class PreparedData:
+    spec: DatasetSpec
+    preprocess: Preprocess
+    train: SegmentationDataset
+    val: SegmentationDataset
+
+
+def prepare_data(
+    cfg: DesignConfig, dataset_dir: Path, preprocess: Preprocess | None = None, need_train: bool = True
+) -> PreparedData:
+    """Open and validate the dataset; fit the preprocessing on the training split unless given."""
+    folder = open_dataset(Path(dataset_dir))
+    folder.check_disjoint_splits()
+    d = cfg.data
+    train_split = (
+        folder.load_split(d.train_split, d.max_train_images) if need_train or preprocess is None else None
+    )
+    val_split = folder.load_split(d.val_split, d.max_val_images)
+    if preprocess is None:
+        preprocess = Preprocess.fit(train_split, d.input_size, d.mode, d.scale)
+    elif tuple(preprocess.class_names) != tuple(folder.spec.classes) or tuple(preprocess.channels) != tuple(
+        folder.spec.channels
+    ):
+        raise ValueError(
+            f"{dataset_dir}: classes {list(folder.spec.classes)} / channels {list(folder.spec.channels)} "
+            f"differ from the model's {list(preprocess.class_names)} / {list(preprocess.channels)}"
+        )
+    train = (
+        SegmentationDataset(train_split, preprocess, d.augment, cfg.seed) if train_split is not None else None
+    )
+    val = SegmentationDataset(val_split, preprocess, None, cfg.seed)
+    return PreparedData(folder.spec, preprocess, train, val)
+
+
+def build_space(cfg: DesignConfig):
+    """The SearchSpace the configuration names (paper Table I when no YAML is given)."""
+    from autonad_core import SearchSpace
+
+    if cfg.space.yaml is None:
+        return SearchSpace()
+    path = Path(cfg.space.yaml)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: search-space YAML (space.yaml) not found")
+    return SearchSpace.from_yaml(path)
+
+
+def copy_space_yaml(cfg: DesignConfig, out_dir: Path) -> None:
+    if cfg.space.yaml is not None:
+        shutil.copyfile(cfg.space.yaml, Path(out_dir) / "space.yaml")
+
+
+def train_loader(
+    dataset: SegmentationDataset,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    ctx: DistContext,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Shuffled loader whose order depends only on (seed, epoch) (and the rank under DDP)."""
+    dataset.set_epoch(epoch)
+    drop_last = len(dataset) // ctx.world_size >= batch_size
+    if ctx.enabled:
+        sampler = DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return DataLoader(
+        dataset, batch_size, shuffle=True, generator=generator, num_workers=num_workers, drop_last=drop_last
+    )
+
+
+def steps_per_epoch(dataset_len: int, batch_size: int, world_size: int) -> int:
+    per_rank = math.ceil(dataset_len / world_size)
+    return per_rank // batch_size if per_rank >= batch_size else 1
+
+
+def cosine_factor(step: int, total: int, lr: float, min_lr: float) -> float:
+    """Multiplier of the base lr for cosine decay from lr to min_lr over `total` steps."""
+    progress = min(step / max(total, 1), 1.0)
+    floor = min_lr / lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def poly_factor(step: int, total: int, power: float) -> float:
+    return (1 - min(step / max(total, 1), 1.0)) ** power
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX)
+
+
+def apply_threads(cfg: DesignConfig) -> None:
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+
+
+def use_amp(requested: bool, device: str) -> bool:
+    return bool(requested) and torch.device(device).type == "cuda"
