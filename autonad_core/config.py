@@ -116,6 +116,26 @@ class RetrainConfig(_Strict):
     grad_clip: float | None = Field(default=5.0, gt=0)
 
 
+class LossConfig(_Strict):
+    """Training loss of both the supernet and the retraining stage.
+
+    The paper trains with plain cross-entropy (`class_weights: none`, `dice_weight: 0`, the default).
+    Defects that cover well under 1 % of the pixels (cracks, blowholes, a cell's first scanned blade)
+    make small budgets sit at "all background"; `auto` class weights (median-frequency balancing over
+    the training split) and a soft-Dice term counter that.
+    """
+
+    class_weights: Literal["none", "auto"] | list[float] = "none"
+    dice_weight: float = Field(default=0.0, ge=0)
+
+    @field_validator("class_weights")
+    @classmethod
+    def _positive(cls, value: str | list[float]) -> str | list[float]:
+        if isinstance(value, list) and (not value or min(value) < 0):
+            raise ValueError("class_weights must be 'none', 'auto' or a list of non-negative numbers")
+        return value
+
+
 class ExportConfig(_Strict):
     torchscript: bool = True
     onnx: bool = True
@@ -137,6 +157,7 @@ class DesignConfig(_Strict):
     supernet: SupernetConfig = Field(default_factory=SupernetConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
 
     def to_yaml(self) -> str:

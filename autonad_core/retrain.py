@@ -21,7 +21,7 @@ from autonad_core.config import DesignConfig, resolve_device
 from autonad_core.data.preprocess import Preprocess
 from autonad_core.progress import ProgressCallback
 from autonad_core.training.checkpoint import atomic_write_json, seed_everything
-from autonad_core.training.common import apply_threads, build_space, prepare_data
+from autonad_core.training.common import apply_threads, build_loss, build_space, prepare_data
 from autonad_core.training.fit import FitResult, fit_segmentation
 from autonad_core.training.supernet_trainer import STAGE as SUPERNET_STAGE
 from autonad_core.training.supernet_trainer import load_supernet
@@ -90,6 +90,7 @@ def retrain(
         "arch": arch.to_json(),
         "data": cfg.data.model_dump(mode="json", exclude={"num_workers"}),
         "retrain": cfg.retrain.model_dump(mode="json"),
+        "loss": cfg.loss.model_dump(mode="json"),
     }
     result = fit_segmentation(
         model,
@@ -103,5 +104,6 @@ def retrain(
         progress,
         show_progress,
         stage=STAGE,
+        loss_fn=build_loss(cfg.loss, data),
     )
     return RetrainOutput(result.best_dir, arch, result)

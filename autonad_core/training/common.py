@@ -3,15 +3,18 @@ the configuration, seeded loaders, learning-rate schedules and the loss."""
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from autonad_core.config import DesignConfig
+from autonad_core.config import ConfigError, DesignConfig, LossConfig
 from autonad_core.data import (
     IGNORE_INDEX,
     DatasetSpec,
@@ -111,8 +114,69 @@ def poly_factor(step: int, total: int, power: float) -> float:
     return (1 - min(step / max(total, 1), 1.0)) ** power
 
 
-def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX)
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def segmentation_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    dice_weight: float = 0.0,
+) -> torch.Tensor:
+    """Cross-entropy (optionally class-weighted) plus ``dice_weight`` x soft Dice over the classes.
+
+    Shape: logits (B, K, H, W), target (B, H, W) with IGNORE_INDEX for unlabelled pixels.
+    """
+    logits = logits.float()
+    if weights is not None:
+        weights = weights.to(logits.device)
+    loss = torch.nn.functional.cross_entropy(logits, target, weight=weights, ignore_index=IGNORE_INDEX)
+    if dice_weight > 0:
+        valid = (target != IGNORE_INDEX).unsqueeze(1)
+        probs = logits.softmax(dim=1) * valid
+        onehot = torch.nn.functional.one_hot(target.clamp(0, logits.shape[1] - 1), logits.shape[1])
+        onehot = onehot.permute(0, 3, 1, 2).to(probs.dtype) * valid
+        inter = (probs * onehot).sum(dim=(0, 2, 3))
+        denom = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+        present = onehot.sum(dim=(0, 2, 3)) > 0
+        dice = (2 * inter + 1.0) / (denom + 1.0)
+        loss = loss + dice_weight * (1 - dice[present]).mean() if bool(present.any()) else loss
+    return loss
+
+
+def median_frequency_weights(masks: Sequence[np.ndarray], num_classes: int) -> torch.Tensor:
+    """Median-frequency balancing (Eigen & Fergus 2015): w_c = median(f) / f_c, where f_c is class c's
+    pixel share over the images that contain c. Classes absent from the split get weight 1."""
+    pixels = np.zeros(num_classes, dtype=np.float64)
+    image_pixels = np.zeros(num_classes, dtype=np.float64)
+    for mask in masks:
+        labelled = mask[mask != IGNORE_INDEX]
+        counts = np.bincount(labelled.ravel(), minlength=num_classes)[:num_classes].astype(np.float64)
+        pixels += counts
+        image_pixels[counts > 0] += labelled.size
+    present = pixels > 0
+    weights = np.ones(num_classes, dtype=np.float64)
+    if present.any():
+        freq = pixels[present] / image_pixels[present]
+        weights[present] = np.median(freq) / freq
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def build_loss(cfg: LossConfig, data: PreparedData) -> LossFn:
+    """The configured loss as a callable ``(logits, target) -> loss``."""
+    num_classes = len(data.preprocess.class_names)
+    if cfg.class_weights == "none":
+        weights = None
+    elif cfg.class_weights == "auto":
+        weights = median_frequency_weights(data.train.masks, num_classes)
+    else:
+        if len(cfg.class_weights) != num_classes:
+            raise ConfigError(
+                f"loss.class_weights has {len(cfg.class_weights)} entries, the dataset has {num_classes} "
+                f"classes ({', '.join(data.preprocess.class_names)})"
+            )
+        weights = torch.tensor(cfg.class_weights, dtype=torch.float32)
+    return functools.partial(segmentation_loss, weights=weights, dice_weight=cfg.dice_weight)
 
 
 def apply_threads(cfg: DesignConfig) -> None:

@@ -26,7 +26,14 @@ from autonad_core.training.checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
-from autonad_core.training.common import PreparedData, poly_factor, segmentation_loss, train_loader, use_amp
+from autonad_core.training.common import (
+    LossFn,
+    PreparedData,
+    poly_factor,
+    segmentation_loss,
+    train_loader,
+    use_amp,
+)
 from autonad_core.training.distributed import DistContext
 
 SaveBest = Callable[[nn.Module, Path, dict], None]
@@ -75,6 +82,7 @@ def fit_segmentation(
     progress: ProgressCallback | None = None,
     show_progress: bool = True,
     stage: str = "retrain",
+    loss_fn: LossFn = segmentation_loss,
 ) -> FitResult:
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +129,7 @@ def fit_segmentation(
             image, mask = image.to(device), mask.to(device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-                loss = segmentation_loss(model(image), mask)
+                loss = loss_fn(model(image), mask)
             scaler.scale(loss).backward()
             if rc.grad_clip is not None:
                 scaler.unscale_(optimizer)

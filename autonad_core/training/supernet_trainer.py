@@ -38,11 +38,11 @@ from autonad_core.training.checkpoint import (
 )
 from autonad_core.training.common import (
     apply_threads,
+    build_loss,
     build_space,
     copy_space_yaml,
     cosine_factor,
     prepare_data,
-    segmentation_loss,
     train_loader,
     use_amp,
 )
@@ -75,6 +75,7 @@ def fingerprint(cfg: DesignConfig, dataset_dir: Path) -> dict:
         "data": data,
         "space": cfg.space.model_dump(mode="json"),
         "supernet": cfg.supernet.model_dump(mode="json"),
+        "loss": cfg.loss.model_dump(mode="json"),
     }
 
 
@@ -146,6 +147,7 @@ def train_supernet(
             )
 
     data = prepare_data(cfg, dataset_dir)
+    loss_fn = build_loss(cfg.loss, data)
     if ctx.is_main:
         stage_dir.mkdir(parents=True, exist_ok=True)
         data.preprocess.save(Path(out_dir))
@@ -201,7 +203,7 @@ def train_supernet(
                 sync_now = (not ctx.enabled) or i == len(archs) - 1
                 with model.no_sync() if not sync_now else nullcontext():
                     with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-                        loss = segmentation_loss(model(image, arch), mask)
+                        loss = loss_fn(model(image, arch), mask)
                     scaler.scale(loss).backward()
                 step_loss += float(loss.detach())
             if sc.grad_clip is not None:
