@@ -74,5 +74,5 @@ def test_custom_action_and_service_types_are_generated() -> None:
     assert hasattr(InspectBlade.Feedback(), "viewpoint_index")
     assert hasattr(FollowTrajectory.Goal(), "trajectory")
     assert hasattr(DesignModel.Feedback(), "stage")
-    assert hasattr(Capture.Response(), "frames")
+    assert hasattr(Capture.Response().capture, "frames")  # a MultispectralCapture
     assert hasattr(Detect.Response(), "defects")

@@ -1,7 +1,14 @@
 """The `bladecell` command: the cell's one entry point for technicians and test engineers.
 
-Sub-commands are thin: each forwards to a library (`platform_control`, `database`, `autonad_core`)
-or to the ROS 2 graph in this package.
+    bladecell demo                            simulated cell: bring up, inspect one blade, shut down
+    bladecell up --sim                        start the simulated cell, keep it running (Ctrl-C stops)
+    bladecell inspect --serial S --family F   inspect one blade on the running cell
+    bladecell estop [--release]               software e-stop; `bladecell reset-estop` afterwards
+    bladecell sim ...                         simulator: datasets, previews, descriptions
+    bladecell db ...                          records: migrations, API server + web page, users
+    bladecell doctor                          check this machine
+
+Sub-commands are thin: each forwards to a library or to the ROS 2 graph in this package.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -23,13 +31,31 @@ app = typer.Typer(
 )
 console = Console()
 
+try:  # the libraries' own command groups
+    from platform_control.cli import sim_app
+
+    app.add_typer(sim_app, name="sim")
+except ImportError as exc:  # pragma: no cover - reported by `doctor`
+    _SIM_IMPORT_ERROR: Exception | None = exc
+else:
+    _SIM_IMPORT_ERROR = None
+try:
+    from database.cli import app as db_app
+
+    app.add_typer(db_app, name="db")
+except ImportError as exc:  # pragma: no cover
+    _DB_IMPORT_ERROR: Exception | None = exc
+else:
+    _DB_IMPORT_ERROR = None
+
 
 @app.callback()
 def _root() -> None:
     """BladeCell: robotic aero-engine blade inspection with automated defect-network design.
 
     Data and records live under $BLADECELL_HOME (default ~/.local/share/bladecell); the database is
-    the SQLite file there unless BLADECELL_DATABASE_URL points elsewhere (e.g. PostgreSQL).
+    the SQLite file there unless BLADECELL_DATABASE_URL points elsewhere (e.g. PostgreSQL). The cell's
+    ROS 2 graph uses ROS_DOMAIN_ID (default 0) and discovery on this machine only.
     """
 
 
@@ -56,12 +82,18 @@ def doctor() -> None:
         _check("rclpy", lambda: importlib.import_module("rclpy").__name__),
         _check("bladecell_interfaces", _ros_interfaces),
         _check(
+            "MultispectralCapture",
+            lambda: importlib.import_module("bladecell_interfaces.msg").MultispectralCapture,
+        ),
+        _check(
             "ROS_AUTOMATIC_DISCOVERY_RANGE",
             lambda: os.environ.get(
-                "ROS_AUTOMATIC_DISCOVERY_RANGE", "unset (set LOCALHOST on shared networks)"
+                "ROS_AUTOMATIC_DISCOVERY_RANGE", "unset (bladecell up/demo set LOCALHOST for the cell)"
             ),
         ),
         _check("BLADECELL_HOME", lambda: f"{home} ({'exists' if home.exists() else 'created on first run'})"),
+        _check("bladecell sim", lambda: "ok" if _SIM_IMPORT_ERROR is None else _raise(_SIM_IMPORT_ERROR)),
+        _check("bladecell db", lambda: "ok" if _DB_IMPORT_ERROR is None else _raise(_DB_IMPORT_ERROR)),
     ]
     table = Table("check", "ok", "detail")
     for name, ok, detail in checks:
@@ -69,6 +101,173 @@ def doctor() -> None:
     console.print(table)
     if not all(ok for _, ok, _ in checks):
         raise typer.Exit(code=1)
+
+
+def _raise(exc: Exception):
+    raise exc
+
+
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop `up`/`demo` cleanly, even when started from a shell that ignores SIGINT
+    for background jobs (the stop then reaches every node as SIGINT)."""
+    import signal
+
+    def interrupt(*_args) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+@app.command()
+def up(
+    sim: bool = typer.Option(
+        False, "--sim", help="run the simulated cell (the only bring-up this version has)"
+    ),
+    params: list[Path] = typer.Option(
+        [], "--params", help="extra ROS parameter files (override the defaults)"
+    ),
+    log_dir: Path | None = typer.Option(
+        None, "--log-dir", help="node logs (default $BLADECELL_HOME/logs/<time>)"
+    ),
+    timeout: float = typer.Option(120.0, help="seconds to wait for every node to be discovered"),
+) -> None:
+    """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C."""
+    from bladecell_ros.bringup import GraphError
+    from bladecell_ros.cell_session import start_cell
+
+    if not sim:
+        console.print(
+            "[red]error:[/] only the simulated cell can be brought up (`--sim`): a plant runs the driver "
+            "nodes with driver:=real, which need the vendor drivers (see bladecell_ros.hardware)"
+        )
+        raise typer.Exit(code=2)
+    _interrupt_on_signals()
+    try:
+        graph, client = start_cell(console, params, log_dir, timeout)
+    except GraphError as exc:
+        console.print(f"[red]bring-up failed:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    console.print(
+        "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
+    )
+    code = 0
+    try:
+        while True:
+            graph.check_alive()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping the cell...")
+    except GraphError as exc:
+        console.print(f"[red]{exc}[/]")
+        code = 1
+    finally:
+        client.close()
+        codes = graph.stop()
+        console.print("stopped: " + ", ".join(f"{n} ({rc})" for n, rc in codes.items()))
+    raise typer.Exit(code=code)
+
+
+@app.command()
+def inspect(
+    serial: str = typer.Option(..., "--serial", help="blade serial number"),
+    family: str = typer.Option("", "--family", help="part family (not needed with --resume)"),
+    force_redesign: bool = typer.Option(False, "--force-redesign", help="design a new model first"),
+    resume: bool = typer.Option(False, "--resume", help="resume this blade's faulted cycle"),
+    operator: str = typer.Option(os.environ.get("USER", ""), "--operator"),
+    timeout: float = typer.Option(30.0, help="seconds to wait for the cell's coordinator"),
+) -> None:
+    """Inspect one blade on the running cell (`bladecell up --sim` in another shell) with live progress."""
+    from bladecell_ros.cell_session import inspect_with_progress, prepare_environment, summary_table
+
+    if not family and not resume:
+        console.print("[red]error:[/] --family is required (or --resume)")
+        raise typer.Exit(code=2)
+    prepare_environment()
+    from bladecell_ros.client import CellClient
+
+    with CellClient() as client:
+        try:
+            client.wait_for_coordinator(timeout)
+        except Exception as exc:
+            console.print(
+                f"[red]no cell:[/] {exc} (is `bladecell up --sim` running on ROS_DOMAIN_ID "
+                f"{os.environ.get('ROS_DOMAIN_ID', '0')}?)"
+            )
+            raise typer.Exit(code=1) from None
+        result = inspect_with_progress(
+            client, console, serial, family, force_redesign=force_redesign, resume=resume, operator=operator
+        )
+    console.print(summary_table(result, family, serial))
+    raise typer.Exit(code=0 if result.final_state == "DONE" else 1)
+
+
+@app.command()
+def demo(
+    serial: str = typer.Option("DEMO-0001", "--serial"),
+    family: str = typer.Option("HPT-SMALL", "--family"),
+    force_redesign: bool = typer.Option(False, "--force-redesign"),
+    params: list[Path] = typer.Option([], "--params", help="extra ROS parameter files"),
+) -> None:
+    """The simulated cell end to end: bring up, inspect one blade, print the summary, shut down.
+
+    The first run for a part family designs its model (AutoNAD on the scanned blade); later runs reuse it.
+    """
+    from bladecell_ros.bringup import GraphError
+    from bladecell_ros.cell_session import inspect_with_progress, start_cell, summary_table
+
+    start = time.monotonic()
+    _interrupt_on_signals()
+    try:
+        graph, client = start_cell(console, params)
+    except GraphError as exc:
+        console.print(f"[red]bring-up failed:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    try:
+        result = inspect_with_progress(client, console, serial, family, force_redesign=force_redesign)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        result = None
+    finally:
+        client.close()
+        graph.stop()
+    if result is None:
+        raise typer.Exit(code=130)
+    console.print(summary_table(result, family, serial))
+    console.print(f"demo finished in {time.monotonic() - start:.0f} s; node logs in {graph.log_dir}")
+    raise typer.Exit(code=0 if result.final_state == "DONE" else 1)
+
+
+@app.command()
+def estop(release: bool = typer.Option(False, "--release", help="release instead of press")) -> None:
+    """Press (or release) the software e-stop: arm and stage halt at once, the cycle faults."""
+    from bladecell_ros.cell_session import prepare_environment
+
+    prepare_environment()
+    from bladecell_ros.client import CellClient
+
+    with CellClient() as client:
+        client.wait_for_coordinator(30.0)
+        client.press_estop(not release, subscribers=3)  # coordinator, arm driver, stage driver
+        status = client.wait_status(
+            lambda s: s.estop_active == (not release) or release, 10.0, "the cell's e-stop state"
+        )
+        console.print(f"e-stop {'released' if release else 'PRESSED'}; cell state {status.state}")
+
+
+@app.command("reset-estop")
+def reset_estop() -> None:
+    """After the e-stop is released: reset the drivers; then `inspect --serial S --resume` continues."""
+    from bladecell_ros.cell_session import prepare_environment
+
+    prepare_environment()
+    from bladecell_ros.client import CellClient
+
+    with CellClient() as client:
+        client.wait_for_coordinator(30.0)
+        response = client.reset_estop()
+    console.print(response.message)
+    raise typer.Exit(code=0 if response.success else 1)
 
 
 def main() -> None:

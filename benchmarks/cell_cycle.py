@@ -1,0 +1,193 @@
+"""Benchmark: one simulated inspection cycle on the real ROS 2 graph, with and without model design.
+
+    .venv/bin/python benchmarks/cell_cycle.py [--resolution 256] [--viewpoints 0] [--realtime] [--json F]
+
+Brings up the simulated cell (`bladecell up --sim`'s graph, the defaults of config/cell_sim.yaml) in a
+fresh temporary $BLADECELL_HOME, then:
+1. cycle 1 for a new part family: LOAD, SCAN, DESIGN (AutoNAD on the scanned, labelled captures with
+   the cell's design budget), DETECT, RECORD, UNLOAD — wall time seen by the client + per-stage time;
+2. cycle 2 for the same family: the deployed model is reused (no design);
+3. the defect IoU of both cycles against the simulator's ground truth;
+4. detector throughput on CPU: the deployed model alone (`autonad_core.Detector.predict`, images/s at the
+   cell's frame size) and through the detector node (`detector/detect` service round trips: load the
+   capture from the store, infer, extract defect records, store the mask).
+The machine may be shared with other work: say so when quoting the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--resolution", type=int, default=0, help="frame size (0: cell_sim.yaml's)")
+    parser.add_argument(
+        "--viewpoints", type=int, default=-1, help="max viewpoints (-1: cell_sim.yaml's, 0: all)"
+    )
+    parser.add_argument(
+        "--realtime", action="store_true", help="pace the simulator to physical time (motion, exposures)"
+    )
+    parser.add_argument("--family", default="BENCH-SMALL")
+    parser.add_argument("--repeats", type=int, default=20, help="detector timing passes over the captures")
+    parser.add_argument("--params", type=Path, action="append", default=[], help="extra ROS parameter files")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data root")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="bladecell-bench-"))
+    os.environ["BLADECELL_HOME"] = str(home)
+    os.environ.pop("BLADECELL_DATABASE_URL", None)
+    from bladecell_ros.cell_session import migrate_database, prepare_environment
+
+    prepare_environment()
+    migrate_database()
+    overlay: dict = {}
+    sim: dict = {}
+    if args.resolution:
+        sim["resolution"] = args.resolution
+    if args.realtime:
+        sim.update(timing="realtime", speed=1.0)
+    if sim:
+        overlay["sim_cell"] = {"ros__parameters": sim}
+    if args.viewpoints >= 0:
+        overlay["cell_coordinator"] = {"ros__parameters": {"max_viewpoints": args.viewpoints}}
+    params = list(args.params)
+    if overlay:
+        params.append(home / "bench_params.yaml")
+        params[-1].write_text(yaml.safe_dump(overlay))
+
+    from bladecell_ros.bringup import CellGraph
+    from bladecell_ros.capture_store import CaptureStore
+    from bladecell_ros.client import CellClient
+    from bladecell_ros.evaluation import cycle_iou
+    from bladecell_ros.graph import SIM_PARAMS
+
+    graph = CellGraph([SIM_PARAMS, *params], home / "logs")
+    results: dict = {
+        "machine": f"{os.cpu_count()} CPU cores (possibly shared)",
+        "timing": "realtime" if args.realtime else "deterministic (physics as fast as the CPU allows)",
+        "home": str(home),
+    }
+    t0 = time.perf_counter()
+    graph.start()
+    client = CellClient()
+    try:
+        graph.wait_discovered(client.node_names, 180)
+        client.wait_for_coordinator(120)
+        results["bringup_s"] = round(time.perf_counter() - t0, 2)
+        print(f"cell up in {results['bringup_s']} s (logs {home / 'logs'})", flush=True)
+        store = CaptureStore(home)
+        for label, serial in (("with_design", "BENCH-0001"), ("without_design", "BENCH-0002")):
+            start = time.perf_counter()
+            result = client.inspect(serial, args.family, timeout=3600)
+            wall = time.perf_counter() - start
+            if result.final_state != "DONE":
+                raise SystemExit(f"cycle {label} ended {result.final_state}: {result.message}")
+            iou = cycle_iou(store, home / "detections" / args.family / f"{result.cycle_id}.json")
+            results[label] = {
+                "wall_s": round(wall, 2),
+                "stages_s": json.loads(result.stage_timings_json),
+                "viewpoints": len(store.refs(args.family, cycle_id=result.cycle_id)),
+                "defects": result.defect_count,
+                "verdict": result.verdict,
+                "model": result.model_version,
+                "defect_iou": None if iou["defect_iou"] is None else round(iou["defect_iou"], 4),
+                "iou_per_class": iou["per_class"],
+            }
+            print(f"{label}: {json.dumps(results[label])}", flush=True)
+        results["detector"] = detector_throughput(client, store, home, args.family, args.repeats)
+        print(f"detector: {json.dumps(results['detector'])}", flush=True)
+    finally:
+        client.close()
+        graph.stop()
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def detector_throughput(client, store, home: Path, family: str, repeats: int) -> dict:
+    """Images/s of the deployed model in-process, and of the detector node's service (end to end)."""
+    import torch
+    from bladecell_interfaces.srv import Detect
+    from bladecell_ros.ros_calls import ServiceProxy
+
+    from autonad_core import Detector
+    from database.services import ModelRegistry
+
+    info = ModelRegistry().deployed_for(family)
+    model_dir = Path(info.weights_path) if Path(info.weights_path).is_absolute() else home / info.weights_path
+    refs = store.refs(family)
+    torch.set_num_threads(1)  # as the detector node runs (torch_threads: 1)
+    detector = Detector(model_dir, device="cpu")
+    images = [np.moveaxis(store.load(r, channels=detector.channels).capture.frames, 0, -1) for r in refs]
+    for image in images[:3]:
+        detector.predict(image)  # warm-up
+    times = []
+    for _ in range(repeats):
+        for image in images:
+            start = time.perf_counter()
+            detector.predict(image)
+            times.append(time.perf_counter() - start)
+    service = ServiceProxy(client.node, Detect, "detector/detect", "detector")
+    node_times = []
+    for _ in range(max(1, repeats // 4)):
+        for ref in refs:
+            start = time.perf_counter()
+            response = service.call(Detect.Request(part_family=family, capture_ref=ref), timeout=120)
+            node_times.append(time.perf_counter() - start)
+            assert response.success, response.message
+    h, w = images[0].shape[:2]
+    return {
+        "model": info.version,
+        "frame": f"{w}x{h}x{images[0].shape[2]}",
+        "model_images_per_s": round(1.0 / statistics.median(times), 2),
+        "model_ms_median": round(1e3 * statistics.median(times), 2),
+        "node_images_per_s": round(1.0 / statistics.median(node_times), 2),
+        "node_ms_median": round(1e3 * statistics.median(node_times), 2),
+        "latency_ms_registered": info.latency_ms,
+    }
+
+
+def report(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"simulated cycle on {results['machine']}, {results['timing']} timing")
+    table.add_column("")
+    table.add_column("with design")
+    table.add_column("without design")
+    a, b = results["with_design"], results["without_design"]
+    table.add_row("wall time (s)", str(a["wall_s"]), str(b["wall_s"]))
+    for stage in ("LOADING", "SCANNING", "DESIGNING", "DETECTING", "RECORDING", "UNLOADING"):
+        table.add_row(
+            f"  {stage.lower()} (s)", str(a["stages_s"].get(stage, "-")), str(b["stages_s"].get(stage, "-"))
+        )
+    table.add_row("viewpoints", str(a["viewpoints"]), str(b["viewpoints"]))
+    table.add_row("defects / verdict", f"{a['defects']} / {a['verdict']}", f"{b['defects']} / {b['verdict']}")
+    table.add_row("defect IoU vs ground truth", str(a["defect_iou"]), str(b["defect_iou"]))
+    Console().print(table)
+    d = results["detector"]
+    Console().print(
+        f"detector on CPU ({d['frame']} frames): model {d['model_images_per_s']} images/s "
+        f"({d['model_ms_median']} ms), through the detector node {d['node_images_per_s']} images/s "
+        f"({d['node_ms_median']} ms); bring-up {results['bringup_s']} s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

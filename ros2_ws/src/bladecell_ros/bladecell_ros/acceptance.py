@@ -1,0 +1,55 @@
+"""The blade's verdict from its defects: which defects make a blade go to the reject bin.
+
+A defect rejects the blade when its class is listed and its physical area reaches the class's limit
+(`reject_area_mm2`; 0 = any size, as for cracks) with at least `min_confidence`. Classes the rules do
+not name reject (an unknown finding is never waved through). Limits come from the coordinator's YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AcceptanceRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reject_area_mm2: dict[str, float] = Field(
+        default_factory=lambda: {
+            "crack": 0.0,
+            "nick": 0.5,
+            "dent": 2.0,
+            "pitting": 2.0,
+            "coating_loss": 4.0,
+            "burn": 4.0,
+        }
+    )
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reject: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return "fail" if self.reject else "pass"
+
+
+def judge(defects: Iterable[Mapping[str, Any]], rules: AcceptanceRules) -> Verdict:
+    """Defects are `DefectRegion.to_dict()` records (with `viewpoint_index`)."""
+    reasons = []
+    for d in defects:
+        if d["confidence"] < rules.min_confidence:
+            continue
+        limit = rules.reject_area_mm2.get(d["defect_class"])
+        where = f"viewpoint {d.get('viewpoint_index', '?')}"
+        if limit is None:
+            reasons.append(f"{d['defect_class']} (class without an acceptance limit) at {where}")
+        elif d["area_mm2"] >= limit:
+            reasons.append(f"{d['defect_class']} {d['area_mm2']:.2f} mm² >= {limit} mm² at {where}")
+    return Verdict(bool(reasons), tuple(reasons))

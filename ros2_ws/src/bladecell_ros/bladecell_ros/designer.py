@@ -1,0 +1,176 @@
+"""Model design for a part family (ROS-free; the model-designer node wraps it).
+
+AutoNAD (`autonad_core.design`) runs on an exported labelled dataset into
+`<home>/models/<family>/<version>/`, with latency measured on the detector's device (`target_device`);
+the retrained model folder is then registered in the model registry with its architecture, metrics,
+latency and provenance (dataset folder, AutoNAD config) and, unless told otherwise, deployed as the
+family's model. Progress events are aggregated into one fraction (`DesignProgress`); setting `cancel`
+stops the design at its next progress report (AutoNAD resumes from its checkpoints if re-run on the
+same folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bladecell_ros.capture_store import safe_name
+from bladecell_ros.design_progress import DesignProgress
+
+DesignProgressCallback = Callable[[str, float, float, str], None]  # stage, stage fraction, overall, message
+
+
+class DesignCancelled(RuntimeError):  # noqa: N818
+    """The design was cancelled (operator abort, e-stop); its folder keeps the checkpoints."""
+
+
+@dataclass(frozen=True)
+class DesignOutcome:
+    version: str
+    model_dir: Path
+    arch_json: str
+    miou: float
+    latency_ms: float
+    latency_device: str
+    deployed: bool
+
+
+def new_model_version(family: str) -> str:
+    """`<family>-<UTC time>-<6 hex>`: unique, sortable, within the registry's version pattern."""
+    stem = re.sub(r"[^A-Za-z0-9_.\-]", "_", family)[:32].strip("._-") or "family"
+    return f"{stem}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Finite numbers only, per-class dictionaries flattened (`iou.crack`), NaN (absent classes) left out."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            for sub, v in scalar_metrics(value).items():
+                out[f"{key}.{sub}"] = v
+        elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[key] = float(value)
+    return out
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelDesigner:
+    """Runs AutoNAD and registers the result. ``design_fn`` is `autonad_core.design` (a fake in tests)."""
+
+    def __init__(
+        self,
+        home: Path,
+        registry: Any,
+        *,
+        preset: str = "cpu-small",
+        device: str = "cpu",
+        target_device: str = "cpu",
+        overrides: Mapping[str, Any] | None = None,
+        design_fn: Callable[..., Any] | None = None,
+    ) -> None:
+        self.home = Path(home)
+        self.registry = registry
+        self.preset = preset
+        self.device = device
+        self.target_device = target_device
+        self.overrides = dict(overrides or {})
+        self.design_fn = design_fn
+
+    def run(
+        self,
+        family: str,
+        dataset_dir: str | Path,
+        *,
+        preset: str | None = None,
+        target_device: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        deploy: bool = True,
+        progress: DesignProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> DesignOutcome:
+        from database.services import ModelCandidate
+
+        design = self.design_fn
+        if design is None:
+            from autonad_core import design
+        dataset_dir = Path(dataset_dir)
+        if not (dataset_dir / "dataset.yaml").is_file():
+            raise FileNotFoundError(f"{dataset_dir}: no dataset.yaml (export the labelled captures first)")
+        version = new_model_version(family)
+        out_dir = self.home / "models" / safe_name(family) / version
+        target = target_device or self.target_device
+        bar = DesignProgress()
+        cancel = cancel or threading.Event()
+
+        def on_progress(event) -> None:
+            if cancel.is_set():
+                raise DesignCancelled(f"design of {version} cancelled during {event.stage}")
+            overall = bar.update(event.stage, event.fraction)
+            if progress is not None:
+                progress(event.stage, float(event.fraction), overall, event.message)
+
+        result = design(
+            dataset_dir,
+            out_dir,
+            preset=preset or self.preset,
+            device=self.device,
+            target_device=target,
+            progress=on_progress,
+            overrides=dict(overrides) if overrides is not None else dict(self.overrides),
+            show_progress=False,
+        )
+        if progress is not None:
+            progress("register", 0.0, bar.overall, f"registering {version}")
+        model_dir = Path(result.model_dir)
+        rel = (
+            model_dir.relative_to(self.home).as_posix()
+            if model_dir.is_relative_to(self.home)
+            else str(model_dir)
+        )
+        arch_text = Path(result.arch_json).read_text()
+        metrics = scalar_metrics(result.metrics)
+        candidate = ModelCandidate(
+            version=version,
+            part_family=family,
+            architecture=json.loads(arch_text),
+            metrics=metrics,
+            latency_ms=float(result.latency_ms),
+            latency_device=str(result.target_device),
+            weights_path=rel,
+            weights_sha256=_sha256(model_dir / "weights.pt"),
+            dataset_snapshot=str(dataset_dir)[-200:],
+            notes=f"AutoNAD preset {preset or self.preset}, trained on {self.device}, "
+            f"{result.params} parameters",
+        )
+        self.registry.register_candidate(candidate)
+        if deploy:
+            self.registry.deploy(version)
+        if progress is not None:
+            progress("register", 1.0, 1.0, f"{version} registered" + (" and deployed" if deploy else ""))
+        return DesignOutcome(
+            version=version,
+            model_dir=model_dir,
+            arch_json=arch_text,
+            miou=float(metrics.get("miou", float("nan"))),
+            latency_ms=float(result.latency_ms),
+            latency_device=str(result.target_device),
+            deployed=deploy,
+        )

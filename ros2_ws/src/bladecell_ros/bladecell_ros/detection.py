@@ -1,0 +1,177 @@
+"""Detection of one stored capture with a part family's model (ROS-free; the detector node wraps it).
+
+Model lookup: the registry's deployed model of the family (or the version asked for), whose
+`weights_path` is the AutoNAD model folder (relative to $BLADECELL_HOME, or absolute). Loaded models
+are cached by version, so a database outage after the first cycle does not stop detection.
+
+Per capture: the model's channels are read from the store (their order is the model's), the
+prediction's class mask is split into defect records by `platform_control.defect_regions` with the
+camera model and the capture's stage pose (physical size, location on the blade), and the predicted
+mask is written to the content store (its path goes into the record).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bladecell_ros.capture_store import CaptureStore
+from platform_control.defect_regions import ViewGeometry, extract_defects
+from platform_control.imaging import Capture
+from platform_control.params import CameraParams
+from platform_control.stage import StageKinematics
+
+
+class Predictor(Protocol):
+    """What `autonad_core.Detector` offers (a fake in unit tests)."""
+
+    @property
+    def channels(self) -> tuple[str, ...]: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    def predict(self, image: np.ndarray) -> Any: ...
+
+
+class NoModelError(LookupError):
+    """No deployed model for the part family (design one first), or an unknown version."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    version: str
+    model_dir: Path
+
+
+@dataclass(frozen=True)
+class DetectOutcome:
+    """Shape: mask (H, W) uint8 class indices."""
+
+    model_version: str
+    regions: list[dict[str, Any]]
+    mask: np.ndarray
+    mask_path: str
+    mask_sha256: str
+    inference_ms: float
+
+
+def registry_resolver(registry: Any, home: Path) -> Callable[[str, str | None], ModelRef]:
+    """(family, version or None) -> ModelRef, from a `database.services.ModelRegistry`."""
+
+    def resolve(family: str, version: str | None) -> ModelRef:
+        info = registry.get(version) if version else registry.deployed_for(family)
+        if info is None:
+            raise NoModelError(f"no deployed model for part family {family!r}: design one first")
+        if info.part_family != family:
+            raise NoModelError(f"model {info.version!r} is a {info.part_family!r} model, not {family!r}")
+        path = Path(info.weights_path)
+        return ModelRef(info.version, path if path.is_absolute() else home / path)
+
+    return resolve
+
+
+class CaptureDetector:
+    """Runs models on stored captures. ``load`` builds a predictor from a model folder."""
+
+    def __init__(
+        self,
+        store: CaptureStore,
+        resolve: Callable[[str, str | None], ModelRef],
+        load: Callable[[Path], Predictor],
+        camera: CameraParams,
+        stage: StageKinematics,
+        *,
+        min_pixels: int = 4,
+        cache_size: int = 2,
+    ) -> None:
+        self.store, self.resolve, self.load = store, resolve, load
+        self.camera, self.stage = camera, stage
+        self.min_pixels = min_pixels
+        self.cache_size = cache_size
+        self._models: OrderedDict[str, Predictor] = OrderedDict()
+        self._deployed: dict[
+            str, str
+        ] = {}  # family -> version last resolved (used while the registry is down)
+        self._lock = threading.Lock()
+
+    def model(self, family: str, version: str | None) -> tuple[str, Predictor]:
+        with self._lock:
+            if version and version in self._models:
+                self._models.move_to_end(version)
+                return version, self._models[version]
+            try:
+                ref = self.resolve(family, version or None)
+            except NoModelError:
+                raise
+            except Exception:
+                cached = version or self._deployed.get(family)
+                if cached and cached in self._models:  # registry unreachable: keep using what is loaded
+                    return cached, self._models[cached]
+                raise
+            if not version:
+                self._deployed[family] = ref.version
+            if ref.version not in self._models:
+                if not ref.model_dir.exists():
+                    raise NoModelError(f"model {ref.version!r}: folder {ref.model_dir} does not exist")
+                self._models[ref.version] = self.load(ref.model_dir)
+                while len(self._models) > self.cache_size:
+                    self._models.popitem(last=False)
+            return ref.version, self._models[ref.version]
+
+    def view_of(self, capture: Capture, width: int, height: int) -> ViewGeometry:
+        return ViewGeometry.for_frame(
+            width,
+            height,
+            sensor_width_px=self.camera.width_px,
+            sensor_height_px=self.camera.height_px,
+            sensor_focal_px=self.camera.focal_length_px,
+            distance_m=self.camera.working_distance,
+            blade_from_camera=self.stage.camera_in_blade(capture.stage_axes),
+        )
+
+    def detect(
+        self, family: str, version: str | None, capture_ref: str = "", capture: Capture | None = None
+    ) -> DetectOutcome:
+        version, predictor = self.model(family, version)
+        if capture_ref:
+            capture = self.store.load(capture_ref, channels=predictor.channels).capture
+        elif capture is None:
+            raise ValueError("detect needs a capture reference or a capture")
+        else:
+            missing = [c for c in predictor.channels if c not in capture.channels]
+            if missing:
+                raise ValueError(f"capture lacks channel(s) {missing} the model {version!r} needs")
+            capture = Capture(
+                capture.viewpoint_index,
+                capture.stage_axes,
+                tuple(predictor.channels),
+                tuple(capture.exposure_ms[capture.channels.index(c)] for c in predictor.channels),
+                tuple(capture.gain[capture.channels.index(c)] for c in predictor.channels),
+                tuple(capture.timestamps[capture.channels.index(c)] for c in predictor.channels),
+                np.stack([capture.frame(c) for c in predictor.channels]),
+            )
+        image = np.moveaxis(np.asarray(capture.frames), 0, -1)  # (H, W, C) in the model's channel order
+        start = time.perf_counter()
+        prediction = predictor.predict(image)
+        elapsed = (time.perf_counter() - start) * 1e3
+        mask = np.asarray(prediction.mask, dtype=np.uint8)
+        height, width = mask.shape
+        regions = extract_defects(
+            mask,
+            predictor.class_names,
+            prediction.probabilities,
+            self.view_of(capture, width, height),
+            min_pixels=self.min_pixels,
+        )
+        stored = self.store.files.put_image(mask)
+        return DetectOutcome(
+            version, [r.to_dict() for r in regions], mask, stored.path, stored.sha256, elapsed
+        )

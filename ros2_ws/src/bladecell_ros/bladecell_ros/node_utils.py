@@ -1,0 +1,60 @@
+"""Plumbing shared by the node processes: parameters, data root, spinning and a clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+DEFAULT_HOME = Path.home() / ".local" / "share" / "bladecell"
+
+
+def data_home() -> Path:
+    """$BLADECELL_HOME (the records' data root), as `database.settings` resolves it."""
+    return Path(os.environ.get("BLADECELL_HOME", DEFAULT_HOME)).expanduser().resolve()
+
+
+def param(node: Node, name: str, default: Any, description: str = "") -> Any:
+    """Declare a parameter and return its value."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+
+def run_nodes(
+    make_nodes: Callable[[], Sequence[Node]], args: Sequence[str] | None = None, threads: int = 4
+) -> None:
+    """init -> create the nodes -> spin a MultiThreadedExecutor until Ctrl-C / SIGTERM -> clean shutdown.
+
+    Spinning happens on the main thread, so there is no spin thread to join; SIGTERM is treated like
+    Ctrl-C so a bring-up's stop is always a clean one.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored SIGINT
+    rclpy.init(args=list(args) if args is not None else sys.argv)
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    executor = MultiThreadedExecutor(num_threads=threads)
+    nodes: Sequence[Node] = ()
+    try:
+        nodes = make_nodes()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        for node in nodes:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,397 @@
+"""Cell coordinator node: runs the inspection cycle state machine for the technician.
+
+Interfaces:
+    inspect_blade                     action InspectBlade (goal: serial, family, force_redesign, resume;
+                                      feedback: state, viewpoint i/N, progress, message); cancel = abort
+    estop                             topic std_msgs/Bool (true: halt arm + stage, fault, latch)
+    cell_coordinator/reset_estop      service Trigger (after the e-stop is released: reset drivers + latch)
+    cell_coordinator/abort            service Trigger (abort the running or faulted cycle)
+    cell_status                       topic CellStatus, on every event and at `status_rate_hz`
+    diagnostics                       topic diagnostic_msgs/DiagnosticArray, 1 Hz (cell + every dependency)
+    defects                           topic DefectArray, once a cycle's detection is done
+It also polls the database's cycle request queue (`queue_poll_s`; requests made through the web API)
+and runs claimed requests like action goals.
+
+One worker thread runs cycles (`CycleRunner`); callbacks only translate. Cycle logic lives in
+`cycle_runner`, `cell_steps` and `platform_control.cycle`.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+from bladecell_interfaces.action import InspectBlade
+from bladecell_interfaces.msg import CellStatus, DefectArray
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from bladecell_ros.acceptance import AcceptanceRules
+from bladecell_ros.cell_messages import cell_status, diagnostics
+from bladecell_ros.cell_steps import CycleJob, StepsContext
+from bladecell_ros.conversions import region_to_msg
+from bladecell_ros.cycle_runner import CycleOutcome, CycleRunner, new_cycle_id
+from bladecell_ros.node_utils import data_home, param, run_nodes
+from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
+from bladecell_ros.ros_services import RosCellServices, Timeouts
+from bladecell_ros.status import cycle_fraction
+from platform_control.cycle import CycleEvent, CycleState
+from platform_control.params import load_arm_params, load_camera_params, load_cell_layout, load_stage_params
+from platform_control.pick_place import PickPlacePlanner, load_pick_place_config
+
+S = CycleState
+
+
+@dataclass
+class _Work:
+    """One cycle for the worker thread: a new job, or a resume of `job.blade_serial`."""
+
+    job: CycleJob
+    resume: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: CycleOutcome | None = None
+    error: str | None = None
+
+
+class CellCoordinatorNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("cell_coordinator", **kwargs)
+        self.cell_id = param(self, "cell_id", "cell-1", "this cell's name (records, queue)")
+        families = load_part_families(
+            param(self, "part_families_yaml", "", "part family -> blade model (YAML)")
+        )
+        acceptance = AcceptanceRules.model_validate(
+            yaml.safe_load(param(self, "acceptance_yaml", "", "acceptance rules (YAML)")) or {}
+        )
+        self.queue_poll_s = param(self, "queue_poll_s", 2.0, "poll the database request queue (0: off)")
+        status_rate = param(self, "status_rate_hz", 2.0, "CellStatus publishing rate")
+        timeouts = Timeouts(
+            connect=param(self, "connect_timeout_s", 10.0, "wait this long for a node's server"),
+            capture=param(self, "capture_timeout_s", 60.0, "one multispectral capture"),
+            detect=param(self, "detect_timeout_s", 120.0, "one detection"),
+            design=param(self, "design_timeout_s", 0.0, "a whole design (0: no limit)"),
+            record=param(self, "record_timeout_s", 0.0, "recording incl. database retries (0: no limit)"),
+            motion_margin=param(self, "motion_timeout_margin_s", 30.0, "added to a trajectory's duration"),
+            lost_grace=param(self, "lost_server_grace_s", 1.0, "a server gone this long = node dead"),
+        )
+        home = data_home()
+        camera, stage, layout = load_camera_params(), load_stage_params(), load_cell_layout()
+        arm = load_arm_params()
+        pick_place = load_pick_place_config()
+        self.catalog = PartFamilyCatalog(
+            families,
+            camera,
+            stage,
+            layout,
+            max_viewpoints=param(self, "max_viewpoints", 0, "0: the full plan"),
+        )
+        from database.services import CycleQueue, ModelRegistry
+
+        registry = ModelRegistry()
+        self.queue = CycleQueue()
+
+        def deployed(family: str) -> str | None:
+            info = registry.deployed_for(family)
+            return info.version if info else None
+
+        self.cell_services = RosCellServices(self, arm.joint_names, stage.axis_names, timeouts, deployed)
+        self.steps_context = StepsContext(
+            planner=PickPlacePlanner.for_cell(arm, stage, layout, pick_place),
+            stage_params=stage,
+            stage_load_axes=np.array(pick_place.stage_load_axes),
+            acceptance=acceptance,
+            home=home,
+            notify=self._on_notify,
+        )
+        self.runner = CycleRunner(
+            self.cell_services, self.steps_context, self.catalog.scan_axes, on_event=self._on_event
+        )
+        self.estop_pressed = False
+        self._message = "idle"
+        self._goal_handle = None
+        self._goal_lock = threading.Lock()
+        self._work: queue.Queue[_Work | None] = queue.Queue()
+        self._pending = 0  # cycles submitted to the worker and not finished (guarded by _goal_lock)
+        self._last_outcome: CycleOutcome | None = None
+
+        control = MutuallyExclusiveCallbackGroup()
+        self.status_pub = self.create_publisher(CellStatus, "cell_status", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.defects_pub = self.create_publisher(DefectArray, "defects", 10)
+        self.create_subscription(Bool, "estop", self._on_estop, 10, callback_group=control)
+        self.create_service(
+            Trigger, "cell_coordinator/reset_estop", self._on_reset_estop, callback_group=control
+        )
+        self.create_service(Trigger, "cell_coordinator/abort", self._on_abort, callback_group=control)
+        ActionServer(
+            self,
+            InspectBlade,
+            "inspect_blade",
+            execute_callback=self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=self._on_cancel,
+            callback_group=ReentrantCallbackGroup(),
+        )
+        timers = MutuallyExclusiveCallbackGroup()
+        self.create_timer(1.0 / status_rate, self.publish_status, callback_group=timers)
+        self.create_timer(1.0, self._publish_diagnostics, callback_group=timers)
+        if self.queue_poll_s > 0:
+            self.create_timer(
+                self.queue_poll_s, self._poll_queue, callback_group=MutuallyExclusiveCallbackGroup()
+            )
+        self._worker = threading.Thread(target=self._work_loop, name="cycle-worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(f"cell coordinator {self.cell_id} ready (data root {home})")
+
+    # ----------------------------------------------------------------------------- worker
+    def _work_loop(self) -> None:
+        while True:
+            work = self._work.get()
+            if work is None:
+                return
+            try:
+                self._reset_drivers()
+                if work.resume:
+                    work.outcome = self.runner.run_resume(work.job.blade_serial)
+                else:
+                    work.outcome = self.runner.run_new(work.job)
+                self._last_outcome = work.outcome
+                self.get_logger().info(
+                    f"cycle {work.outcome.cycle_id} {work.outcome.final_state}: {work.outcome.message}"
+                )
+            except Exception as exc:
+                work.error = f"{type(exc).__name__}: {exc}"
+                self._message = work.error
+                self.get_logger().error(f"cycle for {work.job.blade_serial} not run: {work.error}")
+            finally:
+                with self._goal_lock:
+                    self._pending -= 1
+                work.done.set()
+                self.publish_status()
+
+    def _reset_drivers(self) -> None:
+        """Release the drivers' stop latch left by an earlier abort/fault (never while the e-stop is held)."""
+        if self.estop_pressed:
+            raise RuntimeError("the e-stop is pressed")
+        for driver in (self.cell_services.arm, self.cell_services.stage):
+            driver.reset()
+
+    def submit(self, work: _Work) -> None:
+        with self._goal_lock:
+            self._pending += 1
+        self._work.put(work)
+
+    def close(self) -> None:
+        cycle = self.runner.cycle
+        if cycle is not None and cycle.state in (S.LOADING, S.SCANNING, S.UNLOADING, S.DESIGNING):
+            try:
+                self.runner.abort("coordinator shutting down")
+            except Exception as exc:
+                self.get_logger().warning(f"abort on shutdown: {exc}")
+        self._work.put(None)
+
+    # ------------------------------------------------------------------------------ action
+    def _on_goal(self, goal) -> GoalResponse:
+        if self.runner.busy or self._pending:
+            self.get_logger().warning(f"refusing inspection of {goal.blade_serial}: the cell is busy")
+            return GoalResponse.REJECT
+        if not goal.blade_serial or not (goal.part_family or goal.resume):
+            self.get_logger().warning("refusing inspection: blade_serial and part_family are required")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _on_cancel(self, _goal) -> CancelResponse:
+        try:
+            self.runner.abort("cancelled by the technician")
+        except Exception as exc:
+            self.get_logger().warning(f"cancel: {exc}")
+        return CancelResponse.ACCEPT
+
+    def _execute(self, goal_handle) -> InspectBlade.Result:
+        goal = goal_handle.request
+        job = CycleJob(
+            cycle_id=new_cycle_id(),
+            blade_serial=goal.blade_serial,
+            part_family=goal.part_family,
+            operator=goal.operator_name,
+            force_redesign=goal.force_redesign,
+        )
+        work = _Work(job, resume=goal.resume)
+        with self._goal_lock:
+            self._goal_handle = goal_handle
+        try:
+            self.submit(work)
+            work.done.wait()
+        finally:
+            with self._goal_lock:
+                self._goal_handle = None
+        result = InspectBlade.Result(record_id=-1)
+        if work.outcome is None:
+            result.final_state, result.verdict = "NOT_STARTED", "incomplete"
+            result.message = work.error or "not started"
+            goal_handle.abort()
+            return result
+        out = work.outcome
+        result.cycle_id, result.final_state, result.verdict = out.cycle_id, out.final_state, out.verdict
+        result.defect_count = out.defect_count
+        result.record_id = out.record_id if out.record_id is not None else -1
+        result.model_version = out.model_version or ""
+        result.message, result.duration_s = out.message, out.duration_s
+        result.stage_timings_json = json.dumps(out.stage_timings)
+        if out.final_state == "DONE":
+            goal_handle.succeed()
+        elif goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        return result
+
+    # ------------------------------------------------------------------------------ events
+    def _on_notify(self, message: str) -> None:
+        self._message = message
+        self.publish_status()
+        self._send_feedback()
+
+    def _on_event(self, event: CycleEvent, job: CycleJob) -> None:
+        self._message = event.message
+        self.publish_status()
+        self._send_feedback()
+        if event.kind == "state" and event.progress.state == S.RECORDING and event.progress.detection:
+            self._publish_defects(job, event.progress.detection.ref)
+
+    def _send_feedback(self) -> None:
+        with self._goal_lock:
+            handle = self._goal_handle
+        cycle = self.runner.cycle
+        if handle is None or cycle is None:
+            return
+        progress = cycle.progress
+        handle.publish_feedback(
+            InspectBlade.Feedback(
+                state=str(progress.state),
+                viewpoint_index=len(progress.capture_refs),
+                viewpoint_count=progress.viewpoint_count,
+                progress=cycle_fraction(progress),
+                message=self._message,
+            )
+        )
+
+    def _publish_defects(self, job: CycleJob, ref: str) -> None:
+        try:
+            data = json.loads((self.steps_context.home / ref).read_text())
+        except (OSError, ValueError) as exc:
+            self.get_logger().warning(f"cannot read detections {ref}: {exc}")
+            return
+        msg = DefectArray(cycle_id=job.cycle_id, blade_serial=job.blade_serial, part_family=job.part_family)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.model_version = data.get("model_version") or ""
+        msg.defects = [region_to_msg(d, d["viewpoint_index"]) for d in data["defects"]]
+        self.defects_pub.publish(msg)
+
+    def publish_status(self) -> None:
+        estop = self.estop_pressed or self.runner.estop_latched
+        msg = cell_status(self.cell_id, self.runner.cycle, self.runner.job, estop, self._message)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        estop = self.estop_pressed or self.runner.estop_latched
+        deps = self.cell_services.dependencies()
+        array = diagnostics(self.cell_id, self.runner.cycle, estop, self._message, deps)
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    # ------------------------------------------------------------------------------ e-stop
+    def _on_estop(self, msg: Bool) -> None:
+        pressed = bool(msg.data)
+        if pressed and not self.estop_pressed:
+            self.get_logger().error("E-STOP pressed: halting arm and stage")
+            self.estop_pressed = True
+            self.runner.estop("e-stop pressed")
+            self._message = "e-stop pressed"
+            self.publish_status()
+        elif not pressed and self.estop_pressed:
+            self.estop_pressed = False
+            self._message = "e-stop released: reset it (cell_coordinator/reset_estop) to continue"
+            self.publish_status()
+
+    def _on_reset_estop(self, _request, response: Trigger.Response) -> Trigger.Response:
+        if self.estop_pressed:
+            response.success, response.message = False, "the e-stop is still pressed"
+            return response
+        try:
+            self._reset_drivers()
+            self.runner.reset_estop()
+            response.success, response.message = True, "e-stop reset; resume the faulted cycle to continue"
+        except Exception as exc:
+            response.success, response.message = False, f"reset failed: {exc}"
+        self._message = response.message
+        self.publish_status()
+        return response
+
+    def _on_abort(self, _request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            self.runner.abort("aborted by the technician")
+            response.success, response.message = True, "cycle aborted"
+        except Exception as exc:
+            response.success, response.message = False, f"abort refused: {exc}"
+        return response
+
+    # ------------------------------------------------------------------------------ queue
+    def _poll_queue(self) -> None:
+        if self.runner.busy or self._pending or self.estop_pressed or self.runner.estop_latched:
+            return
+        try:
+            request = self.queue.claim_next(self.cell_id)
+        except Exception as exc:  # database down: keep running, poll again later
+            self.get_logger().warning(f"request queue unavailable: {exc}", throttle_duration_sec=30.0)
+            return
+        if request is None:
+            return
+        options = request.options or {}
+        job = CycleJob(
+            cycle_id=new_cycle_id(),
+            blade_serial=request.blade_serial,
+            part_family=request.part_family,
+            operator=request.requested_by or "",
+            request_uuid=str(request.request_uuid),
+            force_redesign=bool(options.get("force_redesign", False)),
+        )
+        self.get_logger().info(f"claimed request {request.request_uuid}: inspect {job.blade_serial}")
+        try:
+            self.queue.mark_running(request.request_uuid, self.cell_id, progress=f"cycle {job.cycle_id}")
+        except Exception as exc:
+            self.get_logger().error(f"cannot start request {request.request_uuid}: {exc}")
+            return
+        work = _Work(job, resume=False)
+        self.submit(work)
+        threading.Thread(target=self._finish_request, args=(work, request.request_uuid), daemon=True).start()
+
+    def _finish_request(self, work: _Work, request_uuid: uuid.UUID) -> None:
+        work.done.wait()
+        out = work.outcome
+        if out is not None and out.final_state == "DONE" and out.record_id is not None:
+            return  # recording the cycle already marked the request done
+        error = work.error or (f"cycle {out.final_state}: {out.message}" if out else "not run")
+        try:
+            self.queue.mark_failed(request_uuid, self.cell_id, error[:500])
+        except Exception as exc:
+            self.get_logger().warning(f"cannot mark request {request_uuid} failed: {exc}")
+
+
+def main(args: list[str] | None = None) -> None:
+    run_nodes(lambda: [CellCoordinatorNode()], args, threads=6)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Detector node: `detector/detect` runs the part family's deployed model on one capture.
+
+The work is `bladecell_ros.detection.CaptureDetector` (model lookup in the registry, inference with
+`autonad_core.Detector` on `device`, class mask -> defect records, predicted mask stored); this node
+translates messages. Models load on first use per family and stay cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bladecell_interfaces.srv import Detect
+from rclpy.node import Node
+
+from bladecell_ros.capture_store import CaptureStore
+from bladecell_ros.conversions import msg_to_capture, region_to_msg
+from bladecell_ros.detection import CaptureDetector, registry_resolver
+from bladecell_ros.node_utils import data_home, param, run_nodes
+from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.stage import StageKinematics
+
+
+def load_autonad_detector(device: str, threads: int):
+    def load(model_dir):
+        import torch
+
+        from autonad_core import Detector
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        return Detector(model_dir, device=device)
+
+    return load
+
+
+class DetectorNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("detector", **kwargs)
+        device = param(self, "device", "cpu", "inference device (the model designer's target_device)")
+        threads = param(self, "torch_threads", 0, "CPU threads for torch (0: torch default)")
+        min_pixels = param(self, "min_region_pixels", 4, "smaller regions are dropped as speckle")
+        from database.services import ModelRegistry
+
+        home = data_home()
+        camera = load_camera_params()
+        self.detector = CaptureDetector(
+            CaptureStore(home),
+            registry_resolver(ModelRegistry(), home),
+            load_autonad_detector(device, threads),
+            camera,
+            StageKinematics(load_stage_params(), load_cell_layout(), camera),
+            min_pixels=min_pixels,
+        )
+        self.create_service(Detect, "detector/detect", self._on_detect)
+        self.get_logger().info(f"detector ready on {device}")
+
+    def _on_detect(self, request, response: Detect.Response) -> Detect.Response:
+        try:
+            capture = None if request.capture_ref else msg_to_capture(request.capture)[0]
+            out = self.detector.detect(
+                request.part_family, request.model_version or None, request.capture_ref, capture
+            )
+            viewpoint = int(request.capture.viewpoint_index) if capture is not None else None
+            if viewpoint is None:
+                from bladecell_ros.capture_store import viewpoint_of
+
+                viewpoint = viewpoint_of(request.capture_ref)
+            response.defects = [region_to_msg(r, viewpoint) for r in out.regions]
+            response.model_version = out.model_version
+            response.mask_path, response.mask_sha256 = out.mask_path, out.mask_sha256
+            response.height, response.width = (int(v) for v in out.mask.shape)
+            response.inference_ms = float(out.inference_ms)
+            response.success = True
+        except Exception as exc:
+            response.success, response.message = False, f"detector: {type(exc).__name__}: {exc}"
+            self.get_logger().error(response.message)
+        return response
+
+
+def main(args: list[str] | None = None) -> None:
+    run_nodes(lambda: [DetectorNode()], args, threads=2)
+
+
+if __name__ == "__main__":
+    main()

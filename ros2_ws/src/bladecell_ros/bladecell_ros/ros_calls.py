@@ -1,0 +1,156 @@
+"""Blocking service and action calls from a worker thread, with timeouts and lost-server detection.
+
+The cycle runs on its own thread while the node's executor (a MultiThreadedExecutor in another thread)
+completes the futures. A call waits in short slices and gives up with `DeviceUnreachable` when the
+server is not discovered within `connect_timeout`, disappears while the call is pending for longer
+than `lost_grace` (its process died: Fast DDS drops its endpoints when the participant's lease
+expires, see config/fastdds_profiles.xml), or does not answer within `timeout`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rclpy.action import ActionClient
+from rclpy.client import Client
+from rclpy.node import Node
+from rclpy.task import Future
+
+from platform_control.hardware import DeviceUnreachable
+
+SLICE_S = 0.05
+
+
+def _wait_future(
+    future: Future,
+    *,
+    device: str,
+    what: str,
+    timeout: float | None,
+    alive: Callable[[], bool],
+    lost_grace: float,
+    cancel: threading.Event | None = None,
+) -> Any:
+    done = threading.Event()
+    future.add_done_callback(lambda _f: done.set())
+    start = time.monotonic()
+    gone_since: float | None = None
+    while not done.wait(SLICE_S):
+        now = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            raise InterruptedError(f"{device}: {what} cancelled")
+        if timeout is not None and now - start > timeout:
+            raise DeviceUnreachable(device, f"{what} got no answer within {timeout:.0f} s")
+        if alive():
+            gone_since = None
+        elif gone_since is None:
+            gone_since = now
+        elif now - gone_since > lost_grace:
+            raise DeviceUnreachable(device, f"{what}: the server went away (process stopped?)")
+    if future.exception() is not None:
+        raise DeviceUnreachable(device, f"{what} failed: {future.exception()}")
+    return future.result()
+
+
+def wait_for_server(ready: Callable[[], bool], device: str, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise DeviceUnreachable(device, f"{what} is not available (waited {timeout:.0f} s)")
+        time.sleep(SLICE_S)
+
+
+class ServiceProxy:
+    """A service client whose `call` blocks the calling (non-executor) thread."""
+
+    def __init__(self, node: Node, srv_type: Any, name: str, device: str, callback_group: Any = None) -> None:
+        self.client: Client = node.create_client(srv_type, name, callback_group=callback_group)
+        self.name = name
+        self.device = device
+
+    def ready(self) -> bool:
+        return self.client.service_is_ready()
+
+    def call(
+        self, request: Any, *, timeout: float | None, connect_timeout: float = 10.0, lost_grace: float = 1.0
+    ) -> Any:
+        """The response (`DeviceUnreachable` when there is no server, it went away, or on timeout)."""
+        what = f"service {self.name}"
+        wait_for_server(self.client.service_is_ready, self.device, what, connect_timeout)
+        future = self.client.call_async(request)
+        try:
+            return _wait_future(
+                future,
+                device=self.device,
+                what=what,
+                timeout=timeout,
+                alive=self.client.service_is_ready,
+                lost_grace=lost_grace,
+            )
+        except BaseException:
+            self.client.remove_pending_request(future)
+            raise
+
+
+class ActionProxy:
+    """An action client whose `run` blocks the calling (non-executor) thread until the result."""
+
+    def __init__(
+        self, node: Node, action_type: Any, name: str, device: str, callback_group: Any = None
+    ) -> None:
+        self.client = ActionClient(node, action_type, name, callback_group=callback_group)
+        self.name = name
+        self.device = device
+
+    def ready(self) -> bool:
+        return self.client.server_is_ready()
+
+    def run(
+        self,
+        goal: Any,
+        *,
+        timeout: float | None,
+        feedback: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+        connect_timeout: float = 10.0,
+        lost_grace: float = 1.0,
+    ) -> tuple[Any, int]:
+        """Send a goal and wait for its result; returns (result, GoalStatus code).
+
+        `cancel` set while running cancels the goal (InterruptedError is raised).
+        """
+        what = f"action {self.name}"
+        client = self.client
+        wait_for_server(client.server_is_ready, self.device, what, connect_timeout)
+        send = client.send_goal_async(
+            goal, feedback_callback=(lambda m: feedback(m.feedback)) if feedback else None
+        )
+        handle = _wait_future(
+            send,
+            device=self.device,
+            what=f"{what} goal",
+            timeout=connect_timeout,
+            alive=client.server_is_ready,
+            lost_grace=lost_grace,
+        )
+        if not handle.accepted:
+            raise DeviceUnreachable(self.device, f"{what} refused the goal (busy?)")
+        result_future = handle.get_result_async()
+        try:
+            response = _wait_future(
+                result_future,
+                device=self.device,
+                what=what,
+                timeout=timeout,
+                alive=client.server_is_ready,
+                lost_grace=lost_grace,
+                cancel=cancel,
+            )
+        except BaseException:
+            if not result_future.done():
+                handle.cancel_goal_async()
+            raise
+        return response.result, response.status

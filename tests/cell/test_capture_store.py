@@ -1,0 +1,135 @@
+"""The capture store: lossless round trips, verified hashes, labels, and the dataset export autonad reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bladecell_ros.capture_store import CaptureStore, CaptureStoreError, viewpoint_of
+
+from platform_control.imaging import Capture
+
+CHANNELS = ("white", "uv365", "nir850")
+CLASSES = ("background", "crack", "nick", "dent", "pitting", "coating_loss", "burn")
+
+
+def _capture(index: int, dtype=np.uint8, seed: int = 0) -> tuple[Capture, np.ndarray]:
+    rng = np.random.default_rng([seed, index])
+    top = np.iinfo(dtype).max
+    frames = rng.integers(0, top, (3, 24, 32), dtype=dtype)
+    label = np.zeros((24, 32), np.uint8)
+    label[2 + index : 6 + index, 4:10] = 1 + index % 6
+    return Capture(
+        index,
+        np.full(5, 0.01 * index),
+        CHANNELS,
+        (8.0, 40.0, 15.0),
+        (0.0, 12.0, 6.0),
+        (1.0, 1.1, 1.2),
+        frames,
+    ), label
+
+
+def test_round_trip_is_lossless_and_verified(tmp_path) -> None:
+    store = CaptureStore(tmp_path)
+    for dtype in (np.uint8, np.uint16):
+        capture, label = _capture(3, dtype)
+        ref = store.put(
+            capture,
+            cycle_id=f"c-{dtype.__name__}",
+            blade_serial="SN 1/2",
+            part_family="HPT 1",
+            label=label,
+            label_classes=CLASSES,
+        )
+        assert ref.startswith("captures/HPT_1/") and viewpoint_of(ref) == 3
+        back = store.load(ref)
+        assert back.capture.frames.dtype == dtype and np.array_equal(back.capture.frames, capture.frames)
+        assert np.array_equal(back.label, label) and back.label_classes == CLASSES
+        assert back.capture.channels == CHANNELS and back.capture.gain == capture.gain
+        np.testing.assert_allclose(back.capture.stage_axes, capture.stage_axes)
+        assert back.manifest["blade_serial"] == "SN 1/2"
+    subset = store.load(ref, channels=("nir850", "white"))
+    assert subset.capture.channels == ("nir850", "white")
+    assert np.array_equal(subset.capture.frames[0], capture.frames[2])
+    with pytest.raises(CaptureStoreError, match=r"no \['darkfield'\]"):
+        store.load(ref, channels=("darkfield",))
+    # a frame changed on disk after storing is detected, naming the capture
+    frame_file = store.home / back.manifest["channels"][0]["path"]
+    frame_file.chmod(0o644)
+    frame_file.write_bytes(frame_file.read_bytes()[:-7] + b"garbage")
+    with pytest.raises(CaptureStoreError, match="SHA-256"):
+        store.load(ref)
+
+
+def test_bad_captures_are_refused(tmp_path) -> None:
+    store = CaptureStore(tmp_path)
+    capture, label = _capture(0)
+    with pytest.raises(CaptureStoreError, match=r"label mask is \(3, 3\)"):
+        store.put(
+            capture,
+            cycle_id="c",
+            blade_serial="s",
+            part_family="f",
+            label=label[:3, :3],
+            label_classes=CLASSES,
+        )
+    with pytest.raises(CaptureStoreError, match="without class names"):
+        store.put(capture, cycle_id="c", blade_serial="s", part_family="f", label=label)
+    with pytest.raises(CaptureStoreError, match="class index 6 but only 2"):
+        store.put(
+            _capture(5)[0],
+            cycle_id="c",
+            blade_serial="s",
+            part_family="f",
+            label=_capture(5)[1],
+            label_classes=CLASSES[:2],
+        )
+    with pytest.raises(CaptureStoreError, match="no manifest"):
+        store.load("captures/f/c/v009.json")
+    with pytest.raises(CaptureStoreError, match="not a capture reference"):
+        viewpoint_of("captures/f/c/x.json")
+
+
+def test_export_is_an_autonad_dataset_split_by_cycle(tmp_path) -> None:
+    from autonad_core.data.folder import DatasetFolder
+
+    store = CaptureStore(tmp_path / "home")
+    for cycle in ("c1", "c2", "c3"):
+        for i in range(3):
+            capture, label = _capture(i, seed=hash(cycle) % 100)
+            store.put(
+                capture,
+                cycle_id=cycle,
+                blade_serial=cycle,
+                part_family="F",
+                label=label,
+                label_classes=CLASSES,
+            )
+    store.put(_capture(7)[0], cycle_id="c3", blade_serial="c3", part_family="F")  # unlabelled: not exported
+    assert len(store.refs("F")) == 10 and len(store.refs("F", labelled_only=True)) == 9
+    summary = store.export("F", tmp_path / "ds", val_fraction=0.34)
+    assert (summary.samples, summary.train, summary.val) == (9, 6, 3)
+    assert summary.channels == CHANNELS and summary.classes == CLASSES
+    folder = DatasetFolder.open(summary.dataset_dir)
+    val = folder.split_names("val")
+    assert val and all(name.startswith("c3_") for name in val)  # the newest cycle validates
+    split = folder.load_split("train")
+    assert len(split) == 6 and split.images[0].shape == (24, 32, 3)
+    stored = store.load(store.refs("F", cycle_id="c1")[0])
+    assert np.array_equal(split.masks[0], stored.label)
+    with pytest.raises(CaptureStoreError, match="not empty"):
+        store.export("F", tmp_path / "ds")
+
+
+def test_export_of_one_cycle_holds_out_viewpoints_and_needs_labels(tmp_path) -> None:
+    store = CaptureStore(tmp_path)
+    with pytest.raises(CaptureStoreError, match="0 labelled capture"):
+        store.export("F")
+    for i in range(10):
+        capture, label = _capture(i)
+        store.put(
+            capture, cycle_id="only", blade_serial="b", part_family="F", label=label, label_classes=CLASSES
+        )
+    summary = store.export("F")
+    assert summary.dataset_dir.parent == tmp_path / "datasets" / "F"
+    assert (summary.train, summary.val) == (8, 2)

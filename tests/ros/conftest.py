@@ -1,0 +1,111 @@
+"""Fixtures of the cell tests: a fresh data root + database per test, the simulated cell's process graph
+(started with `bladecell_ros.bringup.CellGraph`, the same code as `bladecell up --sim`), a client node,
+and a tiny model for tests that must not spend time designing one.
+
+Every wait is on a condition (discovered nodes, action servers, CellStatus messages) with generous
+timeouts; nothing sleeps a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cell_helpers import BASE_PARAMS, RunningCell, merge, write_params
+
+pytest.importorskip("rclpy", reason="ROS 2 wheels not installed (run scripts/setup.sh)")
+pytest.importorskip("bladecell_interfaces.msg", reason="bladecell_interfaces not built")
+
+
+@pytest.fixture
+def cell_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own data root and SQLite database (migrated), inherited by the cell's processes."""
+    from database import migrate
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("BLADECELL_HOME", str(home))
+    if "BLADECELL_DATABASE_URL" not in os.environ:
+        migrate.upgrade(f"sqlite:///{home / 'bladecell.sqlite3'}")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def cell_ros_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cell's ROS settings (localhost discovery, its Fast DDS profile) in this process too, before
+    any probe or client node is created."""
+    from bladecell_ros.graph import cell_environment
+
+    for key, value in cell_environment().items():
+        if key.startswith(("ROS_", "FASTDDS_")):
+            monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def start_cell(tmp_path: Path, cell_home: Path) -> Iterator[Callable[..., RunningCell]]:
+    """Factory: start the simulated graph with BASE_PARAMS + overrides; everything stops at teardown."""
+    from bladecell_ros.bringup import CellGraph
+    from bladecell_ros.client import CellClient
+    from bladecell_ros.graph import SIM_PARAMS
+
+    started: list[RunningCell] = []
+
+    def start(overrides: dict | None = None, timeout: float = 120.0) -> RunningCell:
+        params = write_params(tmp_path / f"params{len(started)}.yaml", merge(BASE_PARAMS, overrides or {}))
+        graph = CellGraph([SIM_PARAMS, params], tmp_path / "logs")
+        client = CellClient()
+        cell = RunningCell(graph, client, cell_home)
+        started.append(cell)
+        graph.start()
+        graph.wait_discovered(client.node_names, timeout)
+        client.wait_for_coordinator(timeout)
+        return cell
+
+    yield start
+    for cell in started:
+        cell.client.close()
+        cell.graph.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model for the simulated captures designed with a minimal AutoNAD budget (seconds): for the
+    fault tests, which need *a* deployed model, not a good one."""
+    import autonad_core
+    from platform_control.sim.dataset import generate_dataset
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    generate_dataset(
+        1,
+        0,
+        root / "data",
+        presets=("small",),
+        views_per_blade=3,
+        defect_views=False,
+        resolution=(64, 64),
+        progress=False,
+    )
+    result = autonad_core.design(
+        root / "data",
+        root / "design",
+        preset="cpu-small",
+        device="cpu",
+        overrides={
+            "data": {"input_size": [64, 64]},
+            "supernet": {"epochs": 1, "batch_size": 2},
+            "search": {
+                "population": 2,
+                "generations": 1,
+                "top_k": 1,
+                "latency_repeats": 1,
+                "latency_warmup": 0,
+            },
+            "retrain": {"epochs": 1, "batch_size": 2},
+            "export": {"torchscript": False, "onnx": False},
+            "threads": 1,
+        },
+        show_progress=False,
+    )
+    return Path(result.model_dir)
