@@ -9,24 +9,36 @@ Physical model (documented because every number in the records depends on it):
 * Pinhole camera with the principal point at the frame centre. A frame that is a centred crop of the
   sensor, binned down (the simulator's 1024 x 1024 frames of the 2448 x 2048 sensor), keeps the
   sensor's field of view per pixel row: ``ViewGeometry.for_frame`` derives the frame's focal length.
-* The scan puts every viewpoint's surface point on the focus plane facing the camera, so the imaged
-  surface is taken to lie on the plane ``distance_m`` in front of the camera, fronto-parallel.
-  One pixel then covers ``(distance_m / focal_px)²`` m² and a region's area is its pixel count times
-  that. Surfaces tilted by θ are under-estimated by cos θ (≤ 50 % at the planner's 60° limit; near 0
-  at the view centre where defects are usually framed).
-* A region's location is its pixel centroid's viewing ray intersected with that plane, mapped into the
-  blade frame by ``blade_from_camera`` (camera optical frame -> blade frame, from the stage pose).
+* With the blade's surface (``ViewGeometry.surface``: the part family's CAD mesh as a ray caster,
+  ``MeshSurface``) and the camera pose in the blade frame, every pixel's viewing ray is intersected
+  with the surface. A pixel (solid angle cos³α / f², α = the ray's angle to the optical axis) then
+  covers ``R² cos³α / (f² cos θ)`` m², R = the range to the hit point and θ = the angle between the
+  ray and the surface normal there (the incidence angle; cos θ is floored at cos 80° so a grazing
+  pixel counts at most 5.8 times). A region's area is the sum over its pixels (a uniform sample of at
+  most ``MAX_AREA_RAYS`` of them, scaled), and its location is where its centroid's ray meets the
+  surface. Pixels whose ray misses the mesh (a prediction spilling past the blade's edge, or a part
+  that deviates from its CAD model) use the plane model below. The mesh sits at its nominal pose in
+  the fixture: a blade that differs from its CAD model or is clamped off-nominal gets the nominal
+  surface's range and tilt (the simulator's next blades differ slightly in shape, too).
+* Without a surface (no CAD model for the part family, no stage pose), the imaged surface is taken to
+  lie on the focus plane ``distance_m`` in front of the camera, fronto-parallel: one pixel covers
+  ``(distance_m / focal_px)²`` m². The scan puts each viewpoint's surface point on that plane facing
+  the camera, so this is exact at the view centre and under-sizes a surface tilted by θ by cos θ
+  (half the area at the coverage planner's 60° limit) and mislocates it along the ray by the depth
+  offset. The capture itself carries no depth or normal, so the mesh is the only source of tilt.
+* A region's location maps into the blade frame by ``blade_from_camera`` (camera optical frame ->
+  blade frame, from the stage pose).
 
 Confidence of a region: the mean probability of its class over its pixels (1.0 when no probabilities
 are given: a hand-drawn mask is taken as certain). Regions smaller than ``min_pixels`` are dropped as
-speckle. Pure numpy + OpenCV; no model code here.
+speckle. Pure numpy + OpenCV (`MeshSurface` calls the trimesh mesh it is given); no model code here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -34,6 +46,37 @@ import numpy as np
 BACKGROUND = 0
 IGNORE_INDEX = 255
 MAX_CONTOUR_POINTS = 64
+MAX_AREA_RAYS = 1024  # rays cast per region for its area (a uniform sample of its pixels)
+MIN_COS_INCIDENCE = float(np.cos(np.radians(80.0)))  # grazing pixels count at most 1 / cos 80°
+
+
+class SurfaceRaycaster(Protocol):
+    """The imaged part's surface in the blade frame (e.g. ``MeshSurface`` over the CAD mesh)."""
+
+    def intersect(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rays (N, 3) origins and unit directions, blade frame -> range to the first hit (N,) (inf
+        where a ray misses) and the unit surface normal there (N, 3)."""
+        ...
+
+
+class MeshSurface:
+    """A triangle mesh (trimesh) as a `SurfaceRaycaster`; rays hit either side of a face."""
+
+    def __init__(self, mesh: Any) -> None:
+        self.mesh = mesh
+
+    def intersect(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        origins = np.atleast_2d(np.asarray(origins, dtype=float))
+        directions = np.atleast_2d(np.asarray(directions, dtype=float))
+        ranges = np.full(len(origins), np.inf)
+        normals = np.zeros((len(origins), 3))
+        if len(origins):
+            points, ray, tri = self.mesh.ray.intersects_location(origins, directions, multiple_hits=False)
+            if len(ray):  # (trimesh gives points of shape (0,) when nothing is hit)
+                points = np.asarray(points, dtype=float).reshape(-1, 3)
+                ranges[ray] = np.einsum("ij,ij->i", points - origins[ray], directions[ray])
+                normals[ray] = self.mesh.face_normals[tri]
+        return ranges, normals
 
 
 @dataclass(frozen=True)
@@ -41,7 +84,9 @@ class ViewGeometry:
     """How one frame maps to the blade: intrinsics, imaging distance and the camera pose in the blade.
 
     ``blade_from_camera``: 4x4, camera optical frame (z along the view, x right, y down) -> blade frame;
-    None when the stage pose is unknown (then regions get no location).
+    None when the stage pose is unknown (then regions get no location). ``surface``: the blade's
+    surface in the blade frame; with a pose it corrects areas for range and incidence angle (see the
+    module docstring), without one the fronto-parallel plane at ``distance_m`` is used.
     """
 
     focal_px: float
@@ -49,6 +94,7 @@ class ViewGeometry:
     cy: float
     distance_m: float
     blade_from_camera: np.ndarray | None = None
+    surface: SurfaceRaycaster | None = None
 
     def __post_init__(self) -> None:
         if not self.focal_px > 0:
@@ -72,6 +118,7 @@ class ViewGeometry:
         sensor_focal_px: float,
         distance_m: float,
         blade_from_camera: np.ndarray | None = None,
+        surface: SurfaceRaycaster | None = None,
     ) -> ViewGeometry:
         """Geometry of a ``width`` x ``height`` frame that is the sensor's centred crop of the same
         aspect ratio, binned down (or the full sensor when the sizes match)."""
@@ -79,7 +126,9 @@ class ViewGeometry:
             raise ValueError(f"frame size must be positive, got {width}x{height}")
         crop_h = min(sensor_height_px, sensor_width_px * height / width)
         binning = crop_h / height
-        return cls(sensor_focal_px / binning, width / 2.0, height / 2.0, distance_m, blade_from_camera)
+        return cls(
+            sensor_focal_px / binning, width / 2.0, height / 2.0, distance_m, blade_from_camera, surface
+        )
 
     @property
     def pixel_size_m(self) -> float:
@@ -103,6 +152,57 @@ class ViewGeometry:
         pts = self.pixels_to_camera(uv)
         pose = self.blade_from_camera
         return pts @ pose[:3, :3].T + pose[:3, 3]
+
+    @property
+    def uses_surface(self) -> bool:
+        return self.surface is not None and self.blade_from_camera is not None
+
+    def _rays(self, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixel coordinates (N, 2) -> unit rays in the camera frame (N, 3), and origins (N, 3) and
+        directions (N, 3) in the blade frame."""
+        uv = np.atleast_2d(np.asarray(uv, dtype=float))
+        rays = np.column_stack([(uv - (self.cx, self.cy)) / self.focal_px, np.ones(len(uv))])
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        pose = self.blade_from_camera
+        assert pose is not None
+        return rays, np.broadcast_to(pose[:3, 3], rays.shape), rays @ pose[:3, :3].T
+
+    def pixel_areas_m2(self, uv: np.ndarray) -> np.ndarray:
+        """Surface area (m²) each pixel (N, 2) covers: by range and incidence angle where its ray meets
+        ``surface``, otherwise on the fronto-parallel plane at ``distance_m``."""
+        uv = np.atleast_2d(np.asarray(uv, dtype=float))
+        areas = np.full(len(uv), self.pixel_size_m**2)
+        if not self.uses_surface or not len(uv):
+            return areas
+        rays, origins, directions = self._rays(uv)
+        ranges, normals = self.surface.intersect(origins, directions)  # type: ignore[union-attr]
+        hit = np.isfinite(ranges) & (ranges > 0)
+        cos_incidence = np.abs(np.einsum("ij,ij->i", normals[hit], directions[hit]))
+        cos_axis = rays[hit, 2]
+        areas[hit] = (
+            ranges[hit] ** 2 * cos_axis**3 / (self.focal_px**2 * np.maximum(cos_incidence, MIN_COS_INCIDENCE))
+        )
+        return areas
+
+    def locate(self, uv: np.ndarray) -> np.ndarray:
+        """Blade-frame points (N, 3) seen at pixels (N, 2): on ``surface`` where the ray meets it,
+        otherwise on the focus plane (`pixels_to_blade`)."""
+        points = self.pixels_to_blade(uv)
+        if self.uses_surface:
+            _, origins, directions = self._rays(uv)
+            ranges, _ = self.surface.intersect(origins, directions)  # type: ignore[union-attr]
+            hit = np.isfinite(ranges) & (ranges > 0)
+            points[hit] = origins[hit] + ranges[hit, None] * directions[hit]
+        return points
+
+    def region_area_mm2(self, ys: np.ndarray, xs: np.ndarray) -> float:
+        """Area (mm²) of the pixels at rows ``ys``, columns ``xs`` (a uniform sample of at most
+        ``MAX_AREA_RAYS`` is ray-cast and scaled to the region's pixel count)."""
+        if not self.uses_surface:
+            return len(ys) * self.pixel_area_mm2
+        step = max(1, int(np.ceil(len(ys) / MAX_AREA_RAYS)))
+        uv = np.column_stack([xs[::step], ys[::step]]) + 0.5  # pixel centres
+        return float(self.pixel_areas_m2(uv).mean() * len(ys) * 1e6)
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,10 +314,11 @@ def extract_defects(
             location = None
             area_mm2 = 0.0
             if view is not None:
-                area_mm2 = area * view.pixel_area_mm2
+                ys, xs = np.nonzero(crop)
+                area_mm2 = view.region_area_mm2(ys + y, xs + x)
                 if view.blade_from_camera is not None:
                     # pixel centres sit at +0.5 (OpenCV centroids are in pixel-index coordinates)
-                    location = view.pixels_to_blade(np.array([[cx + 0.5, cy + 0.5]]))[0]
+                    location = view.locate(np.array([[cx + 0.5, cy + 0.5]]))[0]
             found.append(
                 DefectRegion(
                     class_index=k,

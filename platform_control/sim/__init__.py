@@ -4,7 +4,8 @@ simulated drivers, a multispectral camera with synthetic defects, and a labelled
 Modules (import them directly; this package only selects the GL back-end):
 - `description`: URDF/SDF of arm, stage, camera and cell from the parameter files (`robot_model` writes).
 - `cell_model`: the MuJoCo model built from the cell URDF with MjSpec (servos, camera, blade body).
-- `cell.SimCell`: physics, trajectory following, limits, e-stop, gripper and blade holders; timing modes.
+- `cell.SimCell`: physics, trajectory following, limits, e-stop (a controlled stop: `braking`), gripper
+  and blade holders; timing modes.
 - `drivers.SimDrivers`: the `platform_control.hardware` protocols (arm, stage, gripper, lights, camera).
 - `render.MultispectralRenderer`: geometry pass + appearance + shading + sensor, pixel-exact masks;
   `defects`/`placement`/`appearance`/`shading`/`sensor`/`optics` are its parts (configs in `config/`).

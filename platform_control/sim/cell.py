@@ -6,6 +6,13 @@ Commands outside the parameter files' limits are refused before anything moves (
 a following error beyond the drive's limit or a drive that does not settle raises `HardwareFault`, and
 `stop` latches an e-stop per device until `reset`.
 
+`stop` is a controlled stop (IEC 60204-1 category 1, as a robot controller's protective stop): the
+stopped drives ramp their velocities from the measured ones to zero together, as fast as the joint
+nearest its maximum acceleration (times `SimConfig.stop_deceleration_scale`) allows, the physics runs
+through the ramp until the measured velocities are at standstill, and then the drives hold. `stop`
+returns at standstill, so joint states read after it report ~0 velocity; each joint travels its
+braking distance v·T/2 (T = the ramp's duration) after the stop, not zero.
+
 The blade is rigid and follows its holder: the tray slot, the stage fixture, the gripper, the reject
 bin, or nothing ("loose": released where no receiver was). The gripper closes on the blade only if the
 tool centre is inside the blade's bounds; on opening, the blade is taken by a receiver within 3 mm and
@@ -46,6 +53,7 @@ from platform_control.params import (
     load_stage_params,
 )
 from platform_control.pick_place import PickPlaceConfig
+from platform_control.sim.braking import BrakingRamp
 from platform_control.sim.cell_model import CellModel, build_cell_model
 from platform_control.sim.optics import OpticsConfig, load_optics
 from platform_control.sim.render import SimBlade
@@ -69,11 +77,13 @@ class SimConfig:
     settle_tolerance: tuple[float, float] = (5e-5, 5e-6)  # rad, m
     settle_timeout: float = 1.0  # s of simulated time after the trajectory ends
     following_error_limit: tuple[float, float] = (0.05, 0.005)  # rad, m
+    stop_deceleration_scale: float = 1.0  # a stop brakes at this x each drive's max acceleration
+    standstill_velocity: tuple[float, float] = (1e-4, 1e-5)  # rad/s, m/s: below this a drive is at rest
 
 
 @dataclass
 class _Motion:
-    trajectory: JointTrajectory
+    trajectory: JointTrajectory | BrakingRamp
     t0: float
 
 
@@ -105,6 +115,9 @@ class SimCell:
         self.config = config or SimConfig()
         if self.config.speed <= 0:
             raise ValueError(f"SimConfig.speed must be positive, got {self.config.speed}")
+        if self.config.stop_deceleration_scale <= 0:
+            scale = self.config.stop_deceleration_scale
+            raise ValueError(f"SimConfig.stop_deceleration_scale must be positive, got {scale}")
         self.arm_params = arm or load_arm_params()
         self.stage_params = stage or load_stage_params()
         self.camera_params = camera or load_camera_params()
@@ -138,6 +151,7 @@ class SimCell:
         }
         self._lock = threading.RLock()
         self._motions: dict[str, _Motion] = {}
+        self._braking: dict[str, _Motion] = {}  # groups in a controlled stop (see `stop`)
         self._estop = {"arm": False, "stage": False}
         self._gripper_closed = False
         self.tray_blade_pose = pose_to_matrix(self.layout.tray) @ pose_to_matrix(
@@ -208,8 +222,8 @@ class SimCell:
 
     def _set_joints(self, group: Group, values: np.ndarray, limits) -> None:
         with self._lock:
-            if group in self._motions:
-                raise HardwareFault(group, "cannot set joints while a trajectory is running")
+            if group in self._motions or group in self._braking:
+                raise HardwareFault(group, "cannot set joints while the drives are moving")
             names = self.joints[group]
             lo_hi = np.array(limits)
             values = np.asarray(values, dtype=float)
@@ -251,10 +265,11 @@ class SimCell:
         mujoco.mj_camlight(self.model, self.data)  # camera poses for rendering
 
     def _advance(self, steps: int) -> None:
-        """Step the physics; every running trajectory sets its servos' references at every step."""
+        """Step the physics; every running trajectory (or braking ramp) sets its servos' references at
+        every step."""
         dt = self.model.opt.timestep
         refs = []
-        for group, motion in self._motions.items():
+        for group, motion in (*self._motions.items(), *self._braking.items()):
             times = self.data.time + dt * np.arange(steps) - motion.t0
             q, v, _ = motion.trajectory.sample_state(np.clip(times, 0.0, motion.trajectory.duration))
             names = self.joints[group]
@@ -291,6 +306,8 @@ class SimCell:
         with self._lock:
             if group in self._motions:
                 raise HardwareFault(group, "already following a trajectory")
+            if group in self._braking:
+                raise HardwareFault(group, "still braking from a stop")
             current = self.cell.qpos(self.data, names)
             validate_trajectory(
                 group, trajectory, names, lim, vmax, amax, current=current, start_tolerance=2e-3
@@ -327,8 +344,8 @@ class SimCell:
         finally:
             with self._lock:
                 self._motions.pop(group, None)
-                if self._estop[group]:
-                    self._hold_current()
+                if self._estop[group] and group not in self._braking:
+                    self._hold_group(group)
         if progress_cb is not None:
             progress_cb(1.0)
 
@@ -346,11 +363,53 @@ class SimCell:
         self._pace(wall0, sim0)
 
     def stop(self, group: Group | None = None) -> None:
-        """E-stop: latch and hold where the drives are now (callable from any thread)."""
-        for g in (group,) if group else ("arm", "stage"):
-            self._estop[g] = True
+        """E-stop (callable from any thread): latch, brake to standstill through the physics, hold.
+
+        The stopped drives' references ramp from their measured positions and velocities to rest, all
+        joints of a group together, none faster than its maximum acceleration (x
+        `SimConfig.stop_deceleration_scale`); simulated time runs on (paced in real-time mode) until
+        the ramp is over and the measured velocities are below `SimConfig.standstill_velocity`, at most
+        `settle_timeout` beyond the ramp; then the drives hold where they stand. A trajectory of a
+        stopped group ends with `EStopActive`.
+        """
+        groups: tuple[Group, ...] = (group,) if group else ("arm", "stage")
+        wall0, sim0 = time.monotonic(), self.time
         with self._lock:
-            self._hold_current()
+            for g in groups:
+                self._estop[g] = True
+                self._motions.pop(g, None)  # its `follow` sees the latch and raises
+                if g not in self._braking:
+                    self._braking[g] = _Motion(self._braking_ramp(g), self.time)
+            end = max(self._braking[g].t0 + self._braking[g].trajectory.duration for g in groups)
+        while True:
+            with self._lock:
+                now = self.time
+                if now >= end and (self._at_standstill(groups) or now > end + self.config.settle_timeout):
+                    for g in groups:
+                        if self._braking.pop(g, None) is not None:
+                            self._hold_group(g)
+                    break
+                self._advance(_CHUNK)
+            self._pace(wall0, sim0)
+
+    def _braking_ramp(self, group: Group) -> BrakingRamp:
+        names = self.joints[group]
+        _, _, amax = self.limits[group]
+        decel = np.asarray(amax, dtype=float) * self.config.stop_deceleration_scale
+        return BrakingRamp(self.cell.qpos(self.data, names), self.cell.qvel(self.data, names), decel)
+
+    def _at_standstill(self, groups: tuple[Group, ...]) -> bool:
+        for g in groups:
+            kinds = self.stage_params.axis_types if g == "stage" else ("revolute",) * len(self.joints[g])
+            tol = np.array([self.config.standstill_velocity[0 if k == "revolute" else 1] for k in kinds])
+            if np.any(np.abs(self.cell.qvel(self.data, self.joints[g])) > tol):
+                return False
+        return True
+
+    def _hold_group(self, group: Group) -> None:
+        for name in self.joints[group]:
+            self.data.ctrl[self.cell.position_actuator[name]] = self.data.qpos[self.cell.qpos_index[name]]
+            self.data.ctrl[self.cell.velocity_actuator[name]] = 0.0
 
     def reset(self, group: Group | None = None) -> None:
         for g in (group,) if group else ("arm", "stage"):

@@ -199,7 +199,7 @@ def test_detector_core_keeps_working_from_its_cache_while_the_registry_is_down(h
         detector.detect("OTHER", None, refs[0])
 
 
-def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path) -> None:
+def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, caplog) -> None:
     from bladecell_ros.sim_world import SimBladeSpec, SimWorld
 
     state = tmp_path / "world.json"
@@ -209,6 +209,8 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path) -> N
         world.cell.place_blade("fixture")
         axes = np.array([0.01, -0.005, 0.002, 0.2, 1.0])
         world.cell.set_stage_axes(axes)
+        arm = np.array(world.pick_place.home) + np.array([0.3, -0.2, 0.25, -0.1, 0.2, 0.4])
+        world.cell.set_arm_joints(arm)
         world.save()
     finally:
         world.close()
@@ -216,6 +218,10 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path) -> N
     try:
         assert again.blade_holder == "fixture"
         np.testing.assert_allclose(again.stage.joint_state().positions, axes, atol=1e-9)
+        np.testing.assert_allclose(again.arm.joint_state().positions, arm, atol=1e-9)  # not home
+        again.camera.wait(0.2)  # the restored drives hold their pose
+        np.testing.assert_allclose(again.arm.joint_state().positions, arm, atol=1e-5)
+        assert "not restoring" not in caplog.text
         # a blade dropped into the reject bin is replaced (next seed) before the next LOAD
         from platform_control.sim.scan import SimulatedCellRun
 
@@ -227,3 +233,94 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path) -> N
         assert json.loads(state.read_text())["blade"]["seed"] == spec.seed + 1
     finally:
         again.close()
+
+
+def test_sim_world_restore_clips_limit_overshoot_and_skips_invalid_joints(tmp_path, caplog) -> None:
+    """A joint saved a hair beyond its limit (servo overshoot) is restored at the limit; a saved pose
+    that cannot be valid leaves that group at its start pose with a warning, and the world still starts."""
+    from bladecell_ros.sim_world import SimBladeSpec, SimWorld
+
+    state = tmp_path / "world.json"
+    spec = SimBladeSpec(defects_min=1, defects_max=1)
+    SimWorld(spec, resolution=32, state_file=state).close()
+    saved = json.loads(state.read_text())
+    from platform_control.params import load_arm_params
+
+    limits = np.array(load_arm_params().joint_limits)
+    arm = np.array(saved["arm_joints"])
+    arm[2] = limits[2, 1] + 5e-5
+    saved["arm_joints"] = arm.tolist()
+    saved["stage_axes"] = saved["stage_axes"][:4]  # corrupt: one axis missing
+    state.write_text(json.dumps(saved))
+    world = SimWorld(spec, resolution=32, state_file=state)
+    try:
+        restored = world.arm.joint_state().positions
+        assert restored[2] == pytest.approx(limits[2, 1], abs=1e-12)
+        np.testing.assert_allclose(np.delete(restored, 2), np.delete(arm, 2), atol=1e-12)
+        np.testing.assert_allclose(world.stage.joint_state().positions, world.pick_place.stage_load_axes)
+        assert "not restoring the stage" in caplog.text and "not restoring the arm" not in caplog.text
+    finally:
+        world.close()
+
+
+class _CentreSpotPredictor:
+    channels = CHANNELS
+    class_names = CLASSES
+
+    def predict(self, image):
+        mask = np.zeros(image.shape[:2], np.uint8)
+        mask[126:130, 126:130] = 4  # 4 x 4 px (1.1 x 1.1 mm) around the frame centre (128, 128)
+        return type("P", (), {"mask": mask, "probabilities": None})()
+
+
+def test_detector_sizes_and_locates_defects_on_the_family_blade_surface(home) -> None:
+    """With the family's blade model the detector casts its pixels onto the blade: a spot at the view
+    centre of a viewpoint lies on the blade at the viewpoint's surface point, and its area grows by
+    1 / cos(incidence) when the blade is seen obliquely; families without a model use the focus plane."""
+    from bladecell_ros.part_families import BladeSurfaces, load_part_families
+
+    surfaces = BladeSurfaces(load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}"))
+    surface = surfaces(FAMILY)
+    assert surface is not None and surfaces(FAMILY) is surface and surfaces("OTHER") is None
+    from platform_control.blade import label_mask
+
+    mesh = surface.mesh
+    airfoil = label_mask(mesh, ["airfoil"]) & (np.abs(mesh.face_normals[:, 2]) < 0.2)
+    middle = np.linalg.norm(mesh.triangles_center - mesh.triangles_center[airfoil].mean(axis=0), axis=1)
+    face = int(np.argmin(np.where(airfoil, middle, np.inf)))  # mid-airfoil, normal across the span
+    point, normal = mesh.triangles_center[face], mesh.face_normals[face]
+    camera = load_camera_params()
+    stage = StageKinematics(load_stage_params(), load_cell_layout(), camera)
+    tilt = np.radians(40.0)
+    side = np.cross(normal, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    oblique = normal * np.cos(tilt) + np.cross(side, normal) * np.sin(tilt)  # 40 deg off the normal
+    store = CaptureStore(home)
+    refs = []
+    for i, view in enumerate((normal, oblique)):
+        axes = stage.viewpoint_to_axes(point, view)
+        frames = np.full((2, 256, 256), 50, np.uint8)
+        capture = Capture(i, axes, CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
+        refs.append(store.put(capture, cycle_id="c-surf", blade_serial="SN-S", part_family=FAMILY))
+
+    def detector(surface_of):
+        return CaptureDetector(
+            store,
+            lambda family, version: ModelRef("m-1", home),
+            lambda _dir: _CentreSpotPredictor(),
+            camera,
+            stage,
+            min_pixels=1,
+            surface_of=surface_of,
+        )
+
+    flat = [detector(None).detect(FAMILY, None, ref).regions[0] for ref in refs]
+    onto = [detector(surfaces).detect(FAMILY, None, ref).regions[0] for ref in refs]
+    # head-on: the plane model is right at the focus point; the blade surface agrees
+    assert onto[0]["area_mm2"] == pytest.approx(flat[0]["area_mm2"], rel=0.02)
+    np.testing.assert_allclose(onto[0]["location_mm"], point * 1e3, atol=0.05)
+    # 40 degrees oblique: the same 16 pixels cover 1 / cos 40 deg more blade
+    assert onto[1]["area_mm2"] == pytest.approx(flat[1]["area_mm2"] / np.cos(tilt), rel=0.03)
+    np.testing.assert_allclose(onto[1]["location_mm"], point * 1e3, atol=0.05)
+    unknown = detector(surfaces).detect("OTHER", None, refs[1]).regions[0]
+    assert unknown["area_mm2"] == pytest.approx(flat[1]["area_mm2"])

@@ -206,3 +206,92 @@ def test_sizes_and_locations_agree_with_the_simulator_ground_truth() -> None:
             assert np.linalg.norm(region.location_m - defect.frame.center) < 0.5e-3  # within 0.5 mm
             nominal = np.pi * (defect.params["radius_m"] * 1e3) ** 2
             assert region.area_mm2 == pytest.approx(nominal, rel=0.25)
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(np.asarray(axis, dtype=float) / np.linalg.norm(axis) * angle).as_matrix()
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 45.0, 60.0])
+def test_area_of_a_tilted_surface_is_corrected_by_the_incidence_angle(tilt_deg: float) -> None:
+    """A 10 x 10 mm square on a plane tilted by `tilt_deg` to the view, imaged off-centre: with the
+    blade's surface (a mesh in the blade frame) the area comes out at 100 mm²; the fronto-parallel
+    model under-sizes it by about cos(tilt)."""
+    import trimesh
+
+    from platform_control.defect_regions import MeshSurface
+
+    camera = load_camera_params()
+    size = 512
+    base = ViewGeometry.for_frame(
+        size,
+        size,
+        sensor_width_px=camera.width_px,
+        sensor_height_px=camera.height_px,
+        sensor_focal_px=camera.focal_length_px,
+        distance_m=camera.working_distance,
+    )
+    d = camera.working_distance
+    # the plane in the camera frame: through p0, tilted about the camera's x axis
+    p0 = np.array([0.012, -0.008, d + 0.004])
+    tilt = _rotation([1, 0, 0], np.radians(tilt_deg))
+    e1, e2, normal = tilt[:, 0], tilt[:, 1], tilt[:, 2]
+    # ground truth mask: pixels whose centre ray meets the square (exact point sampling)
+    ys, xs = np.mgrid[0:size, 0:size]
+    rays = np.stack(
+        [(xs + 0.5 - base.cx) / base.focal_px, (ys + 0.5 - base.cy) / base.focal_px, np.ones(xs.shape)], -1
+    )
+    t = (p0 @ normal) / (rays @ normal)
+    offsets = rays * t[..., None] - p0
+    inside = (np.abs(offsets @ e1) <= 0.005) & (np.abs(offsets @ e2) <= 0.005)
+    mask = inside.astype(np.uint8) * 3
+    # the blade frame is somewhere else: the plane's mesh lives there, the camera pose maps into it
+    blade_from_camera = np.eye(4)
+    blade_from_camera[:3, :3] = _rotation([0.3, -1.0, 0.5], 1.1)
+    blade_from_camera[:3, 3] = [0.05, -0.2, 0.03]
+    corners = np.array([p0 + 0.1 * (a * e1 + b * e2) for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+    plane = trimesh.Trimesh(
+        corners @ blade_from_camera[:3, :3].T + blade_from_camera[:3, 3],
+        [[0, 1, 2], [0, 2, 3]],
+        process=False,
+    )
+    view = ViewGeometry(base.focal_px, base.cx, base.cy, d, blade_from_camera, MeshSurface(plane))
+    (region,) = extract_defects(mask, CLASSES, view=view)
+    assert region.area_mm2 == pytest.approx(100.0, rel=0.03)
+    centre = blade_from_camera[:3, :3] @ p0 + blade_from_camera[:3, 3]
+    assert np.linalg.norm(region.location_m - centre) < 2e-4  # on the surface, at the square's centre
+    flat = ViewGeometry(base.focal_px, base.cx, base.cy, d, blade_from_camera)
+    (uncorrected,) = extract_defects(mask, CLASSES, view=flat)
+    cos = np.cos(np.radians(tilt_deg))
+    assert uncorrected.area_mm2 == pytest.approx(100.0 * cos, rel=0.08)
+    if tilt_deg >= 45:
+        assert uncorrected.area_mm2 < 0.8 * region.area_mm2
+
+
+def test_surface_misses_fall_back_to_the_focus_plane() -> None:
+    """Rays that miss the mesh (prediction past the blade's edge) count as on the fronto-parallel plane;
+    a fronto-parallel surface at the focus distance gives exactly the plane model's pixel area."""
+    import trimesh
+
+    from platform_control.defect_regions import MeshSurface
+
+    view0 = ViewGeometry(1000.0, 50.0, 50.0, 0.25)
+    half = 0.01  # a 2 x 2 cm fronto-parallel patch at the focus distance covers the central 80 x 80 px
+    plane = trimesh.Trimesh(
+        [[-half, -half, 0.25], [half, -half, 0.25], [half, half, 0.25], [-half, half, 0.25]],
+        [[0, 1, 2], [0, 2, 3]],
+        process=False,
+    )
+    view = ViewGeometry(1000.0, 50.0, 50.0, 0.25, np.eye(4), MeshSurface(plane))
+    uv = np.array([[50.5, 50.5], [30.5, 70.5], [95.5, 50.5]])  # centre, off-centre on the patch, off it
+    areas = view.pixel_areas_m2(uv)
+    np.testing.assert_allclose(areas, view0.pixel_size_m**2, rtol=1e-9)
+    np.testing.assert_allclose(view.locate(uv[:2])[:, 2], 0.25, atol=1e-12)
+    # a region entirely off the blade: every ray misses
+    mask = np.zeros((100, 100), np.uint8)
+    mask[2:6, 2:6] = 5
+    (region,) = extract_defects(mask, CLASSES, view=view)
+    assert region.area_mm2 == pytest.approx(16 * view0.pixel_area_mm2)
+    np.testing.assert_allclose(region.location_m, view0.pixels_to_camera(np.array([[4.0, 4.0]]))[0])

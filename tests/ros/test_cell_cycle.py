@@ -17,10 +17,14 @@ pytestmark = [
 ]
 
 #: Lower bounds on the defect IoU (detections vs the simulator's ground truth, pooled over a cycle's
-#: captures). Observed on 2 shared cores with this budget: 0.61-0.65 on the blade the model was designed
-#: on, 0.49-0.51 on the next (unseen) blade; asserted with a wide margin.
-MIN_IOU_FIRST = 0.25
-MIN_IOU_SECOND = 0.15
+#: captures). Observed on 2 shared cores with the cell's design budget (class-weighted CE + Dice,
+#: config/cell_sim.yaml): 0.67-0.69 on the blade the model was designed on (burn 0.68-0.71, coating
+#: loss 0.66-0.68), 0.62-0.64 on the next (unseen) blade; asserted with a margin of about 0.2-0.25.
+#: The earlier plain cross-entropy budget gave 0.61-0.65 / 0.49-0.51 here, and in
+#: benchmarks/cell_design_loss.py no defect at all for 1 of 4 design seeds.
+MIN_IOU_FIRST = 0.45
+MIN_IOU_FIRST_PER_CLASS = 0.4  # burn and coating_loss, the blade's two defect classes
+MIN_IOU_SECOND = 0.35
 
 
 def _api_client(role: str):
@@ -83,6 +87,8 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     print(f"first cycle defect IoU {iou1['defect_iou']:.3f} per class {iou1['per_class']}")
     assert iou1["true_pixels"] > 0
     assert iou1["defect_iou"] >= MIN_IOU_FIRST
+    for name in ("burn", "coating_loss"):
+        assert iou1["per_class"][name] >= MIN_IOU_FIRST_PER_CLASS, (name, iou1["per_class"])
     # unloaded according to the verdict
     holder = "reject_bin" if first.verdict == "fail" else "tray"
     assert json.loads(_sim_state(cell))["holder"] == holder

@@ -151,6 +151,43 @@ def test_estop_from_another_thread_halts_and_latches(bare_cell: SimCell) -> None
     np.testing.assert_allclose(bare_cell.joint_state("stage").positions, 0, atol=5e-5)
 
 
+@pytest.mark.parametrize(
+    ("group", "offset"),
+    [("stage", [0.1, 0.1, 0.2, 1.0, 3.0]), ("arm", [0.8, -0.5, 0.6, 0.7, 0.9, 1.2])],
+)
+def test_estop_mid_trajectory_brakes_to_standstill(bare_cell: SimCell, group: str, offset: list) -> None:
+    """A stop mid-move is a controlled stop through the physics: the joints ramp down together, none
+    beyond its maximum acceleration (travel = braking distance v T / 2), and once `stop` returns the
+    joint states report standstill and the positions stay put."""
+    names = bare_cell.joints[group]
+    vmax, amax = (np.asarray(v, dtype=float) for v in bare_cell.limits[group][1:])
+    start = bare_cell.joint_state(group).positions
+    traj = time_parameterize(np.array([start, start + np.array(offset)]), vmax, amax, names)
+    at_stop: list = []
+
+    def halt_midway(fraction: float) -> None:
+        if fraction > 0.4 and not at_stop:
+            at_stop.append(bare_cell.joint_state(group))
+            bare_cell.stop(group)
+
+    with pytest.raises(EStopActive):
+        bare_cell.follow(group, traj, halt_midway)
+    before = at_stop[0]
+    after = bare_cell.joint_state(group)
+    assert np.abs(before.velocities).max() > 0.1  # it was moving fast when stopped
+    assert np.abs(after.velocities).max() < 1e-3  # standstill as soon as stop() returns
+    ramp = (np.abs(before.velocities) / amax).max()  # the joint nearest its limit sets the ramp time
+    assert after.stamp - before.stamp >= ramp - 0.02  # the ramp took simulated time
+    expected = before.velocities * ramp / 2  # signed braking distance, every joint stopping with it
+    travel = after.positions - before.positions
+    assert np.all(np.abs(travel - expected) <= 2e-3 + 0.05 * np.abs(expected)), (travel, expected)
+    assert np.linalg.norm(after.positions - traj.goal) > 0.05  # it did not finish the move
+    bare_cell.wait(0.5)
+    held = bare_cell.joint_state(group)
+    np.testing.assert_allclose(held.positions, after.positions, atol=1e-6)
+    assert np.abs(held.velocities).max() < 1e-3
+
+
 def test_realtime_mode_takes_the_trajectory_time() -> None:
     with SimCell(None, SimConfig(timing="realtime")) as cell:
         traj = _stage_move(cell, np.array([0.05, 0, 0, 0, 0]))

@@ -21,6 +21,7 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC
 from bladecell_ros.ros_calls import ActionProxy, ServiceProxy, wait_for_server
 
 
@@ -36,7 +37,7 @@ class CellClient:
         self.inspect_action = ActionProxy(self.node, InspectBlade, "inspect_blade", "cell coordinator")
         self.reset_srv = ServiceProxy(self.node, Trigger, "cell_coordinator/reset_estop", "cell coordinator")
         self.abort_srv = ServiceProxy(self.node, Trigger, "cell_coordinator/abort", "cell coordinator")
-        self.estop_pub = self.node.create_publisher(Bool, "estop", 10)
+        self.estop_pub = self.node.create_publisher(Bool, ESTOP_TOPIC, ESTOP_QOS)
         self.status: CellStatus | None = None
         self.status_history: list[CellStatus] = []
         self._status_cbs: list[Callable[[CellStatus], None]] = []

@@ -6,8 +6,10 @@ are cached by version, so a database outage after the first cycle does not stop 
 
 Per capture: the model's channels are read from the store (their order is the model's), the
 prediction's class mask is split into defect records by `platform_control.defect_regions` with the
-camera model and the capture's stage pose (physical size, location on the blade), and the predicted
-mask is written to the content store (its path goes into the record).
+camera model, the capture's stage pose and, when the part family's blade model is known
+(`surface_of`), its surface: physical size corrected for range and incidence angle, location on the
+blade's surface; otherwise the focus-plane model. The predicted mask is written to the content store
+(its path goes into the record).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bladecell_ros.capture_store import CaptureStore
-from platform_control.defect_regions import ViewGeometry, extract_defects
+from platform_control.defect_regions import SurfaceRaycaster, ViewGeometry, extract_defects
 from platform_control.imaging import Capture
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics
@@ -91,9 +93,11 @@ class CaptureDetector:
         *,
         min_pixels: int = 4,
         cache_size: int = 2,
+        surface_of: Callable[[str], SurfaceRaycaster | None] | None = None,
     ) -> None:
         self.store, self.resolve, self.load = store, resolve, load
         self.camera, self.stage = camera, stage
+        self.surface_of = surface_of
         self.min_pixels = min_pixels
         self.cache_size = cache_size
         self._models: OrderedDict[str, Predictor] = OrderedDict()
@@ -126,7 +130,8 @@ class CaptureDetector:
                     self._models.popitem(last=False)
             return ref.version, self._models[ref.version]
 
-    def view_of(self, capture: Capture, width: int, height: int) -> ViewGeometry:
+    def view_of(self, capture: Capture, width: int, height: int, family: str = "") -> ViewGeometry:
+        surface = self.surface_of(family) if (self.surface_of is not None and family) else None
         return ViewGeometry.for_frame(
             width,
             height,
@@ -135,6 +140,7 @@ class CaptureDetector:
             sensor_focal_px=self.camera.focal_length_px,
             distance_m=self.camera.working_distance,
             blade_from_camera=self.stage.camera_in_blade(capture.stage_axes),
+            surface=surface,
         )
 
     def detect(
@@ -168,7 +174,7 @@ class CaptureDetector:
             mask,
             predictor.class_names,
             prediction.probabilities,
-            self.view_of(capture, width, height),
+            self.view_of(capture, width, height, family),
             min_pixels=self.min_pixels,
         )
         stored = self.store.files.put_image(mask)

@@ -13,8 +13,21 @@ from typing import Any
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 DEFAULT_HOME = Path.home() / ".local" / "share" / "bladecell"
+ESTOP_TOPIC = "estop"
+#: The e-stop topic is latched: reliable, transient-local, the last state only. A node that starts (or
+#: restarts) after the e-stop was pressed gets the current state from every live publisher at once.
+#: Publishers AND subscribers must use it: DDS does not match a transient-local subscription with a
+#: volatile publisher (from the command line: `ros2 topic pub --once --qos-durability transient_local
+#: --qos-reliability reliable --qos-depth 1 /estop std_msgs/msg/Bool "{data: true}"`).
+ESTOP_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 
 
 def data_home() -> Path:

@@ -3,7 +3,8 @@
 A plant configures each part family with its blade CAD mesh; the simulated cell generates the blade
 of a family from a preset and a seed (the same numbers the simulator's world uses, so plan and world
 agree). Families not listed fall back to `default` (simulation only; a plant leaves it out and gets a
-clear error). Plans are cached per family (planning a blade takes about a second).
+clear error). Plans are cached per family (planning a blade takes about a second). The detector uses
+the same models as surfaces (`BladeSurfaces`) to size defects on tilted surfaces.
 
 YAML (the coordinator's `part_families_yaml` parameter):
     default: {preset: small, seed: 3}
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from platform_control.blade import blade_preset, generate_blade, load_blade_mesh
 from platform_control.coverage import CoveragePlanner
+from platform_control.defect_regions import MeshSurface
 from platform_control.params import CameraParams, CellLayout, StageParams
 from platform_control.stage import StageKinematics
 
@@ -113,3 +115,20 @@ class PartFamilyCatalog:
                     axes = axes[keep]
                 self._plans[family] = axes
             return self._plans[family].copy()
+
+
+class BladeSurfaces:
+    """Part family -> its blade model as a ray-castable surface (`MeshSurface`), loaded once per family;
+    None for a family without a blade model (the detector then sizes defects on the focus plane)."""
+
+    def __init__(self, config: PartFamilyConfig) -> None:
+        self.config = config
+        self._surfaces: dict[str, MeshSurface | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, family: str) -> MeshSurface | None:
+        with self._lock:
+            if family not in self._surfaces:
+                model = self.config.families.get(family, self.config.default)
+                self._surfaces[family] = None if model is None else MeshSurface(model.load())
+            return self._surfaces[family]

@@ -6,8 +6,9 @@ driver process (ROS-free).
 * Persistence: hardware keeps its physical state when a driver process dies. After every motion and
   gripper action the world writes `state_file` (blade model, where the blade is, stage axes, arm
   joints); a restarted process restores it, so a cycle resumed after a crash finds the blade on the
-  fixture and the stage where it stopped. (The arm is restored only at home: see
-  /work/notes/requests-from-ros.md R1.)
+  fixture and the stage and the arm where they stopped (`SimCell.set_stage_axes` / `set_arm_joints`).
+  A blade that was in the gripper is put back into the tray (the simulated operator re-seats it; its
+  grip pose is not saved), so a resumed LOAD picks it again from wherever the arm stands.
 * Restocking: when the blade went to the reject bin, the simulated operator puts the next blade (seed
   + 1) into the tray before the arm's next LOAD (arm at home, stage at its load pose), so the cell can
   run cycle after cycle.
@@ -28,7 +29,7 @@ import numpy as np
 import platform_control.sim  # noqa: F401  (selects the offscreen GL back-end before mujoco loads)
 from bladecell_ros.files import atomic_write_text
 from platform_control.blade import blade_preset, generate_blade, label_mask
-from platform_control.hardware import JointState, ProgressCallback
+from platform_control.hardware import JointState, LimitViolation, ProgressCallback
 from platform_control.pick_place import load_pick_place_config
 from platform_control.sim.cell import SimCell, SimConfig
 from platform_control.sim.defects import load_defects_config
@@ -40,7 +41,7 @@ from platform_control.trajectory import JointTrajectory
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
-BRAKE_S = 0.1  # simulated seconds after an e-stop: the drives brake to standstill
+RESTORE_TOLERANCE = 1e-4  # rad, m: saved joints this far outside a limit (servo overshoot) are clipped
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,32 @@ class SimWorld:
         holder = saved["holder"]
         if holder in ("fixture", "tray"):
             self.cell.place_blade(holder)
-        axes = np.asarray(saved["stage_axes"], dtype=float)
-        self.cell.set_stage_axes(axes)
-        arm = np.asarray(saved["arm_joints"], dtype=float)
-        if np.max(np.abs(arm - self.pick_place.home)) > 1e-3:
-            log.warning("saved arm joints %s are not home; the simulated arm restarts at home", arm.round(4))
+        axes = self._restore_joints("stage", saved["stage_axes"], self.cell.set_stage_axes)
+        arm = self._restore_joints("arm", saved["arm_joints"], self.cell.set_arm_joints)
         if holder == "gripper":
             log.warning("the blade was in the gripper when the simulator stopped; it restarts in the tray")
-        log.info("simulator restored: blade %s, stage %s", holder, axes.round(5).tolist())
+        log.info(
+            "simulator restored: blade %s, stage %s, arm %s",
+            holder,
+            axes.round(5).tolist(),
+            arm.round(4).tolist(),
+        )
+
+    def _restore_joints(self, group: str, values: Any, set_joints) -> np.ndarray:
+        """Put `group` at its saved values; values a hair outside a limit (a servo's overshoot at a
+        limit) are clipped, anything else invalid leaves the group where it starts (warning)."""
+        lo_hi = np.asarray(self.cell.limits[group][0], dtype=float)
+        try:
+            saved = np.asarray(values, dtype=float)
+            if saved.shape != lo_hi[:, 0].shape:
+                raise ValueError(f"expected {len(lo_hi)} values, got shape {saved.shape}")
+            clipped = np.clip(saved, lo_hi[:, 0], lo_hi[:, 1])
+            if np.max(np.abs(clipped - saved)) > RESTORE_TOLERANCE:
+                raise ValueError(f"outside the joint limits by more than {RESTORE_TOLERANCE}")
+            set_joints(clipped)
+        except (TypeError, ValueError, LimitViolation) as exc:
+            log.warning("not restoring the %s to %r (%s); it restarts where it starts", group, values, exc)
+        return self.cell.joint_state(group).positions  # type: ignore[arg-type]
 
 
 class _WorldMotion:
@@ -207,10 +226,9 @@ class _WorldMotion:
             self.world.save()
 
     def stop(self) -> None:
-        """Latch and brake: the drives hold where they are and simulated time runs on for `BRAKE_S`, so
-        the measured velocities decay to zero as a real axis's would (a SimCell alone freezes time)."""
+        """Latch and brake to standstill (`SimCell.stop` is a controlled stop through the physics)."""
         self._driver().stop()
-        self.world.cell.wait(BRAKE_S)
+        self.world.save()
 
     def reset(self) -> None:
         self._driver().reset()

@@ -3,7 +3,7 @@
 Interfaces:
     inspect_blade                     action InspectBlade (goal: serial, family, force_redesign, resume;
                                       feedback: state, viewpoint i/N, progress, message); cancel = abort
-    estop                             topic std_msgs/Bool (true: halt arm + stage, fault, latch)
+    estop                             topic std_msgs/Bool, latched QoS (true: halt arm + stage, fault, latch)
     cell_coordinator/reset_estop      service Trigger (after the e-stop is released: reset drivers + latch)
     cell_coordinator/abort            service Trigger (abort the running or faulted cycle)
     cell_status                       topic CellStatus, on every event and at `status_rate_hz`
@@ -41,7 +41,7 @@ from bladecell_ros.cell_messages import cell_status, diagnostics
 from bladecell_ros.cell_steps import CycleJob, StepsContext
 from bladecell_ros.conversions import region_to_msg
 from bladecell_ros.cycle_runner import CycleOutcome, CycleRunner, new_cycle_id
-from bladecell_ros.node_utils import data_home, param, run_nodes
+from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC, data_home, param, run_nodes
 from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
 from bladecell_ros.ros_services import RosCellServices, Timeouts
 from bladecell_ros.status import cycle_fraction
@@ -128,7 +128,7 @@ class CellCoordinatorNode(Node):
         self.status_pub = self.create_publisher(CellStatus, "cell_status", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         self.defects_pub = self.create_publisher(DefectArray, "defects", 10)
-        self.create_subscription(Bool, "estop", self._on_estop, 10, callback_group=control)
+        self.create_subscription(Bool, ESTOP_TOPIC, self._on_estop, ESTOP_QOS, callback_group=control)
         self.create_service(
             Trigger, "cell_coordinator/reset_estop", self._on_reset_estop, callback_group=control
         )

@@ -16,6 +16,7 @@ from bladecell_ros.capture_store import CaptureStore
 from bladecell_ros.conversions import msg_to_capture, region_to_msg
 from bladecell_ros.detection import CaptureDetector, registry_resolver
 from bladecell_ros.node_utils import data_home, param, run_nodes
+from bladecell_ros.part_families import BladeSurfaces, load_part_families
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 
@@ -39,6 +40,13 @@ class DetectorNode(Node):
         device = param(self, "device", "cpu", "inference device (the model designer's target_device)")
         threads = param(self, "torch_threads", 0, "CPU threads for torch (0: torch default)")
         min_pixels = param(self, "min_region_pixels", 4, "smaller regions are dropped as speckle")
+        families = param(
+            self,
+            "part_families_yaml",
+            "",
+            "blade models of the part families (as the coordinator's): defect areas corrected for the "
+            "surface's tilt; empty: areas on the focus plane",
+        )
         from database.services import ModelRegistry
 
         home = data_home()
@@ -50,6 +58,9 @@ class DetectorNode(Node):
             camera,
             StageKinematics(load_stage_params(), load_cell_layout(), camera),
             min_pixels=min_pixels,
+            surface_of=BladeSurfaces(load_part_families(families, "detector.part_families_yaml"))
+            if families.strip()
+            else None,
         )
         self.create_service(Detect, "detector/detect", self._on_detect)
         self.get_logger().info(f"detector ready on {device}")

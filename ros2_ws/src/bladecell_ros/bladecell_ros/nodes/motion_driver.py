@@ -5,7 +5,7 @@ Interfaces (``<device>`` = arm | stage):
     <device>/joint_states        topic   sensor_msgs/JointState at `joint_state_rate_hz`
     <device>/stop                service std_srvs/Trigger: halt now and latch (the coordinator's abort)
     <device>/reset               service std_srvs/Trigger: release the latch (refused while e-stop held)
-    estop                        topic   std_msgs/Bool: true halts at once and latches
+    estop                        topic   std_msgs/Bool (latched QoS, `ESTOP_QOS`): true halts and latches
     arm/gripper                  service GripperCommand (arm only)
 """
 
@@ -24,7 +24,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from bladecell_ros.conversions import msg_to_trajectory
-from bladecell_ros.node_utils import param
+from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC, param
 from platform_control.hardware import (
     DeviceUnreachable,
     EStopActive,
@@ -76,7 +76,7 @@ class MotionDriverNode(Node):
             cancel_callback=lambda _goal: CancelResponse.ACCEPT,
             callback_group=motion,
         )
-        self.create_subscription(Bool, "estop", self._on_estop, 10, callback_group=control)
+        self.create_subscription(Bool, ESTOP_TOPIC, self._on_estop, ESTOP_QOS, callback_group=control)
         self.create_service(Trigger, f"{device}/stop", self._on_stop, callback_group=control)
         self.create_service(Trigger, f"{device}/reset", self._on_reset, callback_group=control)
         if gripper is not None:
