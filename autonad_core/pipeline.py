@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
+from autonad_core.atomic_io import atomic_write_json, atomic_write_text
 from autonad_core.config import ConfigError, DesignConfig, load_config, resolve_device
 from autonad_core.progress import ProgressCallback, ProgressEvent, report
-from autonad_core.training.checkpoint import atomic_write_json, atomic_write_text
 
 log = logging.getLogger("autonad.design")
 __all__ = ["DesignResult", "ProgressEvent", "design", "prepare_run"]

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
+from autonad_core.atomic_io import atomic_write_json
 from autonad_core.config import DesignConfig, resolve_device
 from autonad_core.data.preprocess import Preprocess
 from autonad_core.progress import ProgressCallback
-from autonad_core.training.checkpoint import atomic_write_json, seed_everything
+from autonad_core.training.checkpoint import seed_everything
 from autonad_core.training.common import apply_threads, build_loss, build_space, prepare_data
 from autonad_core.training.fit import FitResult, fit_segmentation
 from autonad_core.training.supernet_trainer import STAGE as SUPERNET_STAGE

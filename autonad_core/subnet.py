@@ -13,14 +13,13 @@ other files (e.g. the pipeline's ``preprocess.json``) are left alone.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from autonad_core.arch import PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, ArchValidationError, StageArch
+from autonad_core.atomic_io import atomic_torch_save, atomic_write_text
 from autonad_core.blocks import LN_EPS, SubnetBlock
 from autonad_core.ops import map_to_tokens, tokens_to_map
 from autonad_core.subnet_mfam import MFAM
@@ -118,17 +117,6 @@ def materialize(net: nn.Module, arch: Arch, drop_path_rate: float | None = None)
     return model.train(net.training)
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_subnet(model: Subnet, directory: str | Path) -> Path:
     """Write ``arch.json``, ``weights.pt`` and ``meta.json`` (each atomically) into ``directory``."""
     from autonad_core.complexity import count_params
@@ -144,9 +132,9 @@ def save_subnet(model: Subnet, directory: str | Path) -> Path:
         "params": count_params(model.arch, model.in_channels, model.num_classes),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(directory / ARCH_FILE, lambda p: Path(p).write_text(model.arch.to_json(indent=2)))
-    _atomic_write(directory / WEIGHTS_FILE, lambda p: torch.save(state, p))
-    _atomic_write(directory / META_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    atomic_write_text(directory / ARCH_FILE, model.arch.to_json(indent=2))
+    atomic_torch_save(state, directory / WEIGHTS_FILE)
+    atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
     return directory
 
 

@@ -11,7 +11,7 @@ What is compared:
 - U-Net (base 8) and DeepLabv3+-style (width 16) baselines (autonad_core/baselines), scaled to the
   parameter range of the cpu-small search space (0.2-1.2 M) so the comparison is about architecture, not
   size, and so they train on 2 cores; trained from scratch for as many epochs as AutoNAD spent on
-  supernet + retraining, Adam with poly decay at the supernet's lr, same augmentation.
+  supernet + retraining, Adam with poly decay at the supernet's lr, same augmentation and loss.
 - Ablation: the architecture found above, with weights inherited from supernets trained with cross /
   entangled / classical sharing (same budget), evaluated directly ("inherited") and after the same
   retraining ("retrained").
@@ -36,14 +36,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from autonad_core import Arch, count_params, load_subnet  # noqa: E402
+from autonad_core.atomic_io import atomic_write_json  # noqa: E402
 from autonad_core.baselines import DeepLabV3Plus, UNet  # noqa: E402
 from autonad_core.config import DesignConfig, load_config  # noqa: E402
 from autonad_core.data.preprocess import Preprocess  # noqa: E402
 from autonad_core.pipeline import design  # noqa: E402
 from autonad_core.retrain import retrain  # noqa: E402
 from autonad_core.search.candidates import InheritedEvaluator  # noqa: E402
-from autonad_core.training.checkpoint import atomic_write_json, seed_everything  # noqa: E402
-from autonad_core.training.common import prepare_data  # noqa: E402
+from autonad_core.training.checkpoint import seed_everything  # noqa: E402
+from autonad_core.training.common import build_loss, prepare_data  # noqa: E402
 from autonad_core.training.fit import fit_segmentation  # noqa: E402
 from autonad_core.training.supernet_trainer import load_supernet, train_supernet  # noqa: E402
 from autonad_core.training.timing import time_forward  # noqa: E402
@@ -100,9 +101,21 @@ def train_baseline(name: str, model: torch.nn.Module, cfg: DesignConfig, out: Pa
         "baseline": f"{name}/{type(model).__name__}/{size}",
         "data": cfg.data.model_dump(mode="json"),
         "fit": budget.model_dump(),
+        "loss": cfg.loss.model_dump(mode="json"),
     }
     started = time.perf_counter()
-    result = fit_segmentation(model, data, budget, stage, cfg.seed, "cpu", save_best, fingerprint, stage=name)
+    result = fit_segmentation(
+        model,
+        data,
+        budget,
+        stage,
+        cfg.seed,
+        "cpu",
+        save_best,
+        fingerprint,
+        stage=name,
+        loss_fn=build_loss(cfg.loss, data),
+    )
     model.load_state_dict(torch.load(result.best_dir / "weights.pt", map_location="cpu"))
     params = sum(p.numel() for p in model.parameters())
     return scores_row(

@@ -31,10 +31,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from autonad_core.atomic_io import atomic_write_json
 from autonad_core.config import SearchConfig
 from autonad_core.progress import ProgressCallback, report
 from autonad_core.search.candidates import CandidateScore
-from autonad_core.training.checkpoint import atomic_write_json
 
 log = logging.getLogger("autonad.search")
 SAVE_EVERY = 10

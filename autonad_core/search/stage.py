@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from autonad_core.atomic_io import atomic_write_json, atomic_write_text
 from autonad_core.config import DesignConfig, resolve_device
 from autonad_core.data.preprocess import Preprocess
 from autonad_core.progress import ProgressCallback
 from autonad_core.search.candidates import InheritedEvaluator, LatencyMeter
 from autonad_core.search.evolution import EvolutionSearch, SearchResult, plot_search
-from autonad_core.training.checkpoint import atomic_write_json, atomic_write_text, seed_everything
+from autonad_core.training.checkpoint import seed_everything
 from autonad_core.training.common import apply_threads, prepare_data
 from autonad_core.training.latency_prior import load_prior_probabilities
 from autonad_core.training.supernet_trainer import PRIOR_JSON, load_supernet

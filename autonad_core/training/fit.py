@@ -15,13 +15,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from autonad_core.atomic_io import atomic_torch_save, atomic_write_json
 from autonad_core.config import ConfigError, RetrainConfig
 from autonad_core.inference import evaluate
 from autonad_core.metrics import SegmentationScores
 from autonad_core.progress import ProgressCallback, report
 from autonad_core.training.checkpoint import (
-    atomic_torch_save,
-    atomic_write_json,
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,

@@ -26,11 +26,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from autonad_core.atomic_io import atomic_torch_save, atomic_write_json
 from autonad_core.config import ConfigError, DesignConfig, resolve_device
 from autonad_core.progress import ProgressCallback, report
 from autonad_core.training.checkpoint import (
-    atomic_torch_save,
-    atomic_write_json,
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,

@@ -9,12 +9,12 @@ lets a restarted controller resume the scan without losing or repeating a captur
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from platform_control.atomic_io import atomic_write_text
 from platform_control.cycle.records import CycleProgress, Detection, Fault
 from platform_control.cycle.states import CycleState
 
@@ -127,18 +127,7 @@ class CycleJournal:
             raise JournalError(f"cycle journal {self.path} is corrupt: {type(exc).__name__}: {exc}") from exc
 
     def save(self, record: CycleRecord) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(record.to_json(), fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            atomic_write_text(self.path, json.dumps(record.to_json(), indent=1))
         except OSError as exc:
             raise JournalError(f"cannot write cycle journal {self.path}: {exc}") from exc

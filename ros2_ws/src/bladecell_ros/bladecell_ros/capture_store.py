@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bladecell_ros.files import atomic_write_text
 from database.storage import ContentStore
+from platform_control.atomic_io import atomic_write_text
 from platform_control.imaging import Capture
 
 MANIFEST_VERSION = 1

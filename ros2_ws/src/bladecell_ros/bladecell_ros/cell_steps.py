@@ -34,7 +34,7 @@ import numpy as np
 
 from bladecell_ros.acceptance import AcceptanceRules, judge
 from bladecell_ros.capture_store import safe_name, viewpoint_of
-from bladecell_ros.files import atomic_write_text
+from platform_control.atomic_io import atomic_write_text
 from platform_control.cycle import CycleProgress, CycleSteps, Detection
 from platform_control.hardware import ArmDriver, Gripper, StageDriver
 from platform_control.imaging import Capture

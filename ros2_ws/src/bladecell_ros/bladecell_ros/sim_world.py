@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 import platform_control.sim  # noqa: F401  (selects the offscreen GL back-end before mujoco loads)
-from bladecell_ros.files import atomic_write_text
+from platform_control.atomic_io import atomic_write_text
 from platform_control.blade import blade_preset, generate_blade, label_mask
 from platform_control.hardware import JointState, LimitViolation, ProgressCallback
 from platform_control.pick_place import load_pick_place_config
