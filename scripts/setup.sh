@@ -20,13 +20,20 @@ MIN_FREE_MB="${BLADECELL_MIN_FREE_MB:-4000}"
 APT_PACKAGES=(cmake g++ make libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri
               ignition-tools libsdformat12-12 sdformat-sdf libsdformat-dev chromium chromium-driver)
 
+BUILDING=0   # 1 once this run has started to change the venv
+
 say()  { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
-die()  { printf '\033[1;31m[setup] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+mark_incomplete() {
+    if (( BUILDING )); then
+        rm -f "$STAMP" "$IFACE_STAMP"
+        printf '[setup] %s is marked incomplete; fix the cause above and run scripts/setup.sh again.\n' "$VENV" >&2
+    fi
+}
+die()  { printf '\033[1;31m[setup] ERROR:\033[0m %s\n' "$*" >&2; mark_incomplete; exit 1; }
 on_error() {
     local rc=$?
-    rm -f "$STAMP" "$IFACE_STAMP"
     printf '\033[1;31m[setup] FAILED (exit %s) at line %s: %s\033[0m\n' "$rc" "$1" "$2" >&2
-    printf '[setup] %s is marked incomplete; fix the cause above and run scripts/setup.sh again.\n' "$VENV" >&2
+    mark_incomplete
     exit "$rc"
 }
 trap 'on_error $LINENO "$BASH_COMMAND"' ERR
@@ -106,7 +113,28 @@ build_interfaces() {
         || die "bladecell_interfaces built but does not import"
 }
 
+usage() {
+    cat <<'USAGE'
+usage: scripts/setup.sh [--check]
+  (no option)  set up .venv (or $BLADECELL_VENV) completely; a no-op when it is complete and current
+  --check      change nothing; exit 0 if the venv is complete and current, 1 otherwise
+USAGE
+}
+
+is_current() {
+    [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(venv_hash)" && -f "$IFACE_STAMP" \
+       && "$(cat "$IFACE_STAMP")" == "$(interfaces_hash)" ]]
+}
+
 main() {
+    case "${1:-}" in
+        "") ;;
+        --check)
+            if is_current; then say "$VENV is complete and current"; exit 0; fi
+            say "$VENV is missing, incomplete or outdated: run scripts/setup.sh"; exit 1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; printf '[setup] unknown option %s\n' "$1" >&2; exit 2 ;;
+    esac
     check_python
     check_disk
     apt_install_missing
@@ -118,12 +146,14 @@ main() {
             say "already set up ($VENV is complete and current)"
             return 0
         fi
+        BUILDING=1
         rm -f "$IFACE_STAMP"
         build_interfaces
         echo "$want_iface" > "$IFACE_STAMP"
         say "interfaces rebuilt"
         return 0
     fi
+    BUILDING=1
     if [[ -d "$VENV" ]]; then
         say "removing incomplete or outdated $VENV"
         rm -rf "$VENV"
