@@ -132,7 +132,12 @@ def ablation(cfg: DesignConfig, arch: Arch, out: Path, design_out: Path) -> list
     rows = []
     for sharing in ("cross", "entangled", "classical"):
         started = time.perf_counter()
-        run_cfg = cfg.model_copy(update={"supernet": cfg.supernet.model_copy(update={"sharing": sharing})})
+        # the ablation evaluates the arch already found, so its supernets need no latency prior
+        supernet = cfg.supernet.model_copy(update={"sharing": sharing})
+        if sharing != "cross":
+            no_prior = supernet.prior.model_copy(update={"enabled": False})
+            supernet = supernet.model_copy(update={"prior": no_prior})
+        run_cfg = cfg.model_copy(update={"supernet": supernet})
         run_out = design_out if sharing == "cross" else out / f"ablation_{sharing}"
         if sharing != "cross":
             train_supernet(run_cfg, DATASET, run_out)
@@ -162,7 +167,7 @@ def markdown(
     lines = [
         f"AutoNAD on MT ({'QUICK smoke run' if quick else 'cpu-small preset'}, input "
         f"{cfg.data.input_size[0]}x{cfg.data.input_size[1]}, {total_min:.1f} min total, "
-        f"{torch.get_num_threads()} CPU threads)",
+        f"{torch.get_num_threads()} CPU threads, seed {cfg.seed})",
         "",
         "| model | params (M) | CPU latency 320x320 (ms) | mIoU (%) | mF1 (%) | defect mIoU (%) "
         "| train (min) |",
@@ -193,11 +198,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script end to end")
     parser.add_argument("--out", type=Path, default=Path("/tmp/autonad_mt_benchmark"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of every stage (default: the preset's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = list(QUICK) if args.quick else []
     overrides += ["device=cpu"] + ([f"threads={args.threads}"] if args.threads else [])
+    overrides += [f"seed={args.seed}"] if args.seed is not None else []
     cfg = load_config("cpu-small", None, overrides)
     out = args.out / ("quick" if args.quick else "full")
     repeats = 3 if args.quick else 20

@@ -23,6 +23,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from platform_control.params import ArmParams, CellLayout
+from platform_control.transforms import pose6_matrix, pose_error
 
 TWO_PI = 2.0 * np.pi
 FK_TOLERANCE = 1e-9  # m and rad: a solution must reproduce the pose this closely
@@ -39,29 +40,6 @@ class UnreachablePoseError(ValueError):
         super().__init__(message)
         self.distance = float(distance)
         self.pose = np.array(pose, dtype=float)
-
-
-def pose_matrix(xyz: Sequence[float], rpy: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
-    """4x4 transform from a position and fixed-axis roll, pitch, yaw (R = Rz(yaw) Ry(pitch) Rx(roll))."""
-    out = np.eye(4)
-    out[:3, :3] = Rotation.from_euler("xyz", rpy).as_matrix()
-    out[:3, 3] = xyz
-    return out
-
-
-def pose6_matrix(pose: Sequence[float]) -> np.ndarray:
-    """4x4 transform of a cell-layout pose [x, y, z, roll, pitch, yaw]."""
-    return pose_matrix(pose[:3], pose[3:6])
-
-
-def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(position error m, rotation error rad) between two 4x4 poses."""
-    dp = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
-    cos = (np.trace(a[:3, :3].T @ b[:3, :3]) - 1.0) / 2.0
-    # arccos is ill-conditioned near 0; use the norm of the skew part for small angles
-    skew = a[:3, :3].T @ b[:3, :3]
-    sin = 0.5 * np.linalg.norm([skew[2, 1] - skew[1, 2], skew[0, 2] - skew[2, 0], skew[1, 0] - skew[0, 1]])
-    return dp, float(np.arctan2(sin, np.clip(cos, -1.0, 1.0)))
 
 
 def _dh(theta: float, d: float, a: float, alpha: float) -> np.ndarray:

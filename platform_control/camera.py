@@ -10,26 +10,17 @@ areas touch share ``overlap`` of the field of view, as the camera parameters pro
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from platform_control.params import CameraParams, CellLayout
+from platform_control.transforms import pose6_matrix
 
 # Optical frame (z forward, x right, y down) expressed in the camera body frame (x forward, z up).
 _BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
-def pose_to_matrix(pose: tuple[float, ...] | np.ndarray) -> np.ndarray:
-    """[x, y, z, roll, pitch, yaw] (fixed-axis XYZ, as in URDF) -> 4x4 homogeneous transform."""
-    x, y, z, roll, pitch, yaw = (float(v) for v in pose)
-    out = np.eye(4)
-    out[:3, :3] = Rotation.from_euler("xyz", [roll, pitch, yaw]).as_matrix()
-    out[:3, 3] = (x, y, z)
-    return out
-
-
 def camera_optical_pose(layout: CellLayout) -> np.ndarray:
     """4x4 transform camera optical frame -> world (the layout stores the camera body pose)."""
-    world_from_body = pose_to_matrix(layout.camera)
+    world_from_body = pose6_matrix(layout.camera)
     out = world_from_body.copy()
     out[:3, :3] = world_from_body[:3, :3] @ _BODY_FROM_OPTICAL
     return out

@@ -25,11 +25,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial.transform import Rotation, Slerp
 
-from platform_control.arm import ArmKinematics, UnreachablePoseError, pose6_matrix, pose_matrix
+from platform_control.arm import ArmKinematics, UnreachablePoseError
 from platform_control.hardware import ArmDriver, Gripper, HardwareFault, LimitViolation
 from platform_control.params import ArmParams, CellLayout, StageParams, load_yaml_model
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import JointTrajectory, concatenate, time_parameterize
+from platform_control.transforms import pose6_matrix, pose_matrix
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config" / "pick_place.yaml"
 

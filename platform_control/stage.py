@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from platform_control.camera import camera_optical_pose, pose_to_matrix
+from platform_control.camera import camera_optical_pose
 from platform_control.params import CameraParams, CellLayout, StageParams, load_camera_params
+from platform_control.transforms import pose6_matrix
 
 _AXIS_TOL = 1e-12
 
@@ -69,7 +70,7 @@ class StageKinematics:
         self.limits = np.array(params.limits, dtype=float)
         self.max_velocity = np.array(params.max_velocity, dtype=float)
         self.max_acceleration = np.array(params.max_acceleration, dtype=float)
-        self._world_from_base = pose_to_matrix(layout.stage_base)
+        self._world_from_base = pose6_matrix(layout.stage_base)
         self._base_from_world = np.linalg.inv(self._world_from_base)
         self.camera_pose = camera_optical_pose(layout)  # optical frame -> world
         self.view_axis = self.camera_pose[:3, 2].copy()  # world direction the camera looks along

@@ -5,6 +5,10 @@ The API `submit`s a request; a coordinator polls `claim_next(cell)` and reports 
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent pollers skip each other's row instead of
 waiting), `BEGIN IMMEDIATE` on SQLite (one writer at a time). Every transition is checked, and only
 the cell that claimed a request may move it on.
+
+A coordinator marks its claim running within seconds; a claim that never started after
+`CycleQueue.stale_claim_after` (a coordinator that died, or lost the database, between the two) goes back
+to the queue on the next poll of any cell, so no request is stranded.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .catalog import ensure_blade
 from .transactions import session_factory_for, unit_of_work
 
 ACTIVE_STATES = (RequestState.QUEUED, RequestState.CLAIMED, RequestState.RUNNING)
+STALE_CLAIM_AFTER = timedelta(minutes=5)
 _ALLOWED: dict[RequestState, set[RequestState]] = {
     RequestState.QUEUED: {RequestState.CLAIMED, RequestState.CANCELLED},
     RequestState.CLAIMED: {
@@ -207,14 +212,34 @@ def claim_next(session: Session, cell: str) -> CycleRequest | None:
     return request
 
 
+def requeue_stale(session: Session, older_than: timedelta) -> int:
+    """Return requests claimed longer than `older_than` ago but never started to the queue."""
+    now = utcnow()
+    result = session.execute(
+        update(CycleRequest)
+        .where(CycleRequest.state == RequestState.CLAIMED, CycleRequest.claimed_at < now - older_than)
+        .values(
+            state=RequestState.QUEUED, claimed_by=None, claimed_at=None, progress="requeued", updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
 class CycleQueue:
     """The coordinator's (and the CLI's) handle on the queue; each call is one transaction.
 
     Database faults raise `DatabaseUnavailableError` with nothing written; every call can be retried.
     """
 
-    def __init__(self, target: sessionmaker[Session] | Engine | str | None = None) -> None:
+    def __init__(
+        self,
+        target: sessionmaker[Session] | Engine | str | None = None,
+        *,
+        stale_claim_after: timedelta | None = STALE_CLAIM_AFTER,
+    ) -> None:
         self._factory = session_factory_for(target)
+        self.stale_claim_after = stale_claim_after  # None: stale claims wait for `requeue_stale`
 
     def submit(
         self,
@@ -238,6 +263,8 @@ class CycleQueue:
 
     def claim_next(self, cell: str) -> RequestStatus | None:
         with unit_of_work(self._factory, immediate=True) as session:
+            if self.stale_claim_after is not None:
+                requeue_stale(session, self.stale_claim_after)
             request = claim_next(session, cell)
             return to_status(session, request) if request else None
 
@@ -289,18 +316,5 @@ class CycleQueue:
 
     def requeue_stale(self, older_than: timedelta) -> int:
         """Return requests claimed longer than `older_than` ago but never started (a dead coordinator)."""
-        cutoff = utcnow() - older_than
         with unit_of_work(self._factory, immediate=True) as session:
-            result = session.execute(
-                update(CycleRequest)
-                .where(CycleRequest.state == RequestState.CLAIMED, CycleRequest.claimed_at < cutoff)
-                .values(
-                    state=RequestState.QUEUED,
-                    claimed_by=None,
-                    claimed_at=None,
-                    progress="requeued",
-                    updated_at=utcnow(),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return int(result.rowcount or 0)
+            return requeue_stale(session, older_than)

@@ -28,6 +28,13 @@ class RayCaster(Protocol):
         ...
 
 
+def _unit_rays(eye: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit directions (N, 3) from ``eye`` to each target and the distances (N,)."""
+    vec = np.atleast_2d(targets) - eye
+    dist = np.linalg.norm(vec, axis=1)
+    return vec / dist[:, None], dist
+
+
 class MujocoRayCaster:
     """Rays against the mesh as a static MuJoCo mesh geom (vertices are stored as float32)."""
 
@@ -54,12 +61,9 @@ class MujocoRayCaster:
         self._mujoco = mujoco
 
     def visible(self, eye: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        targets = np.atleast_2d(targets)
-        if len(targets) == 0:
+        vec, dist = _unit_rays(eye, targets)
+        if len(vec) == 0:
             return np.zeros(0, dtype=bool)
-        vec = targets - eye
-        dist = np.linalg.norm(vec, axis=1)
-        vec = vec / dist[:, None]
         n = len(vec)
         geomid = np.zeros(n, dtype=np.int32)
         hit = np.zeros(n, dtype=float)
@@ -88,12 +92,9 @@ class TrimeshRayCaster:
         self._ray = trimesh.ray.ray_triangle.RayMeshIntersector(mesh)
 
     def visible(self, eye: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        targets = np.atleast_2d(targets)
-        if len(targets) == 0:
+        vec, dist = _unit_rays(eye, targets)
+        if len(vec) == 0:
             return np.zeros(0, dtype=bool)
-        vec = targets - eye
-        dist = np.linalg.norm(vec, axis=1)
-        vec = vec / dist[:, None]
         locations, index_ray, _ = self._ray.intersects_location(np.tile(eye, (len(vec), 1)), vec)
         hit = np.full(len(vec), np.inf)
         if len(index_ray):

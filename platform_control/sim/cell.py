@@ -13,10 +13,8 @@ through the ramp until the measured velocities are at standstill, and then the d
 returns at standstill, so joint states read after it report ~0 velocity; each joint travels its
 braking distance v·T/2 (T = the ramp's duration) after the stop, not zero.
 
-The blade is rigid and follows its holder: the tray slot, the stage fixture, the gripper, the reject
-bin, or nothing ("loose": released where no receiver was). The gripper closes on the blade only if the
-tool centre is inside the blade's bounds; on opening, the blade is taken by a receiver within 3 mm and
-3 degrees of where it is released, keeping the actual (not a snapped) pose.
+The blade is rigid and follows its holder (tray, fixture, gripper, reject bin, or loose); the rules of
+grip and release are in `blade_carrier.py`.
 
 Timing: "deterministic" runs as fast as it can; "realtime" paces physics to the wall clock (scaled by
 `speed`) and makes captures take their exposure and readout time, for demos.
@@ -34,7 +32,6 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from platform_control.camera import pose_to_matrix
 from platform_control.hardware import (
     EStopActive,
     HardwareFault,
@@ -53,18 +50,18 @@ from platform_control.params import (
     load_stage_params,
 )
 from platform_control.pick_place import PickPlaceConfig
+from platform_control.sim.blade_carrier import BladeCarrier, BladeHolder
 from platform_control.sim.braking import BrakingRamp
 from platform_control.sim.cell_model import CellModel, build_cell_model
 from platform_control.sim.optics import OpticsConfig, load_optics
 from platform_control.sim.render import SimBlade
 from platform_control.sim.sensor import frame_geometry
 from platform_control.trajectory import JointTrajectory
+from platform_control.transforms import pose6_matrix
 
 Group = Literal["arm", "stage"]
 Timing = Literal["deterministic", "realtime"]
-BladeHolder = Literal["tray", "fixture", "gripper", "reject_bin", "loose", "none"]
 _CHUNK = 10  # physics steps between progress reports, e-stop checks and real-time pacing
-RELEASE_TOLERANCE = (0.003, np.radians(3.0))  # m, rad: a receiver takes the blade within this
 
 
 @dataclass(frozen=True)
@@ -90,11 +87,6 @@ class _Motion:
 def _quat_wxyz(rot: np.ndarray) -> np.ndarray:
     x, y, z, w = Rotation.from_matrix(rot).as_quat()
     return np.array([w, x, y, z])
-
-
-def _pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    angle = Rotation.from_matrix(a[:3, :3].T @ b[:3, :3]).magnitude()
-    return float(np.linalg.norm(a[:3, 3] - b[:3, 3])), float(angle)
 
 
 class SimCell:
@@ -154,13 +146,11 @@ class SimCell:
         self._braking: dict[str, _Motion] = {}  # groups in a controlled stop (see `stop`)
         self._estop = {"arm": False, "stage": False}
         self._gripper_closed = False
-        self.tray_blade_pose = pose_to_matrix(self.layout.tray) @ pose_to_matrix(
+        self.tray_blade_pose = pose6_matrix(self.layout.tray) @ pose6_matrix(
             (0, 0, 0, 0, 0, self.pick_place.tray_slot_yaw)
         )
-        self.reject_bin_pose = pose_to_matrix(self.layout.reject_bin)
-        self._holder: BladeHolder = "tray" if blade is not None else "none"
-        self._static_pose = self.tray_blade_pose.copy()
-        self._relative = np.eye(4)
+        self.reject_bin_pose = pose6_matrix(self.layout.reject_bin)
+        self._carrier = BladeCarrier("tray" if blade is not None else "none", self.tray_blade_pose.copy())
         for name, value in home.items():
             self.data.qpos[self.cell.qpos_index[name]] = value
         self._hold_current()
@@ -185,12 +175,12 @@ class SimCell:
 
     @property
     def blade_holder(self) -> BladeHolder:
-        return self._holder
+        return self._carrier.holder
 
     def blade_pose(self) -> np.ndarray:
         """4x4 blade frame -> world."""
         with self._lock:
-            if self._holder == "none":
+            if self._carrier.holder == "none":
                 raise ValueError("no blade in this simulated cell")
             return self.cell.body_pose(self.data, self.cell.blade_body)
 
@@ -199,9 +189,7 @@ class SimCell:
         with self._lock:
             if self.blade is None:
                 raise ValueError("no blade in this simulated cell")
-            self._holder = holder
-            self._static_pose = self.tray_blade_pose.copy()
-            self._relative = np.eye(4)
+            self._carrier.place(holder, self.tray_blade_pose)
             self._sync()
 
     # ------------------------------------------------------------------------------ motion
@@ -252,12 +240,10 @@ class SimCell:
             mujoco.mj_comPos(self.model, self.data)
             mujoco.mj_camlight(self.model, self.data)
             return
-        if self._holder == "fixture":
-            pose = self.cell.body_pose(self.data, self.cell.mount_body) @ self._relative
-        elif self._holder == "gripper":
-            pose = self.cell.body_pose(self.data, self.cell.tool_body) @ self._relative
-        else:
-            pose = self._static_pose
+        pose = self._carrier.pose(
+            self.cell.body_pose(self.data, self.cell.mount_body),
+            self.cell.body_pose(self.data, self.cell.tool_body),
+        )
         self.data.mocap_pos[self.cell.blade_mocap] = pose[:3, 3]
         self.data.mocap_quat[self.cell.blade_mocap] = _quat_wxyz(pose[:3, :3])
         mujoco.mj_kinematics(self.model, self.data)
@@ -283,12 +269,16 @@ class SimCell:
             mujoco.mj_step(self.model, self.data)
         self._sync()
 
+    def _per_joint(self, group: Group, rotary_linear: tuple[float, float]) -> np.ndarray:
+        """One value per joint of `group` from a (rotary, linear) pair of the config."""
+        kinds = self.stage_params.axis_types if group == "stage" else ("revolute",) * len(self.joints[group])
+        return np.array([rotary_linear[0 if k == "revolute" else 1] for k in kinds])
+
     def _following_error(self, group: Group) -> None:
         names = self.joints[group]
         ref = np.array([self.data.ctrl[self.cell.position_actuator[n]] for n in names])
         err = np.abs(self.cell.qpos(self.data, names) - ref)
-        kinds = self.stage_params.axis_types if group == "stage" else ("revolute",) * len(names)
-        limit = np.array([self.config.following_error_limit[0 if k == "revolute" else 1] for k in kinds])
+        limit = self._per_joint(group, self.config.following_error_limit)
         if np.any(err > limit):
             j = int(np.argmax(err / limit))
             self._motions.pop(group, None)
@@ -316,8 +306,7 @@ class SimCell:
             self._motions[group] = motion
         wall0, sim0 = time.monotonic(), self.time
         end = motion.t0 + trajectory.duration
-        kinds = self.stage_params.axis_types if group == "stage" else ("revolute",) * len(names)
-        tol = np.array([self.config.settle_tolerance[0 if k == "revolute" else 1] for k in kinds])
+        tol = self._per_joint(group, self.config.settle_tolerance)
         goal = trajectory.goal
         try:
             while True:
@@ -400,8 +389,7 @@ class SimCell:
 
     def _at_standstill(self, groups: tuple[Group, ...]) -> bool:
         for g in groups:
-            kinds = self.stage_params.axis_types if g == "stage" else ("revolute",) * len(self.joints[g])
-            tol = np.array([self.config.standstill_velocity[0 if k == "revolute" else 1] for k in kinds])
+            tol = self._per_joint(g, self.config.standstill_velocity)
             if np.any(np.abs(self.cell.qvel(self.data, self.joints[g])) > tol):
                 return False
         return True
@@ -423,44 +411,29 @@ class SimCell:
         """Close the gripper; it holds the blade if the tool centre is inside the blade's bounds."""
         with self._lock:
             self._gripper_closed = True
-            if self.blade is None or self._holder in ("gripper", "reject_bin"):
+            if self.blade is None:
                 return
             tool = self.cell.body_pose(self.data, self.cell.tool_body)
             blade = self.cell.body_pose(self.data, self.cell.blade_body)
-            point = np.linalg.inv(blade) @ np.append(tool[:3, 3], 1.0)
-            lo, hi = self.blade.mesh.bounds
-            if np.all(point[:3] >= lo - 0.003) and np.all(point[:3] <= hi + 0.003):
-                self._holder = "gripper"
-                self._relative = np.linalg.inv(tool) @ blade
+            if self._carrier.grip(tool, blade, self.blade.mesh.bounds):
                 self._sync()
 
     def release(self) -> None:
         """Open the gripper; a receiver near the blade takes it, otherwise it drops or is left loose."""
         with self._lock:
             self._gripper_closed = False
-            if self._holder != "gripper":
+            if self._carrier.holder != "gripper":
                 return
-            blade = self.cell.body_pose(self.data, self.cell.blade_body)
-            mount = self.cell.body_pose(self.data, self.cell.mount_body)
-            for holder, target in (("fixture", mount), ("tray", self.tray_blade_pose)):
-                dp, da = _pose_error(blade, target)
-                if dp <= RELEASE_TOLERANCE[0] and da <= RELEASE_TOLERANCE[1]:
-                    self._holder = holder
-                    self._relative = np.linalg.inv(mount) @ blade
-                    self._static_pose = blade
-                    self._sync()
-                    return
-            offset = np.abs(blade[:2, 3] - self.reject_bin_pose[:2, 3])
-            if np.all(offset < (0.19, 0.14)) and blade[2, 3] > self.reject_bin_pose[2, 3]:
-                dropped = blade.copy()
-                dropped[2, 3] = self.reject_bin_pose[2, 3] - 0.39  # falls onto the bin floor
-                self._holder, self._static_pose = "reject_bin", dropped
-            else:
-                self._holder, self._static_pose = "loose", blade
+            self._carrier.release(
+                self.cell.body_pose(self.data, self.cell.blade_body),
+                self.cell.body_pose(self.data, self.cell.mount_body),
+                self.tray_blade_pose,
+                self.reject_bin_pose,
+            )
             self._sync()
 
     def holding(self) -> bool:
-        return self._gripper_closed and self._holder == "gripper"
+        return self._gripper_closed and self._carrier.holder == "gripper"
 
     # ------------------------------------------------------------------------------ camera
     def renderer(self):

@@ -16,12 +16,8 @@ import numpy as np
 import trimesh
 
 from platform_control.params import ArmParams, StageParams
-from platform_control.sim.description import (
-    BLADE_MOUNT_LINK,
-    CAMERA_OPTICAL_LINK,
-    TOOL_CENTER_LINK,
-    cell_urdf,
-)
+from platform_control.sim.cell_parts import BLADE_MOUNT_LINK, CAMERA_OPTICAL_LINK, TOOL_CENTER_LINK
+from platform_control.sim.description import cell_urdf
 from platform_control.sim.geometry_pass import add_normal_lights
 from platform_control.sim.sensor import FrameGeometry
 

@@ -93,6 +93,27 @@ def test_requeue_stale_claims(factory) -> None:
     assert q.requeue_stale(timedelta(minutes=30)) == 0
 
 
+def test_a_claim_that_never_started_is_taken_by_the_next_poll(factory) -> None:
+    """cell-1 claims, then dies before marking the request running; after `stale_claim_after` the next
+    poll of any cell (here cell-2) gets it, and cell-1 can no longer move it on."""
+    q = CycleQueue(factory, stale_claim_after=timedelta(minutes=5))
+    request = q.submit("SN-1", "HPT1")
+    assert q.claim_next("cell-1").claimed_by == "cell-1"
+    assert q.claim_next("cell-2") is None  # a fresh claim is not stale
+    with factory.begin() as session:
+        session.execute(update(CycleRequest).values(claimed_at=utcnow() - timedelta(minutes=6)))
+    taken = q.claim_next("cell-2")
+    assert taken is not None and taken.request_uuid == request.request_uuid and taken.claimed_by == "cell-2"
+    with pytest.raises(ConflictError):
+        q.mark_running(request.request_uuid, "cell-1")
+    assert q.mark_running(request.request_uuid, "cell-2").state == RequestState.RUNNING
+    # a running request is never requeued, however old its claim
+    with factory.begin() as session:
+        session.execute(update(CycleRequest).values(claimed_at=utcnow() - timedelta(hours=2)))
+    assert q.claim_next("cell-1") is None
+    assert q.status(request.request_uuid).state == RequestState.RUNNING
+
+
 def test_concurrent_pollers_claim_each_request_exactly_once(factory) -> None:
     """Four cells poll at once; 12 requests are each claimed by exactly one of them."""
     q = CycleQueue(factory)

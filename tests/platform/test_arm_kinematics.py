@@ -7,8 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from platform_control.arm import ArmKinematics, UnreachablePoseError, pose_error
+from platform_control.arm import ArmKinematics, UnreachablePoseError
 from platform_control.params import load_arm_params, load_cell_layout
+from platform_control.transforms import pose_error
 
 ARM = load_arm_params()
 # UR10e published dimensions (Universal Robots DH table), named as in Lynch & Park, "Modern Robotics",

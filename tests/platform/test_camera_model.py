@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from platform_control.camera import PinholeCamera, camera_optical_pose, pose_to_matrix
+from platform_control.camera import PinholeCamera, camera_optical_pose
 from platform_control.params import load_camera_params, load_cell_layout
+from platform_control.transforms import pose6_matrix
 
 PARAMS = load_camera_params()
 
@@ -83,4 +84,4 @@ def test_camera_pose_from_the_layout() -> None:
     # looks along world -y; image right is world -x, image down is world -z; a proper rotation
     np.testing.assert_allclose(pose[:3, :3], [[-1, 0, 0], [0, 0, -1], [0, -1, 0]], atol=1e-12)
     assert np.linalg.det(pose[:3, :3]) == pytest.approx(1.0)
-    np.testing.assert_allclose(pose_to_matrix([0, 0, 0, 0, 0, np.pi / 2])[:3, 0], [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(pose6_matrix([0, 0, 0, 0, 0, np.pi / 2])[:3, 0], [0, 1, 0], atol=1e-12)

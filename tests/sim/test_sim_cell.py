@@ -26,11 +26,7 @@ from platform_control.sim.optics import load_optics
 from platform_control.sim.scan import SimulatedCellRun
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import JointTrajectory, time_parameterize
-
-
-def _pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    cos = np.clip((np.trace(a[:3, :3].T @ b[:3, :3]) - 1) / 2, -1, 1)
-    return float(np.linalg.norm(a[:3, 3] - b[:3, 3])), float(np.arccos(cos))
+from platform_control.transforms import pose_error
 
 
 def _stage_move(cell: SimCell, goal) -> JointTrajectory:
@@ -209,14 +205,14 @@ def test_load_scan_unload_ends_with_the_blade_in_the_tray(defective_blade) -> No
     with SimCell(defective_blade, optics=optics) as cell:
         run = SimulatedCellRun(cell)
         tray_pose = cell.tray_blade_pose
-        assert _pose_error(cell.blade_pose(), tray_pose)[0] < 1e-9
+        assert pose_error(cell.blade_pose(), tray_pose)[0] < 1e-9
         stage = StageKinematics(cell.stage_params, cell.layout, cell.camera_params)
         plan = CoveragePlanner(cell.camera_params, stage).plan(defective_blade.mesh)
         assert len(plan) >= 3
 
         run.load()
         assert cell.blade_holder == "fixture"
-        dp, da = _pose_error(cell.blade_pose(), run.pick_place.fixture_blade_pose)
+        dp, da = pose_error(cell.blade_pose(), run.pick_place.fixture_blade_pose)
         assert dp < 1e-3 and da < 1e-2
 
         captures = run.scan(plan.axes[:3])
@@ -228,12 +224,12 @@ def test_load_scan_unload_ends_with_the_blade_in_the_tray(defective_blade) -> No
             assert labelled.mask.shape == (128, 128)
             assert cap.frames.max(axis=(1, 2)).min() > 40  # the blade is in view and lit in every channel
         expected = stage.axes_to_blade_pose(plan.axes[2])
-        dp, da = _pose_error(cell.blade_pose(), expected)
+        dp, da = pose_error(cell.blade_pose(), expected)
         assert dp < 1e-3 and da < 1e-2  # the blade rode on the stage to the last viewpoint
 
         run.unload(reject=False)
         assert cell.blade_holder == "tray"
-        dp, da = _pose_error(cell.blade_pose(), tray_pose)
+        dp, da = pose_error(cell.blade_pose(), tray_pose)
         assert dp < 1e-3 and da < 1e-2
         np.testing.assert_allclose(cell.joint_state("arm").positions, cell.pick_place.home, atol=1e-3)
 

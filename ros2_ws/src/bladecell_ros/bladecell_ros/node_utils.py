@@ -42,6 +42,13 @@ def param(node: Node, name: str, default: Any, description: str = "") -> Any:
     return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """SIGINT handler during the clean-up (a Python no-op, so a signal already pending is consumed)."""
+
+
 def run_nodes(
     make_nodes: Callable[[], Sequence[Node]], args: Sequence[str] | None = None, threads: int = 4
 ) -> None:
@@ -49,20 +56,35 @@ def run_nodes(
 
     Spinning happens on the main thread, so there is no spin thread to join; SIGTERM is treated like
     Ctrl-C so a bring-up's stop is always a clean one.
+
+    Ctrl-C and SIGTERM are blocked until the nodes are built, and in every thread rclpy and the nodes
+    start meanwhile: a bring-up stopped while a node is still importing torch or opening its database
+    used to kill that process by SIGINT now and then (exit -2, no traceback; reproduced under load in
+    about 1 of 10 stops). A signal that arrives during construction is delivered when the spin starts.
+    One Ctrl-C then reaches the spin twice: rclpy's own SIGINT handler shuts the context down (the spin
+    ends with `ExternalShutdownException`) and chains to Python's, whose `KeyboardInterrupt` follows a
+    few bytecodes later, in either order; the nested handler and the no-op SIGINT handler keep the second
+    out of the clean-up.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored SIGINT
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     rclpy.init(args=list(args) if args is not None else sys.argv)
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
     executor = MultiThreadedExecutor(num_threads=threads)
     nodes: Sequence[Node] = ()
     try:
-        nodes = make_nodes()
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        try:
+            nodes = make_nodes()
+            for node in nodes:
+                executor.add_node(node)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # a pending Ctrl-C arrives here
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        signal.signal(signal.SIGINT, _ignore_signal)  # a late Ctrl-C cannot cut the clean-up short
+    except KeyboardInterrupt:  # the second half of the Ctrl-C that stopped the spin
+        signal.signal(signal.SIGINT, _ignore_signal)
     finally:
         executor.shutdown()
         for node in nodes:
