@@ -63,7 +63,9 @@ class RosProcesses:
                 return log.read_text(errors="replace")
         raise KeyError(proc)
 
-    def stop_all(self, timeout: float = 10.0) -> None:
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """SIGINT all, SIGKILL what is left after `timeout` (longer than a bring-up's own 20 s stop, so
+        `bladecell up` is never killed while it still stops its nodes)."""
         for proc, _ in self._procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
