@@ -147,9 +147,7 @@ class PickPlacePlanner:
         self.layout = layout
         self.config = config or load_pick_place_config()
         self.fixture_blade_pose = np.asarray(fixture_pose, dtype=float)
-        self.tray_blade_pose = pose6_matrix(layout.tray) @ pose_matrix(
-            (0, 0, 0), (0, 0, self.config.tray_slot_yaw)
-        )
+        self.tray_blade_pose = tray_blade_pose(layout, self.config)
         self.home = np.array(self.config.home, dtype=float)
         if not arm.within_limits(self.home):
             raise ValueError(f"PickPlaceConfig.home {self.config.home} is outside the arm's joint limits")
@@ -373,6 +371,11 @@ class PickPlacePlanner:
                         f"move '{label}' brings the carried blade's root to z={root_z:.4f} m at t={t:.2f} s, "
                         f"below the table clearance {self.min_height:.4f} m"
                     )
+
+
+def tray_blade_pose(layout: CellLayout, config: PickPlaceConfig) -> np.ndarray:
+    """Blade frame → world (4x4) of a blade seated in the tray slot (turned by ``tray_slot_yaw``)."""
+    return pose6_matrix(layout.tray) @ pose_matrix((0, 0, 0), (0, 0, config.tray_slot_yaw))
 
 
 def fixture_pose_at_load(

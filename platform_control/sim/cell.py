@@ -49,7 +49,7 @@ from platform_control.params import (
     load_cell_layout,
     load_stage_params,
 )
-from platform_control.pick_place import PickPlaceConfig
+from platform_control.pick_place import PickPlaceConfig, tray_blade_pose
 from platform_control.sim.blade_carrier import BladeCarrier, BladeHolder
 from platform_control.sim.braking import BrakingRamp
 from platform_control.sim.cell_model import CellModel, build_cell_model
@@ -146,9 +146,7 @@ class SimCell:
         self._braking: dict[str, _Motion] = {}  # groups in a controlled stop (see `stop`)
         self._estop = {"arm": False, "stage": False}
         self._gripper_closed = False
-        self.tray_blade_pose = pose6_matrix(self.layout.tray) @ pose6_matrix(
-            (0, 0, 0, 0, 0, self.pick_place.tray_slot_yaw)
-        )
+        self.tray_blade_pose = tray_blade_pose(self.layout, self.pick_place)
         self.reject_bin_pose = pose6_matrix(self.layout.reject_bin)
         self._carrier = BladeCarrier("tray" if blade is not None else "none", self.tray_blade_pose.copy())
         for name, value in home.items():
