@@ -145,6 +145,8 @@ class SimCell:
         self._motions: dict[str, _Motion] = {}
         self._braking: dict[str, _Motion] = {}  # groups in a controlled stop (see `stop`)
         self._estop = {"arm": False, "stage": False}
+        # groups whose e-stop waits for the lock: a moving group's loop steps aside for it (see `follow`)
+        self._stop_requests: set[str] = set()
         self._gripper_closed = False
         self.tray_blade_pose = tray_blade_pose(self.layout, self.pick_place)
         self.reject_bin_pose = pose6_matrix(self.layout.reject_bin)
@@ -308,6 +310,11 @@ class SimCell:
         goal = trajectory.goal
         try:
             while True:
+                if group in self._stop_requests:
+                    # let the e-stop take the lock now: released and re-taken at once, this loop would
+                    # keep it (and the GIL) until the move ends when the physics run unpaced
+                    time.sleep(0.001)
+                    continue
                 with self._lock:
                     if self._estop[group]:
                         raise EStopActive(group, "stopped while moving")
@@ -361,13 +368,17 @@ class SimCell:
         """
         groups: tuple[Group, ...] = (group,) if group else ("arm", "stage")
         wall0, sim0 = time.monotonic(), self.time
-        with self._lock:
-            for g in groups:
-                self._estop[g] = True
-                self._motions.pop(g, None)  # its `follow` sees the latch and raises
-                if g not in self._braking:
-                    self._braking[g] = _Motion(self._braking_ramp(g), self.time)
-            end = max(self._braking[g].t0 + self._braking[g].trajectory.duration for g in groups)
+        self._stop_requests.update(groups)
+        try:
+            with self._lock:
+                for g in groups:
+                    self._estop[g] = True
+                    self._motions.pop(g, None)  # its `follow` sees the latch and raises
+                    if g not in self._braking:
+                        self._braking[g] = _Motion(self._braking_ramp(g), self.time)
+                end = max(self._braking[g].t0 + self._braking[g].trajectory.duration for g in groups)
+        finally:
+            self._stop_requests.difference_update(groups)
         while True:
             with self._lock:
                 now = self.time

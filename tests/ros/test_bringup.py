@@ -51,6 +51,39 @@ def test_up_starts_every_node_and_ctrl_c_stops_them_all(
         assert "Traceback" not in (logs / f"{spec.name}.log").read_text()
 
 
+def test_nodes_stop_by_themselves_when_up_is_killed(ros_processes, ros_probe, cell_home, tmp_path) -> None:
+    """SIGKILL leaves `up` no chance to stop its nodes: each notices its parent is gone and shuts down."""
+    from bladecell_ros.graph import SIM_GRAPH, all_nodes
+    from ros_support import wait_until
+
+    params = write_params(tmp_path / "params.yaml", BASE_PARAMS)
+    logs = tmp_path / "logs"
+    up = ros_processes.start(
+        ["-m", "bladecell_ros.cli", "up", "--sim", "--params", str(params), "--log-dir", str(logs)], name="up"
+    )
+
+    def spin() -> None:
+        assert up.poll() is None, ros_processes.log_of(up)
+        ros_probe.spin_once()
+
+    wait_until(lambda: "cell up" in ros_processes.log_of(up), 120, spin, "the bring-up to report ready")
+    children = psutil.Process(up.pid).children(recursive=True)
+    assert len(children) == len(SIM_GRAPH)
+
+    up.kill()
+    up.wait(10)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [p.cmdline()[-1] for p in alive]
+    wait_until(
+        lambda: not all_nodes() & set(ros_probe.node.get_node_names()),
+        30,
+        ros_probe.spin_once,
+        "the nodes to leave",
+    )
+    for spec in SIM_GRAPH:
+        assert "Traceback" not in (logs / f"{spec.name}.log").read_text()
+
+
 def test_up_without_sim_explains_what_is_missing(ros_processes, cell_home) -> None:
     proc = ros_processes.start(["-m", "bladecell_ros.cli", "up"], name="up-real")
     assert proc.wait(60) == 2

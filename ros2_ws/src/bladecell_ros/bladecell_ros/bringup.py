@@ -1,7 +1,8 @@
 """Bring-up of the cell's process graph: start, wait for discovery, stop cleanly.
 
 `CellGraph` starts each process of the graph (`graph.SIM_GRAPH`) as a child in its own session with
-the cell environment, logs to `<log_dir>/<name>.log`, and waits until every expected node name is
+the cell environment (and this process's pid, so a node stops by itself if the bring-up is killed),
+logs to `<log_dir>/<name>.log`, and waits until every expected node name is
 visible to a probe node (never a fixed sleep). `stop()` sends SIGINT to all (the nodes shut down
 cleanly: executors stopped, nodes destroyed), waits, kills what is left, and then clears the Fast DDS
 shared-memory files that killed processes leave in /dev/shm (`fastdds shm clean`).
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from bladecell_ros.graph import SIM_GRAPH, ProcessSpec, cell_environment
+from bladecell_ros.parent_watch import PARENT_ENV
 
 
 class GraphError(RuntimeError):
@@ -78,7 +80,7 @@ class CellGraph:
             log.flush()
             self.procs[name] = subprocess.Popen(
                 [sys.executable, *spec.args(self.params_files, self.extra_args.get(name, ()))],
-                env=self.env,
+                env={**self.env, PARENT_ENV: str(os.getpid())},  # stops the node if this process dies
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -15,6 +15,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from bladecell_ros.parent_watch import expected_parent, watch_parent
+
 DEFAULT_HOME = Path.home() / ".local" / "share" / "bladecell"
 ESTOP_TOPIC = "estop"
 #: The e-stop topic is latched: reliable, transient-local, the last state only. A node that starts (or
@@ -55,7 +57,9 @@ def run_nodes(
     """init -> create the nodes -> spin a MultiThreadedExecutor until Ctrl-C / SIGTERM -> clean shutdown.
 
     Spinning happens on the main thread, so there is no spin thread to join; SIGTERM is treated like
-    Ctrl-C so a bring-up's stop is always a clean one.
+    Ctrl-C so a bring-up's stop is always a clean one. Both Python handlers are installed before
+    `rclpy.init`, whose C handlers wake the executor and then chain to them: a Python handler alone never
+    runs while an idle node's main thread waits in the executor (SIGTERM used to leave such nodes running).
 
     Ctrl-C and SIGTERM are blocked until the nodes are built, and in every thread rclpy and the nodes
     start meanwhile: a bring-up stopped while a node is still importing torch or opening its database
@@ -65,12 +69,16 @@ def run_nodes(
     ends with `ExternalShutdownException`) and chains to Python's, whose `KeyboardInterrupt` follows a
     few bytecodes later, in either order; the nested handler and the no-op SIGINT handler keep the second
     out of the clean-up.
+
+    Started by `bladecell up`, the process also stops (by SIGTERM, so cleanly) when `up` dies without
+    stopping it (see `parent_watch`).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored SIGINT
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    rclpy.init(args=list(args) if args is not None else sys.argv)
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    rclpy.init(args=list(args) if args is not None else sys.argv)  # its handlers chain to the two above
+    watch_parent(expected_parent())
     executor = MultiThreadedExecutor(num_threads=threads)
     nodes: Sequence[Node] = ()
     try:
