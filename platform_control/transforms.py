@@ -28,8 +28,8 @@ def pose6_matrix(pose: Sequence[float]) -> np.ndarray:
 def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(position error m, rotation error rad) between two 4x4 poses."""
     dp = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
-    cos = (np.trace(a[:3, :3].T @ b[:3, :3]) - 1.0) / 2.0
+    rel = a[:3, :3].T @ b[:3, :3]
+    cos = (np.trace(rel) - 1.0) / 2.0
     # arccos is ill-conditioned near 0; use the norm of the skew part for small angles
-    skew = a[:3, :3].T @ b[:3, :3]
-    sin = 0.5 * np.linalg.norm([skew[2, 1] - skew[1, 2], skew[0, 2] - skew[2, 0], skew[1, 0] - skew[0, 1]])
+    sin = 0.5 * np.linalg.norm([rel[2, 1] - rel[1, 2], rel[0, 2] - rel[2, 0], rel[1, 0] - rel[0, 1]])
     return dp, float(np.arctan2(sin, np.clip(cos, -1.0, 1.0)))

@@ -2,10 +2,10 @@
 
 `CellGraph` starts each process of the graph (`graph.SIM_GRAPH`) as a child in its own session with
 the cell environment (and this process's pid, so a node stops by itself if the bring-up is killed),
-logs to `<log_dir>/<name>.log`, and waits until every expected node name is
-visible to a probe node (never a fixed sleep). `stop()` sends SIGINT to all (the nodes shut down
-cleanly: executors stopped, nodes destroyed), waits, kills what is left, and then clears the Fast DDS
-shared-memory files that killed processes leave in /dev/shm (`fastdds shm clean`).
+logs to `<log_dir>/<name>.log`, and waits until every expected node name is visible to a probe node
+(never a fixed sleep). `stop()` sends SIGINT to all (the nodes shut down cleanly: executors stopped,
+nodes destroyed), waits, kills what is left, and then clears the Fast DDS shared-memory files that
+killed processes leave in /dev/shm (`fastdds shm clean`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class CellGraph:
         self.specs = {s.name: s for s in specs}
         self.params_files = [Path(p) for p in params_files]
         self.log_dir = Path(log_dir)
-        self.env = cell_environment(env)
+        # this process's pid, so each node stops by itself if the bring-up is killed (parent_watch)
+        self.env = {**cell_environment(env), PARENT_ENV: str(os.getpid())}
         self.extra_args = {k: list(v) for k, v in (extra_args or {}).items()}
         self.procs: dict[str, subprocess.Popen] = {}
         self.killed: set[str] = set()
@@ -80,7 +81,7 @@ class CellGraph:
             log.flush()
             self.procs[name] = subprocess.Popen(
                 [sys.executable, *spec.args(self.params_files, self.extra_args.get(name, ()))],
-                env={**self.env, PARENT_ENV: str(os.getpid())},  # stops the node if this process dies
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
