@@ -4,11 +4,17 @@ from platform_control.coverage.plan import ScanPlan, ScanTimeEstimate, ScanTimin
 from platform_control.coverage.planner import CoveragePlanner, IncompleteCoverageError
 from platform_control.coverage.report import CoverageReport
 from platform_control.coverage.surface import InspectionSurface
-from platform_control.coverage.visibility import MujocoRayCaster, TrimeshRayCaster, ViewEvaluator
+from platform_control.coverage.visibility import (
+    EmbreeRayCaster,
+    MujocoRayCaster,
+    TrimeshRayCaster,
+    ViewEvaluator,
+)
 
 __all__ = [
     "CoveragePlanner",
     "CoverageReport",
+    "EmbreeRayCaster",
     "IncompleteCoverageError",
     "InspectionSurface",
     "MujocoRayCaster",

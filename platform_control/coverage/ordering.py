@@ -11,6 +11,7 @@ computed on those exact axis values.
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 
@@ -56,12 +57,19 @@ def path_cost(tour: list[int], cost: np.ndarray) -> float:
     return float(sum(cost[a, b] for a, b in itertools.pairwise(tour)))
 
 
-def two_opt(tour: list[int], cost: np.ndarray) -> list[int]:
-    """Reverse segments while that shortens the open path; the first node stays first."""
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() >= deadline
+
+
+def two_opt(tour: list[int], cost: np.ndarray, deadline: float | None = None) -> list[int]:
+    """Reverse segments while that shortens the open path; the first node stays first.
+
+    ``deadline`` (a `time.perf_counter()` value) ends the search after the pass that crosses it.
+    """
     path = np.array(tour)
     n = len(path)
     improved = True
-    while improved:
+    while improved and not _past(deadline):
         improved = False
         for i in range(1, n - 1):
             j = np.arange(i + 1, n)
@@ -79,12 +87,12 @@ def two_opt(tour: list[int], cost: np.ndarray) -> list[int]:
     return path.tolist()
 
 
-def or_opt(tour: list[int], cost: np.ndarray, max_run: int = 3) -> list[int]:
+def or_opt(tour: list[int], cost: np.ndarray, max_run: int = 3, deadline: float | None = None) -> list[int]:
     """Move runs of 1..max_run consecutive stops elsewhere (either direction) while that helps."""
     path = list(tour)
     n = len(path)
     improved = True
-    while improved:
+    while improved and not _past(deadline):
         improved = False
         for run in range(1, max_run + 1):
             i = 1
@@ -114,16 +122,21 @@ def or_opt(tour: list[int], cost: np.ndarray, max_run: int = 3) -> list[int]:
     return path
 
 
-def order_viewpoints(axes: np.ndarray, start: np.ndarray, stage: StageKinematics) -> list[int]:
-    """Visiting order (indices into ``axes``) of a short stage tour that begins at ``start``."""
+def order_viewpoints(
+    axes: np.ndarray, start: np.ndarray, stage: StageKinematics, deadline: float | None = None
+) -> list[int]:
+    """Visiting order (indices into ``axes``) of a short stage tour that begins at ``start``.
+
+    Past ``deadline`` (a `time.perf_counter()` value) the best tour so far is returned.
+    """
     if len(axes) == 0:
         return []
     nodes = np.vstack([start, axes])
     cost = travel_time_matrix(nodes, stage)
     tour = nearest_neighbour_tour(cost, 0)
     best = path_cost(tour, cost)
-    while True:
-        tour = or_opt(two_opt(tour, cost), cost)
+    while not _past(deadline):
+        tour = or_opt(two_opt(tour, cost, deadline), cost, deadline=deadline)
         now = path_cost(tour, cost)
         if now >= best - 1e-9:
             break

@@ -4,29 +4,37 @@
 axis values that put each focus point on the camera's focus point. The same evaluator (footprint,
 depth of field, incidence, ray-cast occlusion, camera collision) judges the planner's views and the
 naive raster baseline (`raster_plan`), so their coverage and times compare like for like.
+
+Bounded: a run never takes longer than ``time_budget`` (default 60 s). Candidate views are judged in
+chunks (their rays in one ray-caster call per chunk) until the budget, less a reserve for the set
+cover and the tour, runs out; the plan is then made from the views judged so far, and its report
+says so and splits the unseen area by reason (`GAP_REASONS`). Every phase shows progress.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
 from scipy import sparse
+from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from platform_control.blade.spec import CLAMPED_LABELS
 from platform_control.camera import PinholeCamera
+from platform_control.coverage.budget import TimeBudget
 from platform_control.coverage.candidates import direction_bins, grouped_views, tilted_views
+from platform_control.coverage.exposure import exposed_elements
 from platform_control.coverage.ordering import assign_rotary_turns, leg_times, order_viewpoints
 from platform_control.coverage.plan import ScanPlan, ScanTimeEstimate, ScanTiming, Viewpoint
 from platform_control.coverage.raster import raster_viewpoints
 from platform_control.coverage.report import CoverageReport, coverage_report
 from platform_control.coverage.set_cover import greedy_set_cover, ilp_set_cover, lp_lower_bound
 from platform_control.coverage.surface import InspectionSurface
-from platform_control.coverage.visibility import ViewEvaluator, make_ray_caster
+from platform_control.coverage.visibility import RayCaster, ViewEvaluator, make_ray_caster
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics, StageLimitError
 
@@ -46,6 +54,8 @@ class _Candidates:
     axes: list[np.ndarray]
     seen: list[np.ndarray]
     rejected: Counter
+    # views that were never usable: (focus point, direction, reason); reason 'time budget' = not judged
+    dropped: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
 
     def matrix(self, n_elements: int) -> sparse.csr_matrix:
         indptr = np.concatenate([[0], np.cumsum([len(s) for s in self.seen])])
@@ -68,12 +78,18 @@ class CoveragePlanner:
         stage: stage kinematics (limits, speeds, geometry relative to the camera).
         timing: settle and per-channel capture time per viewpoint.
         target_coverage: fraction of the required area a complete plan must see.
-        element_size: coverage is measured on surface elements no larger than this (m).
+        element_size: coverage is measured on surface elements about this size (m), sampled by area
+            (default: 1/24 of the smaller usable field-of-view side, so the element count follows
+            the area and the camera footprint, not the mesh density).
         candidate_spacing: size of the position cells that seed candidate views (default: a quarter
             of the smaller usable field-of-view side).
         solver: 'greedy', 'ilp' or 'auto' (ILP when the instance is small, greedy otherwise; the
             result with fewer views wins).
-        ray_backend: 'mujoco' (fast) or 'trimesh' (reference).
+        ray_backend: 'embree' (BVH, default), 'mujoco' or 'trimesh' (slow references).
+        time_budget: seconds a `plan` may take in all (None: unbounded); on expiry the best plan so far
+            is returned with ``coverage.stopped`` set.
+        outer_surface_only: plan only the surface seen from outside (ray-tested); inner faces
+            (internal sheets, enclosed shells) are left out and their area reported.
         clamped_labels: face labels held in the fixture, excluded from coverage.
         start_axes: stage pose the scan starts from (default: all axes at 0, clipped into range).
         refine_rounds: rounds of targeted, tilted candidates for elements nothing sees yet.
@@ -87,12 +103,15 @@ class CoveragePlanner:
         *,
         timing: ScanTiming | None = None,
         target_coverage: float = 0.99,
-        element_size: float = 0.005,
+        element_size: float | None = None,
         candidate_spacing: float | None = None,
         solver: str = "auto",
         ilp_max_candidates: int = 3000,
         ilp_time_limit: float = 15.0,
-        ray_backend: str = "mujoco",
+        ray_backend: str = "embree",
+        time_budget: float | None = 60.0,
+        outer_surface_only: bool = False,
+        chunk_views: int = 32,
         clamped_labels: tuple[str, ...] = CLAMPED_LABELS,
         start_axes: np.ndarray | None = None,
         refine_rounds: int = 2,
@@ -106,8 +125,17 @@ class CoveragePlanner:
         self.stage = stage
         self.timing = timing or ScanTiming()
         self.target_coverage = target_coverage
-        self.element_size = element_size
         usable = min(self.camera.usable_field_of_view())
+        self.element_size = element_size if element_size is not None else usable / 24
+        if self.element_size <= 0:
+            raise ValueError(f"element_size must be positive, got {element_size}")
+        if time_budget is not None and not time_budget > 0:
+            raise ValueError(f"time_budget must be positive seconds or None, got {time_budget}")
+        if chunk_views < 1:
+            raise ValueError(f"chunk_views must be >= 1, got {chunk_views}")
+        self.time_budget = time_budget
+        self.outer_surface_only = outer_surface_only
+        self.chunk_views = chunk_views
         self.candidate_spacing = candidate_spacing or 0.3 * usable
         self.solver = solver
         self.ilp_max_candidates = ilp_max_candidates
@@ -122,26 +150,54 @@ class CoveragePlanner:
 
     # ------------------------------------------------------------------ public
     def plan(self, mesh: trimesh.Trimesh, *, strict: bool = False) -> ScanPlan:
-        """Viewpoints that cover the blade, in visiting order. ``strict`` raises if coverage < target."""
-        t0 = time.perf_counter()
-        surface, evaluator = self._prepare(mesh)
+        """Viewpoints that cover the blade, in visiting order. ``strict`` raises if coverage < target.
+
+        Ends within ``time_budget``; a plan cut short or short of the target says where and why.
+        """
+        budget = TimeBudget(self.time_budget)
+        reserve = self._reserve()
+        phases = tqdm(total=6, desc="coverage plan", unit="phase", disable=not self.progress, leave=False)
+        phases.set_postfix_str("surface elements")
+        surface, evaluator, caster = self._prepare(mesh)
+        phases.update()
         cands = _Candidates([], [], [], [], Counter())
         required = np.flatnonzero(surface.required)
         points, dirs = grouped_views(surface, required, self.candidate_spacing, self._bins)
-        self._evaluate(evaluator, points, dirs, cands, "candidate views")
+        phases.set_postfix_str("candidate views")
+        self._evaluate(evaluator, points, dirs, cands, "candidate views", budget, reserve)
+        phases.update()
         tilts = np.array([[0.35, 0.7], [0.55, 0.9]]) * np.rad2deg(self.camera.max_incidence)
+        phases.set_postfix_str("refinement")
         for rnd in range(self.refine_rounds):
             missing = np.flatnonzero(surface.required & ~cands.union(len(surface)))
-            if len(missing) == 0:
+            if len(missing) == 0 or budget.expired(reserve):
                 break
             pts, nrm = grouped_views(surface, missing, 0.5 * self.candidate_spacing, self._bins)
             pts, dirs = tilted_views(pts, nrm, tuple(tilts[min(rnd, len(tilts) - 1)]), azimuths=6)
-            self._evaluate(evaluator, pts, dirs, cands, f"refinement {rnd + 1}")
+            self._evaluate(evaluator, pts, dirs, cands, f"refinement {rnd + 1}", budget, reserve)
+        phases.update()
+        phases.set_postfix_str("set cover")
         sets = cands.matrix(len(surface))
-        chosen, stats = self._solve(sets, surface.required)
-        stats.update(candidates=len(cands.seen), elements=len(surface))
-        plan = self._assemble(surface, cands, chosen, cands.rejected, "coverage", stats, reorder=True)
-        plan.stats["planning_time_s"] = round(time.perf_counter() - t0, 3)
+        chosen, stats = self._solve(sets, surface.required, budget)
+        stats.update(candidates=len(cands.seen), elements=len(surface), faces=len(mesh.faces))
+        phases.update()
+        phases.set_postfix_str("tour")
+        stopped = "time budget" if any(r == "time budget" for *_, r in cands.dropped) else None
+        plan = self._assemble(
+            surface,
+            cands,
+            chosen,
+            "coverage",
+            stats,
+            reorder=True,
+            budget=budget,
+            caster=caster,
+            stopped=stopped,
+        )
+        phases.update(2)
+        phases.close()
+        plan.stats["planning_time_s"] = round(budget.elapsed, 3)
+        plan.stats["time_budget_s"] = self.time_budget
         if strict and not plan.coverage.complete:
             raise IncompleteCoverageError(plan)
         return plan
@@ -157,7 +213,7 @@ class CoveragePlanner:
         """The naive baseline: a serpentine raster of the usable field of view and depth of field
         around the blade from evenly spaced directions, visiting grid cells that contain surface."""
         t0 = time.perf_counter()
-        surface, evaluator = self._prepare(mesh)
+        surface, evaluator, caster = self._prepare(mesh)
         points, dirs = raster_viewpoints(
             surface,
             self.camera,
@@ -168,10 +224,10 @@ class CoveragePlanner:
             margin=self.element_size,
         )
         cands = _Candidates([], [], [], [], Counter())
-        self._evaluate(evaluator, points, dirs, cands, "raster views")
+        self._evaluate(evaluator, points, dirs, cands, "raster views", TimeBudget(None), 0.0)
         chosen = list(range(len(cands.seen)))
         plan = self._assemble(
-            surface, cands, chosen, cands.rejected, "raster", {"candidates": len(points)}, reorder=False
+            surface, cands, chosen, "raster", {"candidates": len(points)}, reorder=False, caster=caster
         )
         plan.stats["planning_time_s"] = round(time.perf_counter() - t0, 3)
         return plan
@@ -181,56 +237,85 @@ class CoveragePlanner:
 
         Poses outside the stage limits or driving the part into the camera are counted as rejected.
         """
-        surface, evaluator = self._prepare(mesh)
+        surface, evaluator, _ = self._prepare(mesh)
         seen = np.zeros(len(surface), dtype=bool)
         rejected: Counter = Counter()
+        valid = []
         for row in np.atleast_2d(axes):
             try:
                 self.stage.check_limits(row)
             except StageLimitError as exc:
                 rejected[f"{exc.axis} out of range"] += 1
                 continue
-            result = evaluator.evaluate(row)
+            valid.append(row)
+        for result in evaluator.evaluate_many(valid):
             rejected["camera collision"] += int(result.collision)
             seen[result.seen] = True
         return coverage_report(surface, seen, self.target_coverage, {k: v for k, v in rejected.items() if v})
 
     # ------------------------------------------------------------------ steps
-    def _prepare(self, mesh: trimesh.Trimesh) -> tuple[InspectionSurface, ViewEvaluator]:
+    def _reserve(self) -> float:
+        """Seconds kept back from candidate evaluation for the set cover, the tour and the report."""
+        return 0.0 if self.time_budget is None else min(0.25 * self.time_budget, 2.0 + 0.1 * self.time_budget)
+
+    def _prepare(self, mesh: trimesh.Trimesh) -> tuple[InspectionSurface, ViewEvaluator, RayCaster]:
         surface = InspectionSurface.from_mesh(mesh, self.element_size, self.clamped_labels)
         caster = make_ray_caster(mesh, self.ray_backend)
-        return surface, ViewEvaluator(surface, self.camera, self.stage, caster)
+        if self.outer_surface_only:
+            surface = surface.without_hidden(exposed_elements(surface, caster))
+        return surface, ViewEvaluator(surface, self.camera, self.stage, caster), caster
 
     def _evaluate(
-        self, evaluator: ViewEvaluator, points: np.ndarray, dirs: np.ndarray, cands: _Candidates, what: str
+        self,
+        evaluator: ViewEvaluator,
+        points: np.ndarray,
+        dirs: np.ndarray,
+        cands: _Candidates,
+        what: str,
+        budget: TimeBudget,
+        reserve: float,
     ) -> None:
-        for p, d in tqdm(
-            list(zip(points, dirs, strict=True)), desc=what, disable=not self.progress, leave=False
-        ):
-            try:
-                axes = self.stage.viewpoint_to_axes(p, d)
-            except StageLimitError as exc:
-                cands.rejected[f"{exc.axis or 'orientation'} out of range"] += 1
-                continue
-            result = evaluator.evaluate(axes)
-            if result.collision:
-                cands.rejected["camera collision"] += 1
-                continue
-            if len(result.seen) == 0:
-                continue
-            cands.points.append(p)
-            cands.directions.append(d)
-            cands.axes.append(axes)
-            cands.seen.append(result.seen)
+        """Judge views in chunks (one ray-caster call each) until done or the budget runs out."""
+        bar = tqdm(total=len(points), desc=what, unit="view", disable=not self.progress, leave=False)
+        for lo in range(0, len(points), self.chunk_views):
+            if budget.expired(reserve):
+                cands.dropped += [(p, d, "time budget") for p, d in zip(points[lo:], dirs[lo:], strict=True)]
+                cands.rejected["not judged: time budget"] += len(points) - lo
+                break
+            chunk = []
+            for p, d in zip(
+                points[lo : lo + self.chunk_views], dirs[lo : lo + self.chunk_views], strict=True
+            ):
+                try:
+                    chunk.append((p, d, self.stage.viewpoint_to_axes(p, d)))
+                except StageLimitError as exc:
+                    cands.rejected[f"{exc.axis or 'orientation'} out of range"] += 1
+                    cands.dropped.append((p, d, "beyond stage limits"))
+            for (p, d, axes), result in zip(
+                chunk, evaluator.evaluate_many([c[2] for c in chunk]), strict=True
+            ):
+                if result.collision:
+                    cands.rejected["camera collision"] += 1
+                    cands.dropped.append((p, d, "camera collision"))
+                elif len(result.seen):
+                    cands.points.append(p)
+                    cands.directions.append(d)
+                    cands.axes.append(axes)
+                    cands.seen.append(result.seen)
+            bar.update(min(self.chunk_views, len(points) - lo))
+        bar.close()
 
-    def _solve(self, sets: sparse.csr_matrix, required: np.ndarray) -> tuple[list[int], dict]:
+    def _solve(
+        self, sets: sparse.csr_matrix, required: np.ndarray, budget: TimeBudget
+    ) -> tuple[list[int], dict]:
         stats: dict = {}
         greedy = greedy_set_cover(sets, required)
         stats["greedy_viewpoints"] = len(greedy)
         chosen, method = greedy, "greedy"
         small = sets.shape[0] <= self.ilp_max_candidates
-        if self.solver == "ilp" or (self.solver == "auto" and small):
-            sol = ilp_set_cover(sets, required, self.ilp_time_limit)
+        ilp_time = min(self.ilp_time_limit, 0.5 * budget.left)
+        if (self.solver == "ilp" or (self.solver == "auto" and small)) and ilp_time >= 0.5:
+            sol = ilp_set_cover(sets, required, ilp_time)
             if sol is not None and len(sol.chosen) <= len(greedy):
                 chosen, method = sol.chosen, "ilp" + ("" if sol.optimal else " (time limit)")
             stats["lower_bound"] = sol.lower_bound if sol is not None else None
@@ -239,18 +324,54 @@ class CoveragePlanner:
         stats["solver"] = method
         return chosen, stats
 
+    def _gap_reasons(
+        self, surface: InspectionSurface, seen: np.ndarray, cands: _Candidates, caster: RayCaster
+    ) -> np.ndarray:
+        """(E,) `GAP_REASONS` entry for each required, unseen element ('' elsewhere)."""
+        reason = np.full(len(surface), "", dtype=object)
+        gap = np.flatnonzero(surface.required & ~seen)
+        if len(gap) == 0:
+            return reason
+        reason[gap] = "occluded or out of focus"
+        hidden = ~exposed_elements(surface, caster, elements=gap)[gap]
+        # a dropped view accounts for the unseen elements near its focus point that it faces
+        rest = gap[~hidden]
+        if cands.dropped and len(rest):
+            pts = np.array([p for p, _, _ in cands.dropped])
+            dirs = np.array([d for _, d, _ in cands.dropped])
+            why = np.array([r for _, _, r in cands.dropped], dtype=object)
+            near = cKDTree(pts).query_ball_point(surface.centers[rest], r=self.candidate_spacing)
+            cos_max = np.cos(self.camera.max_incidence)
+            for priority in ("time budget", "beyond stage limits", "camera collision"):
+                label = "not evaluated (time budget)" if priority == "time budget" else priority
+                for k, idx in enumerate(near):
+                    if reason[rest[k]] != "occluded or out of focus" or not idx:
+                        continue
+                    idx = np.asarray(idx)
+                    hit = (why[idx] == priority) & (dirs[idx] @ surface.normals[rest[k]] >= cos_max)
+                    if hit.any():
+                        reason[rest[k]] = label
+        reason[gap[hidden]] = "hidden from outside"
+        return reason
+
     def _assemble(
         self,
         surface: InspectionSurface,
         cands: _Candidates,
         chosen: list[int],
-        rejected: Counter,
         method: str,
         stats: dict,
         reorder: bool,
+        caster: RayCaster,
+        budget: TimeBudget | None = None,
+        stopped: str | None = None,
     ) -> ScanPlan:
         axes = np.array([cands.axes[i] for i in chosen]).reshape(-1, 5)
-        order = order_viewpoints(axes, self.start_axes, self.stage) if reorder else list(range(len(chosen)))
+        if reorder:
+            deadline = budget.deadline(0.8) if budget is not None else None
+            order = order_viewpoints(axes, self.start_axes, self.stage, deadline=deadline)
+        else:
+            order = list(range(len(chosen)))
         chosen = [chosen[i] for i in order]
         axes = assign_rotary_turns(axes[order], self.start_axes, self.stage)
         seen = np.zeros(len(surface), dtype=bool)
@@ -271,5 +392,6 @@ class CoveragePlanner:
             settle=settle * len(viewpoints),
             capture=self.timing.capture_time * len(viewpoints),
         )
-        report = coverage_report(surface, seen, self.target_coverage, dict(rejected))
+        reasons = self._gap_reasons(surface, seen, cands, caster)
+        report = coverage_report(surface, seen, self.target_coverage, dict(cands.rejected), reasons, stopped)
         return ScanPlan(tuple(viewpoints), report, timing, self.start_axes.copy(), method, surface, stats)

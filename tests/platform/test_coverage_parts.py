@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from platform_control.blade import blade_preset, generate_blade
+from platform_control.blade import blade_preset, generate_blade, label_mask
+from platform_control.blade.cad_like import aspect_ratios, cad_like_blade
+from platform_control.camera import PinholeCamera
+from platform_control.coverage.exposure import exposed_elements
 from platform_control.coverage.ordering import (
     assign_rotary_turns,
     leg_times,
@@ -18,7 +21,12 @@ from platform_control.coverage.ordering import (
 )
 from platform_control.coverage.set_cover import greedy_set_cover, ilp_set_cover, lp_lower_bound
 from platform_control.coverage.surface import InspectionSurface
-from platform_control.coverage.visibility import MujocoRayCaster, TrimeshRayCaster
+from platform_control.coverage.visibility import (
+    EmbreeRayCaster,
+    MujocoRayCaster,
+    TrimeshRayCaster,
+    ViewEvaluator,
+)
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import move_time
@@ -110,25 +118,102 @@ def test_rotary_turns_stay_in_range_and_follow_the_tour(stage: StageKinematics) 
     assert legs.shape == (4,) and np.all(legs > 0)
 
 
-def test_ray_casters_agree(small_blade) -> None:
+@pytest.fixture(scope="module")
+def sliver_blade():
+    return cad_like_blade(blade_preset("small"), seed=5)
+
+
+@pytest.mark.parametrize("which", ["generated", "cad_like"])
+def test_ray_casters_agree(small_blade, sliver_blade, which: str) -> None:
+    mesh = small_blade if which == "generated" else sliver_blade
+    if which == "cad_like":
+        assert np.percentile(aspect_ratios(mesh), 95) > 40  # span-long slivers, as CAD lofts export
     rng = np.random.default_rng(2)
-    targets = small_blade.triangles_center[rng.choice(len(small_blade.faces), 300, replace=False)]
-    mj, tm = MujocoRayCaster(small_blade), TrimeshRayCaster(small_blade)
+    targets = mesh.triangles_center[rng.choice(len(mesh.faces), 300, replace=False)]
+    casters = [EmbreeRayCaster(mesh), MujocoRayCaster(mesh), TrimeshRayCaster(mesh)]
     for eye in ([0.0, 0.25, 0.05], [0.2, -0.1, 0.2]):
-        a, b = mj.visible(np.array(eye), targets), tm.visible(np.array(eye), targets)
-        assert 0.2 < a.mean() < 0.8  # a real mix of visible and hidden targets
-        assert np.mean(a == b) >= 0.99  # grazing rays may differ by float32 vertex rounding
+        embree, mujoco, reference = (c.visible(np.array(eye), targets) for c in casters)
+        assert 0.2 < reference.mean() < 0.8  # a real mix of visible and hidden targets
+        assert np.mean(embree == reference) >= 0.99  # grazing rays may differ by float32 rounding
+        assert np.mean(mujoco == reference) >= 0.99
 
 
-def test_inspection_surface_splits_and_excludes_clamped_faces(small_blade) -> None:
+def test_embree_takes_rays_from_many_eyes_in_one_call(small_blade) -> None:
+    rng = np.random.default_rng(3)
+    targets = small_blade.triangles_center[rng.choice(len(small_blade.faces), 200, replace=False)]
+    eyes = np.array([[0.0, 0.25, 0.05], [0.2, -0.1, 0.2], [-0.2, 0.0, 0.3]])
+    caster, reference = EmbreeRayCaster(small_blade), TrimeshRayCaster(small_blade)
+    many_eyes = np.repeat(eyes, len(targets), axis=0)
+    many_targets = np.tile(targets, (len(eyes), 1))
+    batch = caster.visible_rays(many_eyes, many_targets)
+    one_by_one = np.concatenate([caster.visible(e, targets) for e in eyes])
+    np.testing.assert_array_equal(batch, one_by_one)
+    assert np.mean(batch == reference.visible_rays(many_eyes, many_targets)) >= 0.99
+    with pytest.raises(ValueError, match="coincides"):
+        caster.visible_rays(targets[:1], targets[:1])
+
+
+def test_batched_view_evaluation_equals_one_view_at_a_time(small_blade, stage: StageKinematics) -> None:
+    surface = InspectionSurface.from_mesh(small_blade, element_size=0.003)
+    evaluator = ViewEvaluator(
+        surface, PinholeCamera(load_camera_params()), stage, EmbreeRayCaster(small_blade)
+    )
+    req = np.flatnonzero(surface.required)[::150]
+    axes = [stage.viewpoint_to_axes(surface.centers[i], surface.normals[i]) for i in req[:12]]
+    batch = evaluator.evaluate_many(axes)
+    assert sum(len(r.seen) for r in batch) > 0
+    for a, r in zip(axes, batch, strict=True):
+        single = evaluator.evaluate(a)
+        assert single.collision == r.collision
+        np.testing.assert_array_equal(single.seen, r.seen)
+
+
+def test_surface_elements_follow_area_not_triangulation(small_blade, sliver_blade) -> None:
+    size = 0.003
+    dense = cad_like_blade(blade_preset("small"), seed=5, target_faces=80_000)
+    assert len(dense.faces) >= 64 * len(sliver_blade.faces)
+    counts = []
+    for mesh in (small_blade, sliver_blade, dense):
+        surface = InspectionSurface.from_mesh(mesh, element_size=size)
+        assert surface.total_area == pytest.approx(mesh.area, rel=1e-9)
+        counts.append(len(surface))
+        # an element is about element_size across: its tangent triangle stays within the cube diagonal
+        radius = np.linalg.norm(surface.corners - surface.centers[:, None], axis=2).max(axis=1)
+        assert radius.max() <= np.sqrt(3) * size + 1e-12
+        assert surface.areas.max() < 3 * size**2
+    # the same shape as 840 sliver faces or ~54k subdivided ones: the same count (sampling noise)
+    assert counts[2] / counts[1] == pytest.approx(1.0, abs=0.03)
+    # the 2-section loft is a slightly different shape (ruled, faceted edges) with the same area
+    assert counts[1] / counts[0] == pytest.approx(1.0, abs=0.2)
+    assert mesh.area / size**2 < counts[0] < 3 * mesh.area / size**2
+    # doubling the element size quarters the count (it follows area / footprint)
+    coarse = InspectionSurface.from_mesh(small_blade, element_size=2 * size)
+    assert 0.2 < len(coarse) / counts[0] < 0.35
+
+
+def test_inspection_surface_excludes_clamped_faces(small_blade) -> None:
     surface = InspectionSurface.from_mesh(small_blade, element_size=0.004)
-    assert surface.total_area == pytest.approx(small_blade.area, rel=1e-9)
-    assert len(surface) > len(small_blade.faces)  # the large platform and cap faces were split
-    assert surface.areas.max() < 0.004**2  # no element bigger than a triangle of 4 mm sides
     clamped = np.isin(surface.labels, ["root", "platform_underside"])
+    assert clamped.any() and not clamped.all()
     np.testing.assert_array_equal(surface.required, ~clamped)
     assert surface.excluded_area == pytest.approx(surface.areas[clamped].sum())
+    # the clamped share of the area matches the mesh's clamped faces (sampling error < 3 %)
+    mesh_clamped = small_blade.area_faces[label_mask(small_blade, ["root", "platform_underside"])].sum()
+    assert surface.excluded_area == pytest.approx(mesh_clamped, rel=0.03)
     _, area = surface.parent_area(surface.required)
     assert area.sum() == pytest.approx(surface.required_area)
     with pytest.raises(ValueError, match="unknown clamped labels"):
         InspectionSurface.from_mesh(small_blade, clamped_labels=("fixture",))
+    with pytest.raises(ValueError, match="element_size"):
+        InspectionSurface.from_mesh(small_blade, element_size=0.0)
+
+
+def test_internal_sheet_is_hidden_from_outside(stage: StageKinematics) -> None:
+    mesh = cad_like_blade(blade_preset("small"), seed=5, internal_sheet=True)
+    n_sheet = 32  # the sheet's faces come last
+    surface = InspectionSurface.from_mesh(mesh, element_size=0.003)
+    exposed = exposed_elements(surface, EmbreeRayCaster(mesh))
+    on_sheet = surface.parent >= len(mesh.faces) - n_sheet
+    assert on_sheet.sum() > 10
+    assert not exposed[on_sheet].any()
+    assert exposed[~on_sheet].mean() > 0.97  # the outer surface: all but the root's deepest notches
