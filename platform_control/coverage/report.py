@@ -40,6 +40,7 @@ class CoverageReport:
     gap_faces: dict[str, np.ndarray] = field(default_factory=dict)  # GAP_REASONS entry -> mesh faces
     hidden_excluded_area: float = 0.0  # area left out as hidden from outside (outer-surface planning)
     stopped: str | None = None  # why planning stopped early ('time budget'), None when it finished
+    element_gap_reason: np.ndarray | None = field(default=None, repr=False)  # (E,) per element, '' if seen
 
     @property
     def coverage(self) -> float:
@@ -143,4 +144,5 @@ def coverage_report(
         gap_faces=gap_faces,
         hidden_excluded_area=surface.hidden_area,
         stopped=stopped,
+        element_gap_reason=None if gap_reason is None else np.where(gap, gap_reason, ""),
     )

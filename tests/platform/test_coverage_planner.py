@@ -8,6 +8,7 @@ import pytest
 import trimesh
 
 from platform_control.blade import CLAMPED_LABELS, blade_preset, generate_blade, label_mask
+from platform_control.blade.cad_like import cad_like_blade
 from platform_control.camera import PinholeCamera
 from platform_control.coverage import (
     CoveragePlanner,
@@ -16,6 +17,8 @@ from platform_control.coverage import (
     ScanTiming,
     TrimeshRayCaster,
 )
+from platform_control.coverage.budget import TimeBudget
+from platform_control.coverage.picture import write_plan_report
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import move_time
@@ -165,3 +168,70 @@ def test_blade_too_big_for_the_stage_is_reported(blade) -> None:
     assert report.per_label["tip"][1] == 0.0  # the tip cannot be brought into focus
     assert all(short.within_limits(vp.axes) for vp in plan.viewpoints)
     assert "stage_z out of range" in report.summary()
+
+
+def test_stage_limit_gaps_are_located_and_pictured(blade, tmp_path) -> None:
+    params = load_stage_params()
+    limits = list(params.limits)
+    limits[2] = (0.20, 0.22)
+    short = StageKinematics(params.model_copy(update={"limits": tuple(limits)}), load_cell_layout(), CAMERA)
+    plan = CoveragePlanner(CAMERA, short, timing=TIMING, refine_rounds=0, solver="greedy").plan(blade)
+    report = plan.coverage
+    # every unseen mm^2 has a reason, and the stage travel is the main one
+    assert sum(report.gap_area.values()) == pytest.approx(report.uncovered_area, rel=1e-9)
+    assert report.gap_area["beyond stage limits"] > 0.5 * report.uncovered_area
+    assert len(report.gap_faces["beyond stage limits"]) > 0
+    assert "unseen, beyond stage limits" in report.summary()
+    text, png = write_plan_report(plan, tmp_path, "short_z")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert "beyond stage limits" in text.read_text()
+
+
+class _ExpiresAfter(TimeBudget):
+    """A budget that runs out after a fixed number of checks: deterministic, no clock involved."""
+
+    checks = 0
+
+    def expired(self, reserve: float = 0.0) -> bool:
+        type(self).checks -= 1
+        return type(self).checks < 0
+
+
+def test_budget_running_out_returns_the_best_plan_so_far(
+    monkeypatch: pytest.MonkeyPatch, stage: StageKinematics, blade
+) -> None:
+    import platform_control.coverage.planner as planner_module
+
+    monkeypatch.setattr(planner_module, "TimeBudget", _ExpiresAfter)
+    _ExpiresAfter.checks = 2  # two chunks of candidate views are judged, then time is up
+    planner = CoveragePlanner(CAMERA, stage, timing=TIMING, chunk_views=16)
+    plan = planner.plan(blade)
+    report = plan.coverage
+    assert report.stopped == "time budget" and "stopped early" in report.summary()
+    assert plan.stats["candidates"] <= 32
+    assert len(plan) > 0 and 0 < report.coverage < 0.99  # partial, but a real plan of what was judged
+    assert report.rejected_viewpoints["not judged: time budget"] > 0
+    assert report.gap_area["not evaluated (time budget)"] > 0
+    assert sum(report.gap_area.values()) == pytest.approx(report.uncovered_area, rel=1e-9)
+    with pytest.raises(IncompleteCoverageError):
+        _ExpiresAfter.checks = 0
+        planner.plan(blade, strict=True)
+
+
+def test_time_budget_must_be_positive(stage: StageKinematics) -> None:
+    with pytest.raises(ValueError, match="time_budget"):
+        CoveragePlanner(CAMERA, stage, time_budget=0)
+    with pytest.raises(ValueError, match="unknown ray-casting backend"):
+        CoveragePlanner(CAMERA, stage, ray_backend="optix").plan(generate_blade(blade_preset("small")))
+
+
+def test_outer_surface_planning_leaves_out_an_internal_sheet(stage: StageKinematics) -> None:
+    mesh = cad_like_blade(blade_preset("small"), seed=3, internal_sheet=True)
+    sheet = mesh.area_faces[-32:].sum()  # the sheet's faces come last
+    whole = CoveragePlanner(CAMERA, stage, timing=TIMING).plan(mesh)
+    assert not whole.coverage.complete
+    assert whole.coverage.gap_area["hidden from outside"] == pytest.approx(sheet, rel=0.1)
+    outer = CoveragePlanner(CAMERA, stage, timing=TIMING, outer_surface_only=True).plan(mesh)
+    assert outer.coverage.complete and outer.coverage.coverage >= 0.995
+    assert outer.coverage.hidden_excluded_area == pytest.approx(sheet, rel=0.1)
+    assert "hidden from outside not planned" in outer.coverage.summary()
