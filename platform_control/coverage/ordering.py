@@ -123,16 +123,21 @@ def or_opt(tour: list[int], cost: np.ndarray, max_run: int = 3, deadline: float 
 
 
 def order_viewpoints(
-    axes: np.ndarray, start: np.ndarray, stage: StageKinematics, deadline: float | None = None
+    axes: np.ndarray,
+    start: np.ndarray,
+    stage: StageKinematics,
+    deadline: float | None = None,
+    cost: np.ndarray | None = None,
 ) -> list[int]:
     """Visiting order (indices into ``axes``) of a short stage tour that begins at ``start``.
 
-    Past ``deadline`` (a `time.perf_counter()` value) the best tour so far is returned.
+    Past ``deadline`` (a `time.perf_counter()` value) the best tour so far is returned. ``cost``: the
+    `travel_time_matrix` of start + axes, when the caller has it already.
     """
     if len(axes) == 0:
         return []
-    nodes = np.vstack([start, axes])
-    cost = travel_time_matrix(nodes, stage)
+    if cost is None:
+        cost = travel_time_matrix(np.vstack([start, axes]), stage)
     tour = nearest_neighbour_tour(cost, 0)
     best = path_cost(tour, cost)
     while not _past(deadline):

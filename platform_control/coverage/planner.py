@@ -28,12 +28,18 @@ from platform_control.camera import PinholeCamera
 from platform_control.coverage.budget import TimeBudget
 from platform_control.coverage.candidates import direction_bins, grouped_views, tilted_views
 from platform_control.coverage.exposure import exposed_elements
-from platform_control.coverage.ordering import assign_rotary_turns, leg_times, order_viewpoints
+from platform_control.coverage.ordering import (
+    assign_rotary_turns,
+    leg_times,
+    order_viewpoints,
+    travel_time_matrix,
+)
 from platform_control.coverage.plan import ScanPlan, ScanTimeEstimate, ScanTiming, Viewpoint
 from platform_control.coverage.raster import raster_viewpoints
 from platform_control.coverage.report import CoverageReport, coverage_report
 from platform_control.coverage.set_cover import greedy_set_cover, ilp_set_cover, lp_lower_bound
 from platform_control.coverage.surface import InspectionSurface
+from platform_control.coverage.tour_bound import path_lower_bound
 from platform_control.coverage.visibility import RayCaster, ViewEvaluator, make_ray_caster
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics, StageLimitError
@@ -369,7 +375,9 @@ class CoveragePlanner:
         axes = np.array([cands.axes[i] for i in chosen]).reshape(-1, 5)
         if reorder:
             deadline = budget.deadline(0.8) if budget is not None else None
-            order = order_viewpoints(axes, self.start_axes, self.stage, deadline=deadline)
+            cost = travel_time_matrix(np.vstack([self.start_axes, axes]), self.stage)
+            order = order_viewpoints(axes, self.start_axes, self.stage, deadline=deadline, cost=cost)
+            stats["tour_lower_bound_s"] = np.floor(path_lower_bound(cost) * 1e3) / 1e3  # a bound: round down
         else:
             order = list(range(len(chosen)))
         chosen = [chosen[i] for i in order]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import sparse
+from scipy.sparse.csgraph import minimum_spanning_tree
 
 from platform_control.blade import blade_preset, generate_blade, label_mask
 from platform_control.blade.cad_like import aspect_ratios, cad_like_blade
@@ -21,6 +24,7 @@ from platform_control.coverage.ordering import (
 )
 from platform_control.coverage.set_cover import greedy_set_cover, ilp_set_cover, lp_lower_bound
 from platform_control.coverage.surface import InspectionSurface
+from platform_control.coverage.tour_bound import path_lower_bound
 from platform_control.coverage.visibility import (
     EmbreeRayCaster,
     MujocoRayCaster,
@@ -217,3 +221,20 @@ def test_internal_sheet_is_hidden_from_outside(stage: StageKinematics) -> None:
     assert on_sheet.sum() > 10
     assert not exposed[on_sheet].any()
     assert exposed[~on_sheet].mean() > 0.97  # the outer surface: all but the root's deepest notches
+
+
+def test_tour_lower_bound_is_below_the_best_path_and_above_the_spanning_tree() -> None:
+    rng = np.random.default_rng(4)
+    for n in (5, 7, 8):
+        pts = rng.random((n, 2))
+        cost = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+        best = min(path_cost([0, *p], cost) for p in itertools.permutations(range(1, n)))
+        mst = minimum_spanning_tree(cost).sum()
+        bound = path_lower_bound(cost)
+        assert mst - 1e-12 <= bound <= best + 1e-9
+        assert bound >= 0.95 * best  # Held-Karp penalties close most of the MST gap here
+    # points on a line: the MST is the optimal path, and the bound equals it
+    line = np.abs(np.subtract.outer(np.arange(6.0), np.arange(6.0)))
+    assert path_lower_bound(line) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="symmetric"):
+        path_lower_bound(np.array([[0.0, 1.0], [2.0, 0.0]]))

@@ -140,6 +140,10 @@ def test_tour_order_is_better_than_visiting_in_set_cover_order(
             prev = row
         shuffled_times.append(total)
     assert plan.timing.moves < min(shuffled_times)
+    # no tour through these views can move faster than the Held-Karp bound; ours is within 25 % of it
+    bound = plan.stats["tour_lower_bound_s"]
+    assert 0 < bound <= plan.timing.moves + 1e-9
+    assert plan.timing.moves <= 1.25 * bound
 
 
 def test_impossible_incidence_gives_a_partial_plan_naming_the_gaps(stage: StageKinematics, blade) -> None:
