@@ -239,3 +239,18 @@ def test_outer_surface_planning_leaves_out_an_internal_sheet(stage: StageKinemat
     assert outer.coverage.complete and outer.coverage.coverage >= 0.995
     assert outer.coverage.hidden_excluded_area == pytest.approx(sheet, rel=0.1)
     assert "hidden from outside not planned" in outer.coverage.summary()
+
+
+def test_strongest_raster_is_tuned_and_still_slower_than_the_plan(
+    planner: CoveragePlanner, blade, plan: ScanPlan, raster: ScanPlan
+) -> None:
+    strongest = planner.strongest_raster_plan(blade, azimuth_steps_deg=(45.0, 60.0), tilt_azimuths=(3, 4))
+    assert strongest.method == "tuned raster" and strongest.coverage.complete
+    assert strongest.stats["settings_tried"] == 2 * 2 * 3
+    assert strongest.estimated_scan_time < 0.5 * raster.estimated_scan_time  # far stronger than naive
+    assert plan.estimated_scan_time < strongest.estimated_scan_time
+    # a tuned raster keeps no frame whose elements the other frames see
+    seen = [set(vp.elements.tolist()) for vp in strongest.viewpoints]
+    for i, own in enumerate(seen):
+        others = set().union(*(s for j, s in enumerate(seen) if j != i))
+        assert own - others
