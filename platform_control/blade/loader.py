@@ -239,8 +239,12 @@ def validate_blade_mesh(
     """A closed, consistently wound, positive-volume copy of ``mesh``, or a precise `BladeMeshError`.
 
     Face indices in errors refer to ``mesh`` as passed in. ``outer_surface=True`` keeps open shells,
-    several bodies and inner faces after the safe repairs instead of refusing them.
+    several bodies and inner faces after the safe repairs instead of refusing them. Face labels
+    (``face_attributes["label"]``) follow their faces.
     """
+    labels_in = mesh.face_attributes.get("label")
+    if labels_in is not None and len(labels_in) != len(mesh.faces):
+        labels_in = None
     mesh = mesh.copy()
     origin = np.arange(len(mesh.faces))  # index in the input of every current face
     repairs: list[str] = []
@@ -321,4 +325,9 @@ def validate_blade_mesh(
     for message in repairs:
         log.info("blade mesh %s: %s", source, message)
     mesh.metadata["repairs"] = repairs
+    if labels_in is not None:
+        # face labels follow their faces through the repairs; faces added to close pin holes: 'surface'
+        labels = np.asarray(labels_in)
+        surface = np.asarray(FACE_LABELS.index("surface"), dtype=labels.dtype)
+        mesh.face_attributes["label"] = np.where(origin >= 0, labels[np.maximum(origin, 0)], surface)
     return mesh

@@ -231,3 +231,13 @@ def test_separate_and_nested_bodies_are_refused_with_their_faces() -> None:
     assert info.value.problem == "internal_body"
     kept = validate_blade_mesh(trimesh.util.concatenate([box, inner]), source="nested", outer_surface=True)
     assert len(kept.faces) == 24
+
+
+def test_face_labels_follow_their_faces_through_repairs() -> None:
+    from platform_control.blade.cad_like import cad_like_blade
+
+    mesh = cad_like_blade(blade_preset("small"), seed=2, internal_sheet=True)
+    n_sheet = 32
+    repaired = validate_blade_mesh(mesh, source="sheet")
+    assert len(repaired.faces) == len(mesh.faces) - n_sheet and repaired.is_watertight
+    np.testing.assert_array_equal(face_labels(repaired), face_labels(mesh)[:-n_sheet])
