@@ -13,14 +13,15 @@ Two tables:
     .venv/bin/python benchmarks/coverage_plan.py [--sizes small medium large] [--short] [--plot DIR]
 
 ``--short`` runs the small blade's variants plus the large blade's ~400k-face loft. Open and
-sheet variants are loaded as a plant would (``load_blade_mesh(..., outer_surface=True)``) and
-planned with ``outer_surface_only=True``; the rest go through the strict loader.
+Every mesh goes through the strict loader first (`validate_blade_mesh`, labels kept); one it refuses
+(the open shell) is loaded with ``outer_surface=True`` and planned with ``outer_surface_only=True``,
+as its message suggests. The "loader" column says what happened.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import contextlib
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import trimesh
 from rich.console import Console
 from rich.table import Table
 
-from platform_control.blade import blade_preset, generate_blade, load_blade_mesh
+from platform_control.blade import BladeMeshError, blade_preset, generate_blade, validate_blade_mesh
 from platform_control.blade.cad_like import aspect_ratios, cad_like_blade
 from platform_control.blade.spec import CLAMPED_LABELS
 from platform_control.coverage import CoveragePlanner, ScanPlan, ScanTiming
@@ -66,13 +67,17 @@ def make_variant(size: str, variant: str, seed: int) -> trimesh.Trimesh:
     return cad_like_blade(spec, seed=seed, **extra)
 
 
-def as_loaded(mesh: trimesh.Trimesh, spec_root_height: float, outer: bool, folder: Path) -> trimesh.Trimesh:
-    """Round trip through an STL in millimetres and the loader, units guessed, as a plant would load it."""
-    mm = mesh.copy()
-    mm.apply_scale(1000.0)
-    path = folder / "blade.stl"
-    mm.export(path)
-    return load_blade_mesh(path, clamp_height=spec_root_height, outer_surface=outer)
+def as_loaded(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, bool, str]:
+    """(mesh, outer surface only?, what the loader did) as a plant would load it (labels kept).
+
+    The strict loader first; if it refuses, the outer-surface load that its message suggests.
+    """
+    try:
+        loaded = validate_blade_mesh(mesh, source="bench")
+    except BladeMeshError as exc:
+        return validate_blade_mesh(mesh, source="bench", outer_surface=True), True, f"refused: {exc.problem}"
+    repairs = loaded.metadata["repairs"]
+    return loaded, False, "; ".join(r.split(",")[0] for r in repairs) or "ok"
 
 
 class _RecordingCaster:
@@ -102,10 +107,8 @@ def caster_row(mesh: trimesh.Trimesh, planner: CoveragePlanner, stage: StageKine
     )
     axes = []
     for p, d in zip(points, dirs, strict=True):
-        try:
+        with contextlib.suppress(StageLimitError):
             axes.append(stage.viewpoint_to_axes(p, d))
-        except StageLimitError:
-            pass
     evaluator.evaluate_many(axes)
     eyes, targets = np.vstack(rec.eyes), np.vstack(rec.targets)
     embree, mujoco = EmbreeRayCaster(mesh), MujocoRayCaster(mesh)
@@ -172,11 +175,13 @@ def main() -> None:
         console.print(ctab)
 
     table = Table(
-        title=f"Coverage plans (seed {args.seed}, {args.channels} channels x {args.capture_time * 1e3:.0f} ms, "
-        f"settle {stage.params.settle_time * 1e3:.0f} ms, budget {args.time_budget:.0f} s)"
+        title=f"Coverage plans (seed {args.seed}, {args.channels} channels x "
+        f"{args.capture_time * 1e3:.0f} ms, settle {stage.params.settle_time * 1e3:.0f} ms, "
+        f"budget {args.time_budget:.0f} s)"
     )
     for col in (
         "blade",
+        "loader",
         "faces",
         "area mm²",
         "p95 aspect",
@@ -195,45 +200,46 @@ def main() -> None:
     ):
         table.add_column(col, justify="right")
     rasters: dict[str, ScanPlan] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for size, variant in rows:
-            spec = blade_preset(size)
-            raw = make_variant(size, variant, args.seed)
-            open_or_sheet = variant in ("loft open ends", "loft internal sheet")
-            mesh = as_loaded(raw, spec.root_height, open_or_sheet, Path(tmp))
-            planner = outer if open_or_sheet else strict
-            t0 = time.perf_counter()
-            plan = planner.plan(mesh)
-            plan_time = time.perf_counter() - t0
-            if size not in rasters:
-                rasters[size] = strict.strongest_raster_plan(generate_blade(spec, seed=args.seed))
-            raster = rasters[size]
-            if args.plot:
-                write_plan_report(plan, args.plot, f"{size}_{variant.replace(' ', '_')}")
-            lb = plan.stats.get("lower_bound")
-            table.add_row(
-                f"{size} {variant}",
-                str(len(mesh.faces)),
-                f"{mesh.area * 1e6:.0f}",
-                f"{np.percentile(aspect_ratios(mesh), 95):.0f}",
-                f"{plan_time:.1f}",
-                str(len(plan)),
-                str(lb),
-                f"{len(plan) / lb:.2f}" if lb else "-",
-                f"{plan.estimated_scan_time:.1f}",
-                f"{plan.timing.moves:.1f}",
-                f"{plan.stats.get('tour_lower_bound_s', float('nan')):.1f}",
-                f"{raster.estimated_scan_time:.1f}",
-                f"{plan.estimated_scan_time / raster.estimated_scan_time:.2f}",
-                f"{100 * plan.coverage.coverage:.2f}",
-                f"{plan.coverage.uncovered_area * 1e6:.1f}",
-                plan.coverage.stopped or "",
-            )
+    for size, variant in rows:
+        spec = blade_preset(size)
+        t0 = time.perf_counter()
+        mesh, outer_only, loader = as_loaded(make_variant(size, variant, args.seed))
+        load_time = time.perf_counter() - t0
+        planner = outer if outer_only else strict
+        t0 = time.perf_counter()
+        plan = planner.plan(mesh)
+        plan_time = time.perf_counter() - t0
+        if size not in rasters:
+            rasters[size] = strict.strongest_raster_plan(generate_blade(spec, seed=args.seed))
+        raster = rasters[size]
+        if args.plot:
+            write_plan_report(plan, args.plot, f"{size}_{variant.replace(' ', '_')}")
+        lb = plan.stats.get("lower_bound")
+        table.add_row(
+            f"{size} {variant}",
+            f"{loader} ({load_time:.1f} s)",
+            str(len(mesh.faces)),
+            f"{mesh.area * 1e6:.0f}",
+            f"{np.percentile(aspect_ratios(mesh), 95):.0f}",
+            f"{plan_time:.1f}",
+            str(len(plan)),
+            str(lb),
+            f"{len(plan) / lb:.2f}" if lb else "-",
+            f"{plan.estimated_scan_time:.1f}",
+            f"{plan.timing.moves:.1f}",
+            f"{plan.stats.get('tour_lower_bound_s', float('nan')):.1f}",
+            f"{raster.estimated_scan_time:.1f}",
+            f"{plan.estimated_scan_time / raster.estimated_scan_time:.2f}",
+            f"{100 * plan.coverage.coverage:.2f}",
+            f"{plan.coverage.uncovered_area * 1e6:.1f}",
+            plan.coverage.stopped or "",
+        )
     console.print(table)
     for size, raster in rasters.items():
         st = raster.stats
         console.print(
-            f"strongest raster, {size}: {len(raster)} views, coverage {100 * raster.coverage.coverage:.2f} %, "
+            f"strongest raster, {size}: {len(raster)} views, "
+            f"coverage {100 * raster.coverage.coverage:.2f} %, "
             f"azimuth step {st['azimuth_step_deg']:.0f} deg, tilt {st['tilt_deg']:.0f} deg x "
             f"{st['tilt_azimuths']}, best of {st['settings_tried']} settings"
         )

@@ -27,17 +27,27 @@ def _wrapped_goal(start: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return out
 
 
+def move_times(a: np.ndarray, b: np.ndarray, stage: StageKinematics) -> np.ndarray:
+    """(N, M) synchronised move times from each axis vector of ``a`` (N, 5) to each of ``b`` (M, 5),
+    C the shorter way round: `platform_control.trajectory.move_time`'s profile, vectorised."""
+    delta = np.asarray(b, dtype=float)[None, :, :] - np.asarray(a, dtype=float)[:, None, :]
+    delta[..., _ROTARY] = (delta[..., _ROTARY] + np.pi) % (2 * np.pi) - np.pi
+    dist = np.abs(delta)
+    moving = dist > 1e-12
+    with np.errstate(divide="ignore"):
+        sv = np.where(moving, stage.max_velocity / dist, np.inf).min(axis=2)
+        sa = np.where(moving, stage.max_acceleration / dist, np.inf).min(axis=2)
+    still = ~moving.any(axis=2)
+    sv[still], sa[still] = 1.0, 1.0  # no move: any finite values, the time is set to 0 below
+    out = np.where(sv * sv / sa <= 1.0, 1.0 / sv + sv / sa, 2.0 / np.sqrt(sa))
+    out[still] = 0.0
+    return out
+
+
 def travel_time_matrix(axes: np.ndarray, stage: StageKinematics) -> np.ndarray:
     """(N, N) move times between axis vectors (N, 5), C taking the shorter way round."""
-    n = len(axes)
-    out = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            t = move_time(
-                axes[i], _wrapped_goal(axes[i], axes[j]), stage.max_velocity, stage.max_acceleration
-            )
-            out[i, j] = out[j, i] = t
-    return out
+    out = move_times(axes, axes, stage)
+    return np.minimum(out, out.T)  # equal up to rounding; exactly symmetric for the tour bound
 
 
 def nearest_neighbour_tour(cost: np.ndarray, start: int = 0) -> list[int]:
@@ -128,17 +138,30 @@ def order_viewpoints(
     stage: StageKinematics,
     deadline: float | None = None,
     cost: np.ndarray | None = None,
+    initial: list[int] | None = None,
 ) -> list[int]:
     """Visiting order (indices into ``axes``) of a short stage tour that begins at ``start``.
 
     Past ``deadline`` (a `time.perf_counter()` value) the best tour so far is returned. ``cost``: the
-    `travel_time_matrix` of start + axes, when the caller has it already.
+    `travel_time_matrix` of start + axes, when the caller has it already. ``initial``: an order to
+    improve as well as the nearest-neighbour tour; the shorter result wins.
     """
     if len(axes) == 0:
         return []
     if cost is None:
         cost = travel_time_matrix(np.vstack([start, axes]), stage)
-    tour = nearest_neighbour_tour(cost, 0)
+    starts = [nearest_neighbour_tour(cost, 0)]
+    if initial is not None:
+        if sorted(initial) != list(range(len(axes))):
+            raise ValueError("initial must be a permutation of the viewpoint indices")
+        starts.append([0, *[i + 1 for i in initial]])
+    tours = [_improve(t, cost, deadline) for t in starts]
+    tour = min(tours, key=lambda t: path_cost(t, cost))
+    return [i - 1 for i in tour[1:]]
+
+
+def _improve(tour: list[int], cost: np.ndarray, deadline: float | None) -> list[int]:
+    """2-opt then or-opt, repeated while the path gets shorter (or until ``deadline``)."""
     best = path_cost(tour, cost)
     while not _past(deadline):
         tour = or_opt(two_opt(tour, cost, deadline), cost, deadline=deadline)
@@ -146,7 +169,7 @@ def order_viewpoints(
         if now >= best - 1e-9:
             break
         best = now
-    return [i - 1 for i in tour[1:]]
+    return tour
 
 
 def assign_rotary_turns(axes: np.ndarray, start: np.ndarray, stage: StageKinematics) -> np.ndarray:

@@ -32,6 +32,7 @@ from platform_control.coverage.ordering import (
     assign_rotary_turns,
     leg_times,
     order_viewpoints,
+    path_cost,
     travel_time_matrix,
 )
 from platform_control.coverage.plan import ScanPlan, ScanTimeEstimate, ScanTiming, Viewpoint
@@ -45,6 +46,7 @@ from platform_control.coverage.set_cover import (
 )
 from platform_control.coverage.surface import InspectionSurface
 from platform_control.coverage.tour_bound import path_lower_bound
+from platform_control.coverage.view_swap import swap_for_travel
 from platform_control.coverage.visibility import RayCaster, ViewEvaluator, make_ray_caster
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics, StageLimitError
@@ -101,6 +103,8 @@ class CoveragePlanner:
             is returned with ``coverage.stopped`` set.
         outer_surface_only: plan only the surface seen from outside (ray-tested); inner faces
             (internal sheets, enclosed shells) are left out and their area reported.
+        travel_aware: after the set cover, swap views for candidates that see the same unique
+            elements but shorten the stage tour, and drop views left redundant (`swap_for_travel`).
         clamped_labels: face labels held in the fixture, excluded from coverage.
         start_axes: stage pose the scan starts from (default: all axes at 0, clipped into range).
         refine_rounds: rounds of targeted, tilted candidates for elements nothing sees yet.
@@ -122,6 +126,7 @@ class CoveragePlanner:
         ray_backend: str = "embree",
         time_budget: float | None = 60.0,
         outer_surface_only: bool = False,
+        travel_aware: bool = True,
         chunk_views: int = 32,
         clamped_labels: tuple[str, ...] = CLAMPED_LABELS,
         start_axes: np.ndarray | None = None,
@@ -147,6 +152,7 @@ class CoveragePlanner:
         self.time_budget = time_budget
         self.outer_surface_only = outer_surface_only
         self.chunk_views = chunk_views
+        self.travel_aware = travel_aware
         self.candidate_spacing = candidate_spacing or 0.3 * usable
         self.solver = solver
         self.ilp_max_candidates = ilp_max_candidates
@@ -204,6 +210,7 @@ class CoveragePlanner:
             budget=budget,
             caster=caster,
             stopped=stopped,
+            swap=self.travel_aware,
         )
         phases.update(2)
         phases.close()
@@ -438,12 +445,32 @@ class CoveragePlanner:
         caster: RayCaster,
         budget: TimeBudget | None = None,
         stopped: str | None = None,
+        swap: bool = False,
     ) -> ScanPlan:
         axes = np.array([cands.axes[i] for i in chosen]).reshape(-1, 5)
         if reorder:
             deadline = budget.deadline(0.8) if budget is not None else None
             cost = travel_time_matrix(np.vstack([self.start_axes, axes]), self.stage)
             order = order_viewpoints(axes, self.start_axes, self.stage, deadline=deadline, cost=cost)
+            if swap and len(chosen) > 1:
+                sets = cands.matrix(len(surface))
+                need = surface.required & (np.asarray(sets.sum(axis=0)).ravel() > 0)
+                all_axes = np.array(cands.axes)
+                before = float(path_cost([0, *[k + 1 for k in order]], cost))
+                chosen = swap_for_travel(
+                    [chosen[k] for k in order], sets, need, all_axes, self.start_axes, self.stage, deadline
+                )
+                axes = all_axes[chosen]
+                cost = travel_time_matrix(np.vstack([self.start_axes, axes]), self.stage)
+                order = order_viewpoints(
+                    axes,
+                    self.start_axes,
+                    self.stage,
+                    deadline=deadline,
+                    cost=cost,
+                    initial=list(range(len(chosen))),
+                )
+                stats["moves_before_swaps_s"] = round(before, 3)
             stats["tour_lower_bound_s"] = float(np.floor(path_lower_bound(cost) * 1e3) / 1e3)  # round down
         else:
             order = list(range(len(chosen)))

@@ -16,6 +16,7 @@ from platform_control.coverage.exposure import exposed_elements
 from platform_control.coverage.ordering import (
     assign_rotary_turns,
     leg_times,
+    move_times,
     nearest_neighbour_tour,
     order_viewpoints,
     path_cost,
@@ -25,6 +26,7 @@ from platform_control.coverage.ordering import (
 from platform_control.coverage.set_cover import greedy_set_cover, ilp_set_cover, lp_lower_bound
 from platform_control.coverage.surface import InspectionSurface
 from platform_control.coverage.tour_bound import path_lower_bound
+from platform_control.coverage.view_swap import swap_for_travel
 from platform_control.coverage.visibility import (
     EmbreeRayCaster,
     MujocoRayCaster,
@@ -238,3 +240,34 @@ def test_tour_lower_bound_is_below_the_best_path_and_above_the_spanning_tree() -
     assert path_lower_bound(line) == pytest.approx(5.0)
     with pytest.raises(ValueError, match="symmetric"):
         path_lower_bound(np.array([[0.0, 1.0], [2.0, 0.0]]))
+
+
+def test_vectorised_move_times_equal_the_trajectory_module(stage: StageKinematics) -> None:
+    rng = np.random.default_rng(5)
+    a = rng.uniform(stage.limits[:, 0], stage.limits[:, 1], (12, 5))
+    b = rng.uniform(stage.limits[:, 0], stage.limits[:, 1], (9, 5))
+    b[0] = a[0]  # no move at all
+    got = move_times(a, b, stage)
+    for i in range(len(a)):
+        for j in range(len(b)):
+            goal = b[j].copy()
+            goal[4] = a[i, 4] + (b[j, 4] - a[i, 4] + np.pi) % (2 * np.pi) - np.pi
+            assert got[i, j] == pytest.approx(
+                move_time(a[i], goal, stage.max_velocity, stage.max_acceleration)
+            )
+    assert got[0, 0] == 0.0
+
+
+def test_views_are_swapped_for_nearer_ones_and_redundant_ones_dropped(stage: StageKinematics) -> None:
+    axes = np.zeros((4, 5))
+    axes[:, 2] = 0.2
+    axes[:, 0] = [0.05, -0.14, 0.08, 0.06]  # A, B (far side), C (next to A), D (next to A)
+    sets = _sets([[0, 1], [2, 3], [2, 3], [1]], 4)  # C sees what B sees; D adds nothing to A
+    start = np.array([0.0, 0.0, 0.2, 0.0, 0.0])
+    need = np.ones(4, dtype=bool)
+    path = swap_for_travel([0, 3, 1], sets, need, axes, start, stage)
+    assert sorted(path) == [0, 2]  # B swapped for C, D dropped
+    cost = travel_time_matrix(np.vstack([start, axes]), stage)
+    assert path_cost([0, *[i + 1 for i in path]], cost) < path_cost([0, 1, 4, 2], cost)
+    # nothing better exists: the cover stays as it is
+    assert swap_for_travel(path, sets, need, axes, start, stage) == path

@@ -254,3 +254,11 @@ def test_strongest_raster_is_tuned_and_still_slower_than_the_plan(
     for i, own in enumerate(seen):
         others = set().union(*(s for j, s in enumerate(seen) if j != i))
         assert own - others
+
+
+def test_travel_aware_selection_never_slows_the_scan(stage: StageKinematics, blade, plan: ScanPlan) -> None:
+    plain = CoveragePlanner(CAMERA, stage, timing=TIMING, travel_aware=False).plan(blade)
+    assert len(plan) <= len(plain)
+    assert plan.estimated_scan_time <= plain.estimated_scan_time + 1e-9
+    assert plan.coverage.covered_area == pytest.approx(plain.coverage.covered_area, rel=1e-9)
+    assert plan.stats["moves_before_swaps_s"] == pytest.approx(plain.timing.moves, abs=1e-3)
