@@ -271,3 +271,22 @@ def test_views_are_swapped_for_nearer_ones_and_redundant_ones_dropped(stage: Sta
     assert path_cost([0, *[i + 1 for i in path]], cost) < path_cost([0, 1, 4, 2], cost)
     # nothing better exists: the cover stays as it is
     assert swap_for_travel(path, sets, need, axes, start, stage) == path
+
+
+def test_rotary_turns_minimise_the_whole_tour_not_each_leg(stage: StageKinematics) -> None:
+    """Stepping +170 deg per stop, nearest-to-previous winds into the C end stop and must unwind."""
+    axes = np.zeros((6, 5))
+    axes[:, 2] = 0.2
+    axes[:, 4] = np.deg2rad(170.0) * np.arange(1, 7)
+    start = np.array([0.0, 0.0, 0.2, 0.0, 0.0])
+    best = np.inf
+    lo, hi = stage.limits[4]
+    choices = [[c + 2 * np.pi * k for k in range(-3, 4) if lo <= c + 2 * np.pi * k <= hi] for c in axes[:, 4]]
+    for combo in itertools.product(*choices):
+        trial = axes.copy()
+        trial[:, 4] = combo
+        best = min(best, leg_times(trial, start, stage).sum())
+    out = assign_rotary_turns(axes, start, stage)
+    assert leg_times(out, start, stage).sum() == pytest.approx(best)
+    assert np.all((out[:, 4] >= lo) & (out[:, 4] <= hi))
+    np.testing.assert_allclose((out[:, 4] - axes[:, 4]) % (2 * np.pi) % (2 * np.pi - 1e-9), 0, atol=1e-9)
