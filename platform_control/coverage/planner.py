@@ -47,7 +47,7 @@ from platform_control.coverage.set_cover import (
 from platform_control.coverage.surface import InspectionSurface
 from platform_control.coverage.tour_bound import path_lower_bound
 from platform_control.coverage.view_swap import swap_for_travel
-from platform_control.coverage.visibility import RayCaster, ViewEvaluator, make_ray_caster
+from platform_control.coverage.visibility import RAY_BACKENDS, RayCaster, ViewEvaluator, make_ray_caster
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics, StageLimitError
 
@@ -133,6 +133,8 @@ class CoveragePlanner:
         refine_rounds: int = 2,
         progress: bool = False,
     ) -> None:
+        if ray_backend not in RAY_BACKENDS:
+            raise ValueError(f"unknown ray-casting backend '{ray_backend}'; use one of {RAY_BACKENDS}")
         if solver not in {"greedy", "ilp", "auto"}:
             raise ValueError(f"solver must be 'greedy', 'ilp' or 'auto', got '{solver}'")
         if not 0 < target_coverage <= 1:

@@ -226,7 +226,7 @@ def test_time_budget_must_be_positive(stage: StageKinematics) -> None:
     with pytest.raises(ValueError, match="time_budget"):
         CoveragePlanner(CAMERA, stage, time_budget=0)
     with pytest.raises(ValueError, match="unknown ray-casting backend"):
-        CoveragePlanner(CAMERA, stage, ray_backend="optix").plan(generate_blade(blade_preset("small")))
+        CoveragePlanner(CAMERA, stage, ray_backend="optix")
 
 
 def test_outer_surface_planning_leaves_out_an_internal_sheet(stage: StageKinematics) -> None:
