@@ -151,8 +151,9 @@ def degenerate_faces(mesh: trimesh.Trimesh, area_tol: float | None = None) -> np
 
 def open_edge_faces(mesh: trimesh.Trimesh) -> tuple[int, np.ndarray, int, np.ndarray]:
     """(number of boundary edges, faces touching them, number of non-manifold edges, their faces)."""
-    edges = np.sort(mesh.edges, axis=1)
-    _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    edges = np.sort(mesh.edges, axis=1).astype(np.int64)
+    key = edges[:, 0] * max(len(mesh.vertices), 1) + edges[:, 1]  # one int per edge: 1-D unique is fast
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     face_of_edge = np.repeat(np.arange(len(mesh.faces)), 3)
     boundary = counts[inverse] == 1
@@ -233,6 +234,15 @@ def _mixed_units_note(mesh: trimesh.Trimesh, parts: list[np.ndarray], main: int,
     return ""
 
 
+def _face_keys(mesh: trimesh.Trimesh) -> np.ndarray:
+    """One value per face, equal for faces with the same three vertices in any order."""
+    faces = np.sort(mesh.faces, axis=1).astype(np.int64)
+    n = max(len(mesh.vertices), 1)
+    if n < 2_000_000:  # n^3 fits in int64
+        return (faces[:, 0] * n + faces[:, 1]) * n + faces[:, 2]
+    return np.ascontiguousarray(faces).view(np.dtype((np.void, faces.dtype.itemsize * 3))).ravel()
+
+
 def validate_blade_mesh(
     mesh: trimesh.Trimesh, *, source: str = "mesh", repair: bool = True, outer_surface: bool = False
 ) -> trimesh.Trimesh:
@@ -256,7 +266,7 @@ def validate_blade_mesh(
         repairs.append(f"merged {n_before - len(mesh.vertices)} coincident vertices")
 
     bad = degenerate_faces(mesh)
-    _, dup_first = np.unique(np.sort(mesh.faces, axis=1), axis=0, return_index=True)
+    _, dup_first = np.unique(_face_keys(mesh), return_index=True)
     duplicates = np.setdiff1d(np.arange(len(mesh.faces)), dup_first)
     drop = np.union1d(bad, duplicates)
     if len(drop):
