@@ -5,10 +5,12 @@ axis values that put each focus point on the camera's focus point. The same eval
 depth of field, incidence, ray-cast occlusion, camera collision) judges the planner's views and the
 naive raster baseline (`raster_plan`), so their coverage and times compare like for like.
 
-Bounded: a run never takes longer than ``time_budget`` (default 60 s). Candidate views are judged in
-chunks (their rays in one ray-caster call per chunk) until the budget, less a reserve for the set
-cover and the tour, runs out; the plan is then made from the views judged so far, and its report
-says so and splits the unseen area by reason (`GAP_REASONS`). Every phase shows progress.
+Bounded: a run keeps to ``time_budget`` (default 60 s). Candidate views are judged in chunks (their
+rays in one ray-caster call per chunk) until the budget, less a reserve for the set cover (ILP and LP
+get time limits), the tour (a deadline) and the report, runs out; the plan is then made from the
+views judged so far, and its report says so and splits the unseen area by reason (`GAP_REASONS`).
+Only building the surface elements and the BVH cannot be cut short (~1 s per 200k faces on one
+core), so budgets below a few seconds can be overrun by that much. Every phase shows progress.
 """
 
 from __future__ import annotations
@@ -338,7 +340,7 @@ class CoveragePlanner:
     # ------------------------------------------------------------------ steps
     def _reserve(self) -> float:
         """Seconds kept back from candidate evaluation for the set cover, the tour and the report."""
-        return 0.0 if self.time_budget is None else min(0.25 * self.time_budget, 2.0 + 0.1 * self.time_budget)
+        return 0.0 if self.time_budget is None else min(0.3 * self.time_budget, 2.0 + 0.1 * self.time_budget)
 
     def _prepare(self, mesh: trimesh.Trimesh) -> tuple[InspectionSurface, ViewEvaluator, RayCaster]:
         surface = InspectionSurface.from_mesh(mesh, self.element_size, self.clamped_labels)
@@ -402,7 +404,8 @@ class CoveragePlanner:
                 chosen, method = sol.chosen, "ilp" + ("" if sol.optimal else " (time limit)")
             stats["lower_bound"] = sol.lower_bound if sol is not None else None
         else:
-            stats["lower_bound"] = lp_lower_bound(sets, required)
+            lp_time = min(self.ilp_time_limit, 0.3 * budget.left)
+            stats["lower_bound"] = lp_lower_bound(sets, required, lp_time) if lp_time > 0.05 else None
         stats["solver"] = method
         return chosen, stats
 
@@ -419,20 +422,26 @@ class CoveragePlanner:
         # a dropped view accounts for the unseen elements near its focus point that it faces
         rest = gap[~hidden]
         if cands.dropped and len(rest):
-            pts = np.array([p for p, _, _ in cands.dropped])
-            dirs = np.array([d for _, d, _ in cands.dropped])
-            why = np.array([r for _, _, r in cands.dropped], dtype=object)
-            near = cKDTree(pts).query_ball_point(surface.centers[rest], r=self.candidate_spacing)
+            tree = cKDTree(surface.centers[rest])
             cos_max = np.cos(self.camera.max_incidence)
-            for priority in ("time budget", "beyond stage limits", "camera collision"):
-                label = "not evaluated (time budget)" if priority == "time budget" else priority
-                for k, idx in enumerate(near):
-                    if reason[rest[k]] != "occluded or out of focus" or not idx:
-                        continue
-                    idx = np.asarray(idx)
-                    hit = (why[idx] == priority) & (dirs[idx] @ surface.normals[rest[k]] >= cos_max)
-                    if hit.any():
-                        reason[rest[k]] = label
+            label = {
+                "time budget": "not evaluated (time budget)",
+                "beyond stage limits": "beyond stage limits",
+                "camera collision": "camera collision",
+            }
+            claimed = np.zeros(len(rest), dtype=bool)
+            for why in label:  # in order of precedence
+                views = [(p, d) for p, d, r in cands.dropped if r == why]
+                if not views:
+                    continue
+                pts = np.array([p for p, _ in views])
+                dirs = np.array([d for _, d in views])
+                for k, near in enumerate(tree.query_ball_point(pts, r=self.candidate_spacing)):
+                    near = np.asarray(near, dtype=np.int64)
+                    near = near[~claimed[near]]
+                    near = near[surface.normals[rest[near]] @ dirs[k] >= cos_max]
+                    reason[rest[near]] = label[why]
+                    claimed[near] = True
         reason[gap[hidden]] = "hidden from outside"
         return reason
 
@@ -451,7 +460,7 @@ class CoveragePlanner:
     ) -> ScanPlan:
         axes = np.array([cands.axes[i] for i in chosen]).reshape(-1, 5)
         if reorder:
-            deadline = budget.deadline(0.8) if budget is not None else None
+            deadline = budget.deadline(0.5) if budget is not None else None
             cost = travel_time_matrix(np.vstack([self.start_axes, axes]), self.stage)
             order = order_viewpoints(axes, self.start_axes, self.stage, deadline=deadline, cost=cost)
             if swap and len(chosen) > 1:
