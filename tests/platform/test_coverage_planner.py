@@ -262,3 +262,18 @@ def test_travel_aware_selection_never_slows_the_scan(stage: StageKinematics, bla
     assert plan.estimated_scan_time <= plain.estimated_scan_time + 1e-9
     assert plan.coverage.covered_area == pytest.approx(plain.coverage.covered_area, rel=1e-9)
     assert plan.stats["moves_before_swaps_s"] == pytest.approx(plain.timing.moves, abs=1e-3)
+
+
+def test_open_cad_shell_is_planned_on_its_outer_surface(stage: StageKinematics) -> None:
+    """The loader's suggested way for an uncapped loft: outer_surface=True, then outer-surface planning."""
+    from platform_control.blade import BladeMeshError, validate_blade_mesh
+
+    raw = cad_like_blade(blade_preset("small"), seed=4, open_ends=True)
+    with pytest.raises(BladeMeshError, match="outer_surface=True"):
+        validate_blade_mesh(raw)
+    mesh = validate_blade_mesh(raw, outer_surface=True)
+    plan = CoveragePlanner(CAMERA, stage, timing=TIMING, outer_surface_only=True).plan(mesh)
+    report = plan.coverage
+    assert report.coverage >= 0.995 and report.stopped is None
+    # through the open tip one looks into the shell; nothing inside is required
+    assert report.hidden_excluded_area < 0.02 * report.required_area
