@@ -1,137 +1,248 @@
-"""Coverage planner vs naive raster scan on generated blades of three sizes.
+"""Coverage planner on generated blades and CAD-like versions of them, against the strongest raster.
 
-For each preset blade: area coverage (required surface, clamped root faces excluded), viewpoints,
-estimated scan time (stage moves + settle + one frame per light channel), and the same for the
-serpentine raster baseline judged by the same camera criterion; ratio = planned / raster scan time.
+Two tables:
+1. Ray casters on the same rays (the occlusion rays of the planner's candidate views): Embree (the
+   default) vs MuJoCo, microseconds per ray and agreement, on well-shaped and sliver-heavy meshes.
+2. Plans: for each blade size, the generated blade and CAD-like versions of it (a two-section loft
+   with span-long sliver triangles, the loft with open span ends, the loft with an internal sheet,
+   the loft subdivided to ~20k / ~100k / ~400k faces). Columns: faces, area, p95 triangle aspect,
+   plan time, views, set-cover lower bound, scan time, its tour's move time against the Held-Karp
+   lower bound, strongest-raster scan time (a tuned raster swept over its settings, on the generated
+   blade of that size), ratio, coverage of the visible surface, unseen area.
 
-    .venv/bin/python benchmarks/coverage_plan.py [--sizes small medium large] [--seed 0] [--plot DIR]
+    .venv/bin/python benchmarks/coverage_plan.py [--sizes small medium large] [--short] [--plot DIR]
 
-"lower bound" is the set-cover lower bound over the generated candidate views (ILP dual bound or LP
-relaxation): equal to "viewpoints" when the cover is provably minimal for those candidates.
+``--short`` runs the small blade's variants plus the large blade's ~400k-face loft. Open and
+Every mesh goes through the strict loader first (`validate_blade_mesh`, labels kept); one it refuses
+(the open shell) is loaded with ``outer_surface=True`` and planned with ``outer_surface_only=True``,
+as its message suggests. The "loader" column says what happened.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
 import numpy as np
+import trimesh
 from rich.console import Console
 from rich.table import Table
 
-from platform_control.blade import blade_preset, generate_blade
+from platform_control.blade import BladeMeshError, blade_preset, generate_blade, validate_blade_mesh
+from platform_control.blade.cad_like import aspect_ratios, cad_like_blade
+from platform_control.blade.spec import CLAMPED_LABELS
 from platform_control.coverage import CoveragePlanner, ScanPlan, ScanTiming
+from platform_control.coverage.candidates import grouped_views
+from platform_control.coverage.picture import write_plan_report
+from platform_control.coverage.surface import InspectionSurface
+from platform_control.coverage.visibility import EmbreeRayCaster, MujocoRayCaster, ViewEvaluator
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
-from platform_control.stage import StageKinematics
+from platform_control.stage import StageKinematics, StageLimitError
+
+VARIANTS = (
+    "generated",
+    "loft",
+    "loft open ends",
+    "loft internal sheet",
+    "loft 20k",
+    "loft 100k",
+    "loft 400k",
+)
 
 
-def plot_plan(plan: ScanPlan, title: str, path: Path) -> None:
-    """Surface elements coloured by how many views image them (red: none) and the numbered views."""
-    import matplotlib
+def make_variant(size: str, variant: str, seed: int) -> trimesh.Trimesh:
+    spec = blade_preset(size)
+    if variant == "generated":
+        return generate_blade(spec, seed=seed)
+    extra = {
+        "loft": {},
+        "loft open ends": {"open_ends": True},
+        "loft internal sheet": {"internal_sheet": True},
+        "loft 20k": {"target_faces": 20_000},
+        "loft 100k": {"target_faces": 100_000},
+        "loft 400k": {"target_faces": 400_000},
+    }[variant]
+    return cad_like_blade(spec, seed=seed, **extra)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    surface = plan.surface
-    count = np.zeros(len(surface), dtype=int)
-    for vp in plan.viewpoints:
-        count[vp.elements] += 1
-    req = surface.required
-    fig = plt.figure(figsize=(11, 6))
-    for k, (elev, azim) in enumerate(((20, -60), (20, 120))):
-        ax = fig.add_subplot(1, 2, k + 1, projection="3d")
-        c = surface.centers[req] * 1e3
-        colours = np.where(count[req] == 0, -1, np.minimum(count[req], 4))
-        ax.scatter(c[:, 0], c[:, 1], c[:, 2], c=colours, cmap="RdYlGn", vmin=-1, vmax=4, s=1)
-        for i, vp in enumerate(plan.viewpoints):
-            p, d = vp.point * 1e3, vp.view_direction * 15
-            ax.quiver(p[0], p[1], p[2], d[0], d[1], d[2], color="tab:blue", linewidth=0.8)
-            ax.text(*(p + d), str(i + 1), fontsize=6, color="tab:blue")
-        span = (surface.centers.max(axis=0) - surface.centers.min(axis=0)).max() * 1e3 / 2 + 15
-        mid = surface.centers.mean(axis=0) * 1e3
-        ax.set(
-            xlim=(mid[0] - span, mid[0] + span),
-            ylim=(mid[1] - span, mid[1] + span),
-            zlim=(mid[2] - span, mid[2] + span),
-            xlabel="x mm",
-            ylabel="y mm",
-            zlabel="z mm",
-        )
-        ax.view_init(elev, azim)
-    fig.suptitle(
-        f"{title}: {len(plan)} views, coverage {100 * plan.coverage.coverage:.2f} % "
-        "(green: seen by more views, red: unseen)"
+def as_loaded(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, bool, str]:
+    """(mesh, outer surface only?, what the loader did) as a plant would load it (labels kept).
+
+    The strict loader first; if it refuses, the outer-surface load that its message suggests.
+    """
+    try:
+        loaded = validate_blade_mesh(mesh, source="bench")
+    except BladeMeshError as exc:
+        return validate_blade_mesh(mesh, source="bench", outer_surface=True), True, f"refused: {exc.problem}"
+    repairs = loaded.metadata["repairs"]
+    return loaded, False, "; ".join(r.split(",")[0] for r in repairs) or "ok"
+
+
+class _RecordingCaster:
+    """Embree caster that keeps every ray it was asked about, to replay them on other casters."""
+
+    def __init__(self, mesh: trimesh.Trimesh) -> None:
+        self.inner = EmbreeRayCaster(mesh)
+        self.eyes: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+
+    def visible_rays(self, eyes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        self.eyes.append(np.asarray(eyes))
+        self.targets.append(np.asarray(targets))
+        return self.inner.visible_rays(eyes, targets)
+
+    def visible(self, eye: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self.visible_rays(np.broadcast_to(eye, np.shape(targets)), targets)
+
+
+def caster_row(mesh: trimesh.Trimesh, planner: CoveragePlanner, stage: StageKinematics) -> tuple:
+    """(rays, embree us/ray, mujoco us/ray, agreement) on the rays of the candidate views."""
+    surface = InspectionSurface.from_mesh(mesh, planner.element_size, CLAMPED_LABELS)
+    rec = _RecordingCaster(mesh)
+    evaluator = ViewEvaluator(surface, planner.camera, stage, rec)
+    points, dirs = grouped_views(
+        surface, np.flatnonzero(surface.required), planner.candidate_spacing, planner._bins
     )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    axes = []
+    for p, d in zip(points, dirs, strict=True):
+        with contextlib.suppress(StageLimitError):
+            axes.append(stage.viewpoint_to_axes(p, d))
+    evaluator.evaluate_many(axes)
+    eyes, targets = np.vstack(rec.eyes), np.vstack(rec.targets)
+    embree, mujoco = EmbreeRayCaster(mesh), MujocoRayCaster(mesh)
+    t0 = time.perf_counter()
+    a = embree.visible_rays(eyes, targets)
+    t_embree = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    b = mujoco.visible_rays(eyes, targets)
+    t_mujoco = time.perf_counter() - t0
+    return len(eyes), 1e6 * t_embree / len(eyes), 1e6 * t_mujoco / len(eyes), float(np.mean(a == b))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", default=["small", "medium", "large"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--short", action="store_true", help="small blade variants + large 400k loft")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--channels", type=int, default=6, help="light channels captured per viewpoint")
     parser.add_argument("--capture-time", type=float, default=0.05, help="seconds per channel frame")
-    parser.add_argument("--solver", default="auto", choices=["auto", "greedy", "ilp"])
-    parser.add_argument("--ray-backend", default="mujoco", choices=["mujoco", "trimesh"])
-    parser.add_argument("--details", action="store_true", help="print each plan's coverage report")
-    parser.add_argument("--plot", type=Path, help="write a coverage figure per blade into this folder")
+    parser.add_argument("--time-budget", type=float, default=60.0, help="planner time budget, s")
+    parser.add_argument("--no-casters", action="store_true", help="skip the ray-caster table")
+    parser.add_argument("--plot", type=Path, help="write each plan's report and picture into this folder")
     args = parser.parse_args()
+    rows = [(s, v) for s in args.sizes for v in args.variants]
+    if args.short:
+        rows = [("small", v) for v in VARIANTS] + [("large", "loft 400k")]
 
-    console = Console(width=170)
+    console = Console(width=200)
     camera = load_camera_params()
     stage = StageKinematics(load_stage_params(), load_cell_layout(), camera)
     timing = ScanTiming(n_channels=args.channels, capture_time_per_channel=args.capture_time)
-    planner = CoveragePlanner(
-        camera, stage, timing=timing, solver=args.solver, ray_backend=args.ray_backend, progress=True
+    strict = CoveragePlanner(camera, stage, timing=timing, time_budget=args.time_budget, progress=True)
+    outer = CoveragePlanner(
+        camera, stage, timing=timing, time_budget=args.time_budget, outer_surface_only=True, progress=True
     )
+
+    if not args.no_casters:
+        ctab = Table(title="Ray casters on the same rays (candidate views' occlusion rays)")
+        for col in (
+            "blade",
+            "faces",
+            "p95 aspect",
+            "rays",
+            "Embree µs/ray",
+            "MuJoCo µs/ray",
+            "speed-up",
+            "agree %",
+        ):
+            ctab.add_column(col, justify="right")
+        for size, variant in sorted({(s, v) for s, v in rows if v in ("generated", "loft", "loft 400k")}):
+            mesh = make_variant(size, variant, args.seed)
+            n, te, tm, agree = caster_row(mesh, strict, stage)
+            ctab.add_row(
+                f"{size} {variant}",
+                str(len(mesh.faces)),
+                f"{np.percentile(aspect_ratios(mesh), 95):.0f}",
+                str(n),
+                f"{te:.2f}",
+                f"{tm:.2f}",
+                f"{tm / te:.1f}x",
+                f"{100 * agree:.2f}",
+            )
+        console.print(ctab)
+
     table = Table(
-        title=f"Coverage plan vs raster (seed {args.seed}, {args.channels} channels x "
-        f"{args.capture_time * 1e3:.0f} ms, settle {stage.params.settle_time * 1e3:.0f} ms)"
+        title=f"Coverage plans (seed {args.seed}, {args.channels} channels x "
+        f"{args.capture_time * 1e3:.0f} ms, settle {stage.params.settle_time * 1e3:.0f} ms, "
+        f"budget {args.time_budget:.0f} s)"
     )
     for col in (
         "blade",
-        "span mm",
-        "required mm²",
-        "coverage %",
-        "viewpoints",
+        "loader",
+        "faces",
+        "area mm²",
+        "p95 aspect",
+        "plan s",
+        "views",
         "lower bound",
+        "views/LB",
         "scan s",
-        "raster coverage %",
-        "raster views",
-        "raster scan s",
+        "moves s",
+        "moves LB s",
+        "strongest raster s",
         "ratio",
-        "plan time s",
+        "coverage %",
+        "unseen mm²",
+        "stopped",
     ):
         table.add_column(col, justify="right")
-    for size in args.sizes:
+    rasters: dict[str, ScanPlan] = {}
+    for size, variant in rows:
         spec = blade_preset(size)
-        mesh = generate_blade(spec, seed=args.seed)
+        t0 = time.perf_counter()
+        mesh, outer_only, loader = as_loaded(make_variant(size, variant, args.seed))
+        load_time = time.perf_counter() - t0
+        planner = outer if outer_only else strict
         t0 = time.perf_counter()
         plan = planner.plan(mesh)
         plan_time = time.perf_counter() - t0
-        raster = planner.raster_plan(mesh)
+        if size not in rasters:
+            rasters[size] = strict.strongest_raster_plan(generate_blade(spec, seed=args.seed))
+        raster = rasters[size]
         if args.plot:
-            args.plot.mkdir(parents=True, exist_ok=True)
-            plot_plan(plan, f"{size} blade", args.plot / f"coverage_{size}.png")
-        if args.details:
-            console.print(f"[bold]{size}[/bold]\n{plan.summary()}\n{raster.summary()}")
+            write_plan_report(plan, args.plot, f"{size}_{variant.replace(' ', '_')}")
+        lb = plan.stats.get("lower_bound")
         table.add_row(
-            size,
-            f"{spec.span * 1e3:.0f}",
-            f"{plan.coverage.required_area * 1e6:.0f}",
-            f"{100 * plan.coverage.coverage:.2f}",
+            f"{size} {variant}",
+            f"{loader} ({load_time:.1f} s)",
+            str(len(mesh.faces)),
+            f"{mesh.area * 1e6:.0f}",
+            f"{np.percentile(aspect_ratios(mesh), 95):.0f}",
+            f"{plan_time:.1f}",
             str(len(plan)),
-            str(plan.stats.get("lower_bound")),
+            str(lb),
+            f"{len(plan) / lb:.2f}" if lb else "-",
             f"{plan.estimated_scan_time:.1f}",
-            f"{100 * raster.coverage.coverage:.2f}",
-            str(len(raster)),
+            f"{plan.timing.moves:.1f}",
+            f"{plan.stats.get('tour_lower_bound_s', float('nan')):.1f}",
             f"{raster.estimated_scan_time:.1f}",
             f"{plan.estimated_scan_time / raster.estimated_scan_time:.2f}",
-            f"{plan_time:.1f}",
+            f"{100 * plan.coverage.coverage:.2f}",
+            f"{plan.coverage.uncovered_area * 1e6:.1f}",
+            plan.coverage.stopped or "",
         )
     console.print(table)
+    for size, raster in rasters.items():
+        st = raster.stats
+        console.print(
+            f"strongest raster, {size}: {len(raster)} views, "
+            f"coverage {100 * raster.coverage.coverage:.2f} %, "
+            f"azimuth step {st['azimuth_step_deg']:.0f} deg, tilt {st['tilt_deg']:.0f} deg x "
+            f"{st['tilt_azimuths']}, best of {st['settings_tried']} settings"
+        )
 
 
 if __name__ == "__main__":

@@ -21,13 +21,17 @@ _EMBED = 0.001  # airfoil reaches this far into the platform so the union is a c
 _LABEL_TOL = 1e-7
 
 
-def generate_blade(spec: BladeSpec, seed: int | None = None) -> trimesh.Trimesh:
+def generate_blade(
+    spec: BladeSpec, seed: int | None = None, *, loft_rings: int | None = None
+) -> trimesh.Trimesh:
     """A watertight blade mesh in the blade frame (root bottom at the origin, span along +z).
 
     ``seed=None`` gives the nominal part; any integer gives a reproducible variant within ``spec.scatter``.
+    ``loft_rings`` overrides the number of airfoil sections (default: one per ``section_spacing``,
+    at least 8); 2 gives a CAD-style loft whose triangles run the whole span.
     """
     spec = _with_scatter(spec, seed)
-    parts = [_airfoil_mesh(spec), _platform_mesh(spec), _root_mesh(spec)]
+    parts = [_airfoil_mesh(spec, loft_rings), _platform_mesh(spec), _root_mesh(spec)]
     manifolds = [
         manifold3d.Manifold(
             manifold3d.Mesh64(
@@ -103,9 +107,12 @@ def _centroid(outline: np.ndarray) -> np.ndarray:
     return np.array([np.sum((x + np.roll(x, -1)) * cross), np.sum((y + np.roll(y, -1)) * cross)]) / (6 * area)
 
 
-def _airfoil_mesh(spec: BladeSpec) -> trimesh.Trimesh:
+def _airfoil_mesh(spec: BladeSpec, n_rings: int | None = None) -> trimesh.Trimesh:
     """Loft of the sections from just inside the platform to the tip, capped at both ends."""
-    n_rings = max(8, int(np.ceil(spec.span / spec.section_spacing)) + 1)
+    if n_rings is None:
+        n_rings = max(8, int(np.ceil(spec.span / spec.section_spacing)) + 1)
+    elif n_rings < 2:
+        raise ValueError(f"loft_rings must be >= 2, got {n_rings}")
     z_levels = np.concatenate(
         [[spec.platform_top - _EMBED], spec.platform_top + np.linspace(0, spec.span, n_rings)]
     )

@@ -4,29 +4,52 @@
 axis values that put each focus point on the camera's focus point. The same evaluator (footprint,
 depth of field, incidence, ray-cast occlusion, camera collision) judges the planner's views and the
 naive raster baseline (`raster_plan`), so their coverage and times compare like for like.
+
+Bounded: a run keeps to ``time_budget`` (default 60 s). Candidate views are judged in chunks (their
+rays in one ray-caster call per chunk) until the budget, less a reserve for the set cover (ILP and LP
+get time limits), the tour (a deadline) and the report, runs out; the plan is then made from the
+views judged so far, and its report says so and splits the unseen area by reason (`GAP_REASONS`).
+Only building the surface elements and the BVH cannot be cut short (~1 s per 200k faces on one
+core), so budgets below a few seconds can be overrun by that much. Every phase shows progress.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
 from scipy import sparse
+from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from platform_control.blade.spec import CLAMPED_LABELS
 from platform_control.camera import PinholeCamera
+from platform_control.coverage.budget import TimeBudget
 from platform_control.coverage.candidates import direction_bins, grouped_views, tilted_views
-from platform_control.coverage.ordering import assign_rotary_turns, leg_times, order_viewpoints
+from platform_control.coverage.exposure import exposed_elements
+from platform_control.coverage.ordering import (
+    assign_rotary_turns,
+    leg_times,
+    order_viewpoints,
+    path_cost,
+    travel_time_matrix,
+)
 from platform_control.coverage.plan import ScanPlan, ScanTimeEstimate, ScanTiming, Viewpoint
 from platform_control.coverage.raster import raster_viewpoints
 from platform_control.coverage.report import CoverageReport, coverage_report
-from platform_control.coverage.set_cover import greedy_set_cover, ilp_set_cover, lp_lower_bound
+from platform_control.coverage.set_cover import (
+    greedy_set_cover,
+    ilp_set_cover,
+    lp_lower_bound,
+    prune_redundant,
+)
 from platform_control.coverage.surface import InspectionSurface
-from platform_control.coverage.visibility import ViewEvaluator, make_ray_caster
+from platform_control.coverage.tour_bound import path_lower_bound
+from platform_control.coverage.view_swap import swap_for_travel
+from platform_control.coverage.visibility import RAY_BACKENDS, RayCaster, ViewEvaluator, make_ray_caster
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics, StageLimitError
 
@@ -46,6 +69,8 @@ class _Candidates:
     axes: list[np.ndarray]
     seen: list[np.ndarray]
     rejected: Counter
+    # views that were never usable: (focus point, direction, reason); reason 'time budget' = not judged
+    dropped: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
 
     def matrix(self, n_elements: int) -> sparse.csr_matrix:
         indptr = np.concatenate([[0], np.cumsum([len(s) for s in self.seen])])
@@ -68,12 +93,20 @@ class CoveragePlanner:
         stage: stage kinematics (limits, speeds, geometry relative to the camera).
         timing: settle and per-channel capture time per viewpoint.
         target_coverage: fraction of the required area a complete plan must see.
-        element_size: coverage is measured on surface elements no larger than this (m).
+        element_size: coverage is measured on surface elements about this size (m), sampled by area
+            (default: 1/24 of the smaller usable field-of-view side, so the element count follows
+            the area and the camera footprint, not the mesh density).
         candidate_spacing: size of the position cells that seed candidate views (default: a quarter
             of the smaller usable field-of-view side).
         solver: 'greedy', 'ilp' or 'auto' (ILP when the instance is small, greedy otherwise; the
             result with fewer views wins).
-        ray_backend: 'mujoco' (fast) or 'trimesh' (reference).
+        ray_backend: 'embree' (BVH, default), 'mujoco' or 'trimesh' (slow references).
+        time_budget: seconds a `plan` may take in all (None: unbounded); on expiry the best plan so far
+            is returned with ``coverage.stopped`` set.
+        outer_surface_only: plan only the surface seen from outside (ray-tested); inner faces
+            (internal sheets, enclosed shells) are left out and their area reported.
+        travel_aware: after the set cover, swap views for candidates that see the same unique
+            elements but shorten the stage tour, and drop views left redundant (`swap_for_travel`).
         clamped_labels: face labels held in the fixture, excluded from coverage.
         start_axes: stage pose the scan starts from (default: all axes at 0, clipped into range).
         refine_rounds: rounds of targeted, tilted candidates for elements nothing sees yet.
@@ -87,17 +120,23 @@ class CoveragePlanner:
         *,
         timing: ScanTiming | None = None,
         target_coverage: float = 0.99,
-        element_size: float = 0.005,
+        element_size: float | None = None,
         candidate_spacing: float | None = None,
         solver: str = "auto",
         ilp_max_candidates: int = 3000,
         ilp_time_limit: float = 15.0,
-        ray_backend: str = "mujoco",
+        ray_backend: str = "embree",
+        time_budget: float | None = 60.0,
+        outer_surface_only: bool = False,
+        travel_aware: bool = True,
+        chunk_views: int = 32,
         clamped_labels: tuple[str, ...] = CLAMPED_LABELS,
         start_axes: np.ndarray | None = None,
         refine_rounds: int = 2,
         progress: bool = False,
     ) -> None:
+        if ray_backend not in RAY_BACKENDS:
+            raise ValueError(f"unknown ray-casting backend '{ray_backend}'; use one of {RAY_BACKENDS}")
         if solver not in {"greedy", "ilp", "auto"}:
             raise ValueError(f"solver must be 'greedy', 'ilp' or 'auto', got '{solver}'")
         if not 0 < target_coverage <= 1:
@@ -106,8 +145,18 @@ class CoveragePlanner:
         self.stage = stage
         self.timing = timing or ScanTiming()
         self.target_coverage = target_coverage
-        self.element_size = element_size
         usable = min(self.camera.usable_field_of_view())
+        self.element_size = element_size if element_size is not None else usable / 24
+        if self.element_size <= 0:
+            raise ValueError(f"element_size must be positive, got {element_size}")
+        if time_budget is not None and not time_budget > 0:
+            raise ValueError(f"time_budget must be positive seconds or None, got {time_budget}")
+        if chunk_views < 1:
+            raise ValueError(f"chunk_views must be >= 1, got {chunk_views}")
+        self.time_budget = time_budget
+        self.outer_surface_only = outer_surface_only
+        self.chunk_views = chunk_views
+        self.travel_aware = travel_aware
         self.candidate_spacing = candidate_spacing or 0.3 * usable
         self.solver = solver
         self.ilp_max_candidates = ilp_max_candidates
@@ -122,26 +171,55 @@ class CoveragePlanner:
 
     # ------------------------------------------------------------------ public
     def plan(self, mesh: trimesh.Trimesh, *, strict: bool = False) -> ScanPlan:
-        """Viewpoints that cover the blade, in visiting order. ``strict`` raises if coverage < target."""
-        t0 = time.perf_counter()
-        surface, evaluator = self._prepare(mesh)
+        """Viewpoints that cover the blade, in visiting order. ``strict`` raises if coverage < target.
+
+        Ends within ``time_budget``; a plan cut short or short of the target says where and why.
+        """
+        budget = TimeBudget(self.time_budget)
+        reserve = self._reserve()
+        phases = tqdm(total=6, desc="coverage plan", unit="phase", disable=not self.progress, leave=False)
+        phases.set_postfix_str("surface elements")
+        surface, evaluator, caster = self._prepare(mesh)
+        phases.update()
         cands = _Candidates([], [], [], [], Counter())
         required = np.flatnonzero(surface.required)
         points, dirs = grouped_views(surface, required, self.candidate_spacing, self._bins)
-        self._evaluate(evaluator, points, dirs, cands, "candidate views")
+        phases.set_postfix_str("candidate views")
+        self._evaluate(evaluator, points, dirs, cands, "candidate views", budget, reserve)
+        phases.update()
         tilts = np.array([[0.35, 0.7], [0.55, 0.9]]) * np.rad2deg(self.camera.max_incidence)
+        phases.set_postfix_str("refinement")
         for rnd in range(self.refine_rounds):
             missing = np.flatnonzero(surface.required & ~cands.union(len(surface)))
-            if len(missing) == 0:
+            if len(missing) == 0 or budget.expired(reserve):
                 break
             pts, nrm = grouped_views(surface, missing, 0.5 * self.candidate_spacing, self._bins)
             pts, dirs = tilted_views(pts, nrm, tuple(tilts[min(rnd, len(tilts) - 1)]), azimuths=6)
-            self._evaluate(evaluator, pts, dirs, cands, f"refinement {rnd + 1}")
+            self._evaluate(evaluator, pts, dirs, cands, f"refinement {rnd + 1}", budget, reserve)
+        phases.update()
+        phases.set_postfix_str("set cover")
         sets = cands.matrix(len(surface))
-        chosen, stats = self._solve(sets, surface.required)
-        stats.update(candidates=len(cands.seen), elements=len(surface))
-        plan = self._assemble(surface, cands, chosen, cands.rejected, "coverage", stats, reorder=True)
-        plan.stats["planning_time_s"] = round(time.perf_counter() - t0, 3)
+        chosen, stats = self._solve(sets, surface.required, budget)
+        stats.update(candidates=len(cands.seen), elements=len(surface), faces=len(mesh.faces))
+        phases.update()
+        phases.set_postfix_str("tour")
+        stopped = "time budget" if any(r == "time budget" for *_, r in cands.dropped) else None
+        plan = self._assemble(
+            surface,
+            cands,
+            chosen,
+            "coverage",
+            stats,
+            reorder=True,
+            budget=budget,
+            caster=caster,
+            stopped=stopped,
+            swap=self.travel_aware,
+        )
+        phases.update(2)
+        phases.close()
+        plan.stats["planning_time_s"] = round(budget.elapsed, 3)
+        plan.stats["time_budget_s"] = self.time_budget
         if strict and not plan.coverage.complete:
             raise IncompleteCoverageError(plan)
         return plan
@@ -153,11 +231,65 @@ class CoveragePlanner:
         azimuth_step_deg: float = 30.0,
         tilt_deg: float = 45.0,
         tilt_azimuths: int = 4,
+        tuned: bool = False,
     ) -> ScanPlan:
         """The naive baseline: a serpentine raster of the usable field of view and depth of field
-        around the blade from evenly spaced directions, visiting grid cells that contain surface."""
+        around the blade from evenly spaced directions, visiting grid cells that contain surface.
+
+        ``tuned``: the raster a careful engineer sets up on this camera: frames that add nothing to
+        the others dropped, and the rest visited in the planner's optimised tour order.
+        """
         t0 = time.perf_counter()
-        surface, evaluator = self._prepare(mesh)
+        prepared = self._prepare(mesh)
+        plan = self._raster(prepared, azimuth_step_deg, tilt_deg, tilt_azimuths, tuned)
+        plan.stats["planning_time_s"] = round(time.perf_counter() - t0, 3)
+        return plan
+
+    def strongest_raster_plan(
+        self,
+        mesh: trimesh.Trimesh,
+        *,
+        azimuth_steps_deg: tuple[float, ...] = (30.0, 45.0, 60.0, 90.0),
+        tilts_deg: tuple[float, ...] = (30.0, 45.0, 60.0),
+        tilt_azimuths: tuple[int, ...] = (0, 3, 4, 6),
+    ) -> ScanPlan:
+        """The fastest tuned raster (`raster_plan(tuned=True)`) over a grid of its settings that reaches
+        the coverage target (the best-covering one if none does): the baseline to beat."""
+        t0 = time.perf_counter()
+        prepared = self._prepare(mesh)
+        settings = [
+            (a, t, k)
+            for a in azimuth_steps_deg
+            for k in tilt_azimuths
+            for t in (tilts_deg if k else tilts_deg[:1])
+        ]
+        best: ScanPlan | None = None
+        for a, t, k in tqdm(settings, desc="raster settings", disable=not self.progress, leave=False):
+            plan = self._raster(prepared, a, t, k, tuned=True)
+            plan.stats.update(azimuth_step_deg=a, tilt_deg=t, tilt_azimuths=k)
+            key = (
+                not plan.coverage.complete,
+                plan.estimated_scan_time if plan.coverage.complete else -plan.coverage.coverage,
+            )
+            if best is None or key < (
+                not best.coverage.complete,
+                best.estimated_scan_time if best.coverage.complete else -best.coverage.coverage,
+            ):
+                best = plan
+        assert best is not None
+        best.stats["settings_tried"] = len(settings)
+        best.stats["planning_time_s"] = round(time.perf_counter() - t0, 3)
+        return best
+
+    def _raster(
+        self,
+        prepared: tuple[InspectionSurface, ViewEvaluator, RayCaster],
+        azimuth_step_deg: float,
+        tilt_deg: float,
+        tilt_azimuths: int,
+        tuned: bool,
+    ) -> ScanPlan:
+        surface, evaluator, caster = prepared
         points, dirs = raster_viewpoints(
             surface,
             self.camera,
@@ -168,89 +300,191 @@ class CoveragePlanner:
             margin=self.element_size,
         )
         cands = _Candidates([], [], [], [], Counter())
-        self._evaluate(evaluator, points, dirs, cands, "raster views")
+        self._evaluate(evaluator, points, dirs, cands, "raster views", TimeBudget(None), 0.0)
         chosen = list(range(len(cands.seen)))
-        plan = self._assemble(
-            surface, cands, chosen, cands.rejected, "raster", {"candidates": len(points)}, reorder=False
+        if tuned and chosen:
+            sets = cands.matrix(len(surface))
+            need = surface.required & (np.asarray(sets.sum(axis=0)).ravel() > 0)
+            chosen = sorted(prune_redundant(sets, chosen, need))
+        return self._assemble(
+            surface,
+            cands,
+            chosen,
+            "tuned raster" if tuned else "raster",
+            {"candidates": len(points)},
+            reorder=tuned,
+            caster=caster,
         )
-        plan.stats["planning_time_s"] = round(time.perf_counter() - t0, 3)
-        return plan
 
     def evaluate(self, mesh: trimesh.Trimesh, axes: np.ndarray) -> CoverageReport:
         """Coverage achieved by any list of stage poses (N, 5), judged by this planner's criterion.
 
         Poses outside the stage limits or driving the part into the camera are counted as rejected.
         """
-        surface, evaluator = self._prepare(mesh)
+        surface, evaluator, _ = self._prepare(mesh)
         seen = np.zeros(len(surface), dtype=bool)
         rejected: Counter = Counter()
+        valid = []
         for row in np.atleast_2d(axes):
             try:
                 self.stage.check_limits(row)
             except StageLimitError as exc:
                 rejected[f"{exc.axis} out of range"] += 1
                 continue
-            result = evaluator.evaluate(row)
+            valid.append(row)
+        for result in evaluator.evaluate_many(valid):
             rejected["camera collision"] += int(result.collision)
             seen[result.seen] = True
         return coverage_report(surface, seen, self.target_coverage, {k: v for k, v in rejected.items() if v})
 
     # ------------------------------------------------------------------ steps
-    def _prepare(self, mesh: trimesh.Trimesh) -> tuple[InspectionSurface, ViewEvaluator]:
+    def _reserve(self) -> float:
+        """Seconds kept back from candidate evaluation for the set cover, the tour and the report."""
+        return 0.0 if self.time_budget is None else min(0.3 * self.time_budget, 2.0 + 0.1 * self.time_budget)
+
+    def _prepare(self, mesh: trimesh.Trimesh) -> tuple[InspectionSurface, ViewEvaluator, RayCaster]:
         surface = InspectionSurface.from_mesh(mesh, self.element_size, self.clamped_labels)
         caster = make_ray_caster(mesh, self.ray_backend)
-        return surface, ViewEvaluator(surface, self.camera, self.stage, caster)
+        if self.outer_surface_only:
+            surface = surface.without_hidden(exposed_elements(surface, caster))
+        return surface, ViewEvaluator(surface, self.camera, self.stage, caster), caster
 
     def _evaluate(
-        self, evaluator: ViewEvaluator, points: np.ndarray, dirs: np.ndarray, cands: _Candidates, what: str
+        self,
+        evaluator: ViewEvaluator,
+        points: np.ndarray,
+        dirs: np.ndarray,
+        cands: _Candidates,
+        what: str,
+        budget: TimeBudget,
+        reserve: float,
     ) -> None:
-        for p, d in tqdm(
-            list(zip(points, dirs, strict=True)), desc=what, disable=not self.progress, leave=False
-        ):
-            try:
-                axes = self.stage.viewpoint_to_axes(p, d)
-            except StageLimitError as exc:
-                cands.rejected[f"{exc.axis or 'orientation'} out of range"] += 1
-                continue
-            result = evaluator.evaluate(axes)
-            if result.collision:
-                cands.rejected["camera collision"] += 1
-                continue
-            if len(result.seen) == 0:
-                continue
-            cands.points.append(p)
-            cands.directions.append(d)
-            cands.axes.append(axes)
-            cands.seen.append(result.seen)
+        """Judge views in chunks (one ray-caster call each) until done or the budget runs out."""
+        bar = tqdm(total=len(points), desc=what, unit="view", disable=not self.progress, leave=False)
+        for lo in range(0, len(points), self.chunk_views):
+            if budget.expired(reserve):
+                cands.dropped += [(p, d, "time budget") for p, d in zip(points[lo:], dirs[lo:], strict=True)]
+                cands.rejected["not judged: time budget"] += len(points) - lo
+                break
+            chunk = []
+            for p, d in zip(
+                points[lo : lo + self.chunk_views], dirs[lo : lo + self.chunk_views], strict=True
+            ):
+                try:
+                    chunk.append((p, d, self.stage.viewpoint_to_axes(p, d)))
+                except StageLimitError as exc:
+                    cands.rejected[f"{exc.axis or 'orientation'} out of range"] += 1
+                    cands.dropped.append((p, d, "beyond stage limits"))
+            for (p, d, axes), result in zip(
+                chunk, evaluator.evaluate_many([c[2] for c in chunk]), strict=True
+            ):
+                if result.collision:
+                    cands.rejected["camera collision"] += 1
+                    cands.dropped.append((p, d, "camera collision"))
+                elif len(result.seen):
+                    cands.points.append(p)
+                    cands.directions.append(d)
+                    cands.axes.append(axes)
+                    cands.seen.append(result.seen)
+            bar.update(min(self.chunk_views, len(points) - lo))
+        bar.close()
 
-    def _solve(self, sets: sparse.csr_matrix, required: np.ndarray) -> tuple[list[int], dict]:
+    def _solve(
+        self, sets: sparse.csr_matrix, required: np.ndarray, budget: TimeBudget
+    ) -> tuple[list[int], dict]:
         stats: dict = {}
         greedy = greedy_set_cover(sets, required)
         stats["greedy_viewpoints"] = len(greedy)
         chosen, method = greedy, "greedy"
         small = sets.shape[0] <= self.ilp_max_candidates
-        if self.solver == "ilp" or (self.solver == "auto" and small):
-            sol = ilp_set_cover(sets, required, self.ilp_time_limit)
+        ilp_time = min(self.ilp_time_limit, 0.5 * budget.left)
+        if (self.solver == "ilp" or (self.solver == "auto" and small)) and ilp_time >= 0.5:
+            sol = ilp_set_cover(sets, required, ilp_time)
             if sol is not None and len(sol.chosen) <= len(greedy):
                 chosen, method = sol.chosen, "ilp" + ("" if sol.optimal else " (time limit)")
             stats["lower_bound"] = sol.lower_bound if sol is not None else None
         else:
-            stats["lower_bound"] = lp_lower_bound(sets, required)
+            lp_time = min(self.ilp_time_limit, 0.3 * budget.left)
+            stats["lower_bound"] = lp_lower_bound(sets, required, lp_time) if lp_time > 0.05 else None
         stats["solver"] = method
         return chosen, stats
+
+    def _gap_reasons(
+        self, surface: InspectionSurface, seen: np.ndarray, cands: _Candidates, caster: RayCaster
+    ) -> np.ndarray:
+        """(E,) `GAP_REASONS` entry for each required, unseen element ('' elsewhere)."""
+        reason = np.full(len(surface), "", dtype=object)
+        gap = np.flatnonzero(surface.required & ~seen)
+        if len(gap) == 0:
+            return reason
+        reason[gap] = "occluded or out of focus"
+        hidden = ~exposed_elements(surface, caster, elements=gap)[gap]
+        # a dropped view accounts for the unseen elements near its focus point that it faces
+        rest = gap[~hidden]
+        if cands.dropped and len(rest):
+            tree = cKDTree(surface.centers[rest])
+            cos_max = np.cos(self.camera.max_incidence)
+            label = {
+                "time budget": "not evaluated (time budget)",
+                "beyond stage limits": "beyond stage limits",
+                "camera collision": "camera collision",
+            }
+            claimed = np.zeros(len(rest), dtype=bool)
+            for why in label:  # in order of precedence
+                views = [(p, d) for p, d, r in cands.dropped if r == why]
+                if not views:
+                    continue
+                pts = np.array([p for p, _ in views])
+                dirs = np.array([d for _, d in views])
+                for k, near in enumerate(tree.query_ball_point(pts, r=self.candidate_spacing)):
+                    near = np.asarray(near, dtype=np.int64)
+                    near = near[~claimed[near]]
+                    near = near[surface.normals[rest[near]] @ dirs[k] >= cos_max]
+                    reason[rest[near]] = label[why]
+                    claimed[near] = True
+        reason[gap[hidden]] = "hidden from outside"
+        return reason
 
     def _assemble(
         self,
         surface: InspectionSurface,
         cands: _Candidates,
         chosen: list[int],
-        rejected: Counter,
         method: str,
         stats: dict,
         reorder: bool,
+        caster: RayCaster,
+        budget: TimeBudget | None = None,
+        stopped: str | None = None,
+        swap: bool = False,
     ) -> ScanPlan:
         axes = np.array([cands.axes[i] for i in chosen]).reshape(-1, 5)
-        order = order_viewpoints(axes, self.start_axes, self.stage) if reorder else list(range(len(chosen)))
+        if reorder:
+            deadline = budget.deadline(0.5) if budget is not None else None
+            cost = travel_time_matrix(np.vstack([self.start_axes, axes]), self.stage)
+            order = order_viewpoints(axes, self.start_axes, self.stage, deadline=deadline, cost=cost)
+            if swap and len(chosen) > 1:
+                sets = cands.matrix(len(surface))
+                need = surface.required & (np.asarray(sets.sum(axis=0)).ravel() > 0)
+                all_axes = np.array(cands.axes)
+                before = float(path_cost([0, *[k + 1 for k in order]], cost))
+                chosen = swap_for_travel(
+                    [chosen[k] for k in order], sets, need, all_axes, self.start_axes, self.stage, deadline
+                )
+                axes = all_axes[chosen]
+                cost = travel_time_matrix(np.vstack([self.start_axes, axes]), self.stage)
+                order = order_viewpoints(
+                    axes,
+                    self.start_axes,
+                    self.stage,
+                    deadline=deadline,
+                    cost=cost,
+                    initial=list(range(len(chosen))),
+                )
+                stats["moves_before_swaps_s"] = round(before, 3)
+            stats["tour_lower_bound_s"] = float(np.floor(path_lower_bound(cost) * 1e3) / 1e3)  # round down
+        else:
+            order = list(range(len(chosen)))
         chosen = [chosen[i] for i in order]
         axes = assign_rotary_turns(axes[order], self.start_axes, self.stage)
         seen = np.zeros(len(surface), dtype=bool)
@@ -271,5 +505,6 @@ class CoveragePlanner:
             settle=settle * len(viewpoints),
             capture=self.timing.capture_time * len(viewpoints),
         )
-        report = coverage_report(surface, seen, self.target_coverage, dict(rejected))
+        reasons = self._gap_reasons(surface, seen, cands, caster)
+        report = coverage_report(surface, seen, self.target_coverage, dict(cands.rejected), reasons, stopped)
         return ScanPlan(tuple(viewpoints), report, timing, self.start_axes.copy(), method, surface, stats)

@@ -83,12 +83,25 @@ def _atoms(sets: sparse.csr_matrix, universe: np.ndarray) -> sparse.csr_matrix:
     return sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(cols), sets.shape[0]))
 
 
-def lp_lower_bound(sets: sparse.csr_matrix, universe: np.ndarray) -> int | None:
-    """ceil of the LP relaxation optimum: no cover of the coverable elements uses fewer sets."""
+def lp_lower_bound(
+    sets: sparse.csr_matrix, universe: np.ndarray, time_limit: float | None = None
+) -> int | None:
+    """ceil of the LP relaxation optimum: no cover of the coverable elements uses fewer sets.
+
+    None when the LP did not finish (within ``time_limit`` seconds, if given).
+    """
     a = _atoms(sets, universe)
     if a.shape[0] == 0:
         return 0
-    res = linprog(np.ones(a.shape[1]), A_ub=-a, b_ub=-np.ones(a.shape[0]), bounds=(0, 1), method="highs")
+    options = {} if time_limit is None else {"time_limit": float(time_limit)}
+    res = linprog(
+        np.ones(a.shape[1]),
+        A_ub=-a,
+        b_ub=-np.ones(a.shape[0]),
+        bounds=(0, 1),
+        method="highs",
+        options=options,
+    )
     return int(np.ceil(res.fun - 1e-6)) if res.status == 0 else None
 
 

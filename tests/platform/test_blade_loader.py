@@ -147,3 +147,97 @@ def test_inside_out_mesh_is_turned_outwards() -> None:
     loaded = validate_blade_mesh(trimesh.Trimesh(box.vertices, box.faces[:, ::-1], process=False))
     assert loaded.volume > 0
     assert "turned the normals outwards" in loaded.metadata["repairs"]
+
+
+def test_units_are_guessed_from_the_part_size_and_the_guess_is_stated(tmp_path: Path, caplog) -> None:
+    box = _box_mm()  # 30 x 20 x 60 mm
+    loaded = load_blade_mesh(_write(box, tmp_path / "mm.stl"))
+    assert loaded.metadata["units"]["unit"] == "mm"
+    assert loaded.extents.max() == pytest.approx(0.060)
+    assert "guessed as 'mm'" in caplog.text and "60.0 mm across" in caplog.text
+    inches = box.copy()
+    inches.apply_scale(1 / 25.4)  # 2.36 units across: inches (cm would make it 24 mm: also plausible)
+    loaded = load_blade_mesh(_write(inches, tmp_path / "in.stl"))
+    assert loaded.metadata["units"]["unit"] == "in"
+    assert "also plausible: 'cm'" in loaded.metadata["units"]["note"]
+    assert loaded.extents.max() == pytest.approx(0.060, rel=1e-6)
+    metres = box.copy()
+    metres.apply_scale(1e-3)
+    assert load_blade_mesh(_write(metres, tmp_path / "m.stl")).metadata["units"]["unit"] == "m"
+    given = load_blade_mesh(tmp_path / "m.stl", units="m")
+    assert given.metadata["units"] == {"unit": "m", "note": "units 'm' as given"}
+    huge = box.copy()
+    huge.apply_scale(1e5)
+    with pytest.raises(BladeMeshError, match="cannot guess the units") as info:
+        load_blade_mesh(_write(huge, tmp_path / "huge.stl"))
+    assert info.value.problem == "units"
+
+
+def _open_blade() -> trimesh.Trimesh:
+    from platform_control.blade.cad_like import cad_like_blade
+
+    mesh = cad_like_blade(blade_preset("small"), seed=1, open_ends=True)
+    mesh.apply_scale(1000.0)
+    return mesh
+
+
+def test_open_shell_is_refused_with_its_rim_or_kept_for_outer_surface_planning(tmp_path: Path) -> None:
+    path = _write(_open_blade(), tmp_path / "open.stl")
+    with pytest.raises(BladeMeshError, match=r"not watertight.*outer_surface=True") as info:
+        load_blade_mesh(path)
+    assert info.value.problem == "not_watertight" and info.value.count > 50  # the uncapped tip and root rims
+    kept = load_blade_mesh(path, outer_surface=True)
+    assert not kept.is_watertight  # the tip rim (an airfoil outline) stays open: capping it would add shape
+    assert any("closed pin holes" in r for r in kept.metadata["repairs"])  # the root's flat quad bottom
+    added = kept.area - _open_blade().area * 1e-6
+    assert added == pytest.approx(0.0064 * 0.0352, rel=1e-6)  # the root bottom: 6.4 x 35.2 mm
+
+
+def test_body_exported_twice_is_reduced_to_one() -> None:
+    box = _box_mm()
+    twice = trimesh.util.concatenate([box, box.copy()])
+    loaded = validate_blade_mesh(twice, source="twice")
+    assert loaded.is_watertight and len(loaded.faces) == 12
+    assert loaded.volume == pytest.approx(box.volume)
+
+
+def test_internal_sheet_is_removed_and_reported() -> None:
+    box = _box_mm()
+    sheet = trimesh.Trimesh([[-5, -5, 0], [5, -5, 0], [5, 5, 0], [-5, 5, 0]], [[0, 1, 2], [0, 2, 3]])
+    loaded = validate_blade_mesh(trimesh.util.concatenate([box, sheet]), source="sheet")
+    assert loaded.is_watertight and len(loaded.faces) == 12
+    assert any(
+        "removed 1 open sheet(s) inside the part, 2 faces [12, 13]" in r for r in loaded.metadata["repairs"]
+    )
+
+
+def test_separate_and_nested_bodies_are_refused_with_their_faces() -> None:
+    box = _box_mm()
+    stray = trimesh.creation.box(extents=(5.0, 5.0, 5.0))
+    stray.apply_translation([100.0, 0.0, 0.0])
+    with pytest.raises(BladeMeshError, match=r"2 separate bodies.*12 faces \[12, 13") as info:
+        validate_blade_mesh(trimesh.util.concatenate([box, stray]), source="two")
+    assert info.value.problem == "several_bodies"
+    assert info.value.faces.tolist() == list(range(12, 24))
+    # the same part once more in metres next to it: the size ratio points at mixed units
+    in_metres = box.copy()
+    in_metres.apply_scale(1e-3)
+    in_metres.apply_translation([100.0, 0.0, 0.0])
+    with pytest.raises(BladeMeshError, match="mixed units mm/m"):
+        validate_blade_mesh(trimesh.util.concatenate([box, in_metres]), source="mixed")
+    inner = trimesh.creation.box(extents=(5.0, 5.0, 5.0))
+    with pytest.raises(BladeMeshError, match="inside the main body") as info:
+        validate_blade_mesh(trimesh.util.concatenate([box, inner]), source="nested")
+    assert info.value.problem == "internal_body"
+    kept = validate_blade_mesh(trimesh.util.concatenate([box, inner]), source="nested", outer_surface=True)
+    assert len(kept.faces) == 24
+
+
+def test_face_labels_follow_their_faces_through_repairs() -> None:
+    from platform_control.blade.cad_like import cad_like_blade
+
+    mesh = cad_like_blade(blade_preset("small"), seed=2, internal_sheet=True)
+    n_sheet = 32
+    repaired = validate_blade_mesh(mesh, source="sheet")
+    assert len(repaired.faces) == len(mesh.faces) - n_sheet and repaired.is_watertight
+    np.testing.assert_array_equal(face_labels(repaired), face_labels(mesh)[:-n_sheet])

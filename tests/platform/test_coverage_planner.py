@@ -8,6 +8,7 @@ import pytest
 import trimesh
 
 from platform_control.blade import CLAMPED_LABELS, blade_preset, generate_blade, label_mask
+from platform_control.blade.cad_like import cad_like_blade
 from platform_control.camera import PinholeCamera
 from platform_control.coverage import (
     CoveragePlanner,
@@ -16,6 +17,8 @@ from platform_control.coverage import (
     ScanTiming,
     TrimeshRayCaster,
 )
+from platform_control.coverage.budget import TimeBudget
+from platform_control.coverage.picture import write_plan_report
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import move_time
@@ -137,6 +140,10 @@ def test_tour_order_is_better_than_visiting_in_set_cover_order(
             prev = row
         shuffled_times.append(total)
     assert plan.timing.moves < min(shuffled_times)
+    # no tour through these views can move faster than the Held-Karp bound; ours is within 25 % of it
+    bound = plan.stats["tour_lower_bound_s"]
+    assert 0 < bound <= plan.timing.moves + 1e-9
+    assert plan.timing.moves <= 1.25 * bound
 
 
 def test_impossible_incidence_gives_a_partial_plan_naming_the_gaps(stage: StageKinematics, blade) -> None:
@@ -165,3 +172,108 @@ def test_blade_too_big_for_the_stage_is_reported(blade) -> None:
     assert report.per_label["tip"][1] == 0.0  # the tip cannot be brought into focus
     assert all(short.within_limits(vp.axes) for vp in plan.viewpoints)
     assert "stage_z out of range" in report.summary()
+
+
+def test_stage_limit_gaps_are_located_and_pictured(blade, tmp_path) -> None:
+    params = load_stage_params()
+    limits = list(params.limits)
+    limits[2] = (0.20, 0.22)
+    short = StageKinematics(params.model_copy(update={"limits": tuple(limits)}), load_cell_layout(), CAMERA)
+    plan = CoveragePlanner(CAMERA, short, timing=TIMING, refine_rounds=0, solver="greedy").plan(blade)
+    report = plan.coverage
+    # every unseen mm^2 has a reason, and the stage travel is the main one
+    assert sum(report.gap_area.values()) == pytest.approx(report.uncovered_area, rel=1e-9)
+    assert report.gap_area["beyond stage limits"] > 0.5 * report.uncovered_area
+    assert len(report.gap_faces["beyond stage limits"]) > 0
+    assert "unseen, beyond stage limits" in report.summary()
+    text, png = write_plan_report(plan, tmp_path, "short_z")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert "beyond stage limits" in text.read_text()
+
+
+class _ExpiresAfter(TimeBudget):
+    """A budget that runs out after a fixed number of checks: deterministic, no clock involved."""
+
+    checks = 0
+
+    def expired(self, reserve: float = 0.0) -> bool:
+        type(self).checks -= 1
+        return type(self).checks < 0
+
+
+def test_budget_running_out_returns_the_best_plan_so_far(
+    monkeypatch: pytest.MonkeyPatch, stage: StageKinematics, blade
+) -> None:
+    import platform_control.coverage.planner as planner_module
+
+    monkeypatch.setattr(planner_module, "TimeBudget", _ExpiresAfter)
+    _ExpiresAfter.checks = 2  # two chunks of candidate views are judged, then time is up
+    planner = CoveragePlanner(CAMERA, stage, timing=TIMING, chunk_views=16)
+    plan = planner.plan(blade)
+    report = plan.coverage
+    assert report.stopped == "time budget" and "stopped early" in report.summary()
+    assert plan.stats["candidates"] <= 32
+    assert len(plan) > 0 and 0 < report.coverage < 0.99  # partial, but a real plan of what was judged
+    assert report.rejected_viewpoints["not judged: time budget"] > 0
+    assert report.gap_area["not evaluated (time budget)"] > 0
+    assert sum(report.gap_area.values()) == pytest.approx(report.uncovered_area, rel=1e-9)
+    with pytest.raises(IncompleteCoverageError):
+        _ExpiresAfter.checks = 0
+        planner.plan(blade, strict=True)
+
+
+def test_time_budget_must_be_positive(stage: StageKinematics) -> None:
+    with pytest.raises(ValueError, match="time_budget"):
+        CoveragePlanner(CAMERA, stage, time_budget=0)
+    with pytest.raises(ValueError, match="unknown ray-casting backend"):
+        CoveragePlanner(CAMERA, stage, ray_backend="optix")
+
+
+def test_outer_surface_planning_leaves_out_an_internal_sheet(stage: StageKinematics) -> None:
+    mesh = cad_like_blade(blade_preset("small"), seed=3, internal_sheet=True)
+    sheet = mesh.area_faces[-32:].sum()  # the sheet's faces come last
+    whole = CoveragePlanner(CAMERA, stage, timing=TIMING).plan(mesh)
+    assert not whole.coverage.complete
+    assert whole.coverage.gap_area["hidden from outside"] == pytest.approx(sheet, rel=0.1)
+    outer = CoveragePlanner(CAMERA, stage, timing=TIMING, outer_surface_only=True).plan(mesh)
+    assert outer.coverage.complete and outer.coverage.coverage >= 0.995
+    assert outer.coverage.hidden_excluded_area == pytest.approx(sheet, rel=0.1)
+    assert "hidden from outside not planned" in outer.coverage.summary()
+
+
+def test_strongest_raster_is_tuned_and_still_slower_than_the_plan(
+    planner: CoveragePlanner, blade, plan: ScanPlan, raster: ScanPlan
+) -> None:
+    strongest = planner.strongest_raster_plan(blade, azimuth_steps_deg=(45.0, 60.0), tilt_azimuths=(3, 4))
+    assert strongest.method == "tuned raster" and strongest.coverage.complete
+    assert strongest.stats["settings_tried"] == 2 * 2 * 3
+    assert strongest.estimated_scan_time < 0.5 * raster.estimated_scan_time  # far stronger than naive
+    assert plan.estimated_scan_time < strongest.estimated_scan_time
+    # a tuned raster keeps no frame whose elements the other frames see
+    seen = [set(vp.elements.tolist()) for vp in strongest.viewpoints]
+    for i, own in enumerate(seen):
+        others = set().union(*(s for j, s in enumerate(seen) if j != i))
+        assert own - others
+
+
+def test_travel_aware_selection_never_slows_the_scan(stage: StageKinematics, blade, plan: ScanPlan) -> None:
+    plain = CoveragePlanner(CAMERA, stage, timing=TIMING, travel_aware=False).plan(blade)
+    assert len(plan) <= len(plain)
+    assert plan.estimated_scan_time <= plain.estimated_scan_time + 1e-9
+    assert plan.coverage.covered_area == pytest.approx(plain.coverage.covered_area, rel=1e-9)
+    assert plan.stats["moves_before_swaps_s"] == pytest.approx(plain.timing.moves, abs=1e-3)
+
+
+def test_open_cad_shell_is_planned_on_its_outer_surface(stage: StageKinematics) -> None:
+    """The loader's suggested way for an uncapped loft: outer_surface=True, then outer-surface planning."""
+    from platform_control.blade import BladeMeshError, validate_blade_mesh
+
+    raw = cad_like_blade(blade_preset("small"), seed=4, open_ends=True)
+    with pytest.raises(BladeMeshError, match="outer_surface=True"):
+        validate_blade_mesh(raw)
+    mesh = validate_blade_mesh(raw, outer_surface=True)
+    plan = CoveragePlanner(CAMERA, stage, timing=TIMING, outer_surface_only=True).plan(mesh)
+    report = plan.coverage
+    assert report.coverage >= 0.995 and report.stopped is None
+    # through the open tip one looks into the shell; nothing inside is required
+    assert report.hidden_excluded_area < 0.02 * report.required_area

@@ -222,7 +222,9 @@ def test_load_scan_unload_ends_with_the_blade_in_the_tray(defective_blade) -> No
             assert cap.channels == imaging.order and cap.frames.shape == (6, 128, 128)
             np.testing.assert_allclose(cap.stage_axes, plan.axes[i], atol=1e-4)
             assert labelled.mask.shape == (128, 128)
-            assert cap.frames.max(axis=(1, 2)).min() > 40  # the blade is in view and lit in every channel
+            # the blade is in view and lit in every channel (background is 0; the dimmest channel of a
+            # planned view can peak as low as 37 at this resolution, with this planner or the last one)
+            assert cap.frames.max(axis=(1, 2)).min() > 30
         expected = stage.axes_to_blade_pose(plan.axes[2])
         dp, da = pose_error(cell.blade_pose(), expected)
         assert dp < 1e-3 and da < 1e-2  # the blade rode on the stage to the last viewpoint
