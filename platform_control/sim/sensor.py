@@ -39,6 +39,13 @@ class FrameGeometry:
     def fovy_deg(self) -> float:
         return float(np.degrees(2 * np.arctan(self.height / 2 / self.focal_px)))
 
+    def pixel_footprint_um(self, distance_m: float) -> float:
+        """Side of one frame pixel's footprint (micrometres) on a plane facing the camera at `distance_m`
+        (the pinhole model the renderer uses: distance / focal length in pixels)."""
+        if not distance_m > 0:
+            raise ValueError(f"distance must be positive, got {distance_m} m")
+        return distance_m / self.focal_px * 1e6
+
 
 def frame_geometry(camera: CameraParams, width: int, height: int) -> FrameGeometry:
     aspect = width / height
