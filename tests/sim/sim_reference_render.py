@@ -13,6 +13,9 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import platform_control.sim  # noqa: F401  (selects the EGL back-end before mujoco loads)
+
+# isort: split
 import cv2
 import mujoco
 import numpy as np
