@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import mujoco
 import numpy as np
 from mujoco.rendering.classic import gl_context
@@ -177,11 +178,11 @@ class GeometryPass:
         up to date, e.g. after `mj_step` or `mj_forward`)."""
         h, w = self.height, self.width
         self._draw(data, None, self._rgb, self._zbuf)
-        rgb, zbuf = self._rgb[::-1], self._zbuf[::-1]  # GL rows run bottom-up
-        rows, cols = np.flatnonzero(rgb.any(axis=(1, 2))), np.flatnonzero(rgb.any(axis=(0, 2)))
+        # bounding box of the seen pixels (the buffer's rows run bottom-up, 3 bytes per pixel)
+        x, y, bw, bh = cv2.boundingRect(self._rgb.reshape(h, w * 3))
         geom = np.full((h, w), -1, np.int32)
         depth = np.full((h, w), np.inf, np.float32)
-        if rows.size == 0:
+        if bw == 0 or bh == 0:
             self.model.light_active[:] = 0
             empty = np.empty((0, 3))
             roi = (slice(0, 0), slice(0, 0))
@@ -189,11 +190,12 @@ class GeometryPass:
             return GeometryFrame(
                 depth, geom, np.empty(0, np.int64), empty, empty.astype(np.float32), roi, cam_pos
             )
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        r0, r1, c0, c1 = h - y - bh, h - y, x // 3, (x + bw - 1) // 3 + 1
         roi = (slice(r0, r1), slice(c0, c1))
-        geom[roi] = self._geom_ids(rgb[roi])
+        geom[roi] = self._geom_ids(self._rgb[::-1][roi])
         pixels = np.flatnonzero(geom >= 0)
-        flat_z = zbuf.reshape(-1)[pixels].astype(np.float64)
+        rr, cc = np.divmod(pixels, w)
+        flat_z = self._zbuf.reshape(-1)[(h - 1 - rr) * w + cc].astype(np.float64)
         depth.reshape(-1)[pixels] = (self._z_d / (flat_z + self._z_c)).astype(np.float32)
         # normal passes, read back inside the region only (GL rect: origin bottom-left)
         rect = mujoco.MjrRect(c0, h - r1, c1 - c0, r1 - r0)
@@ -202,7 +204,6 @@ class GeometryPass:
         self._draw(data, self._pos, plus, None, rect)
         self._draw(data, self._neg, minus, None, rect)
         self.model.light_active[:] = 0
-        rr, cc = np.divmod(pixels, w)
         local = (h - 1 - rr - (h - r1)) * (c1 - c0) + (cc - c0)  # into the bottom-up region buffers
         normals = (
             plus.reshape(-1, 3)[local].astype(np.float32) - minus.reshape(-1, 3)[local].astype(np.float32)
@@ -215,6 +216,12 @@ class GeometryPass:
         z = depth.reshape(-1)[pixels]
         ray_u = (cc.astype(np.float32) + 0.5 - w / 2) / self.focal_px
         ray_v = (rr.astype(np.float32) + 0.5 - h / 2) / self.focal_px
-        cam_local = np.stack([ray_u * z, -ray_v * z, -z], -1)
-        points = np.einsum("nj,ij->ni", cam_local, cam_rot.astype(np.float32)) + cam_pos.astype(np.float32)
+        cam_local = (ray_u * z, -ray_v * z, -z.astype(np.float64))
+        rot32, pos32 = cam_rot.astype(np.float32), cam_pos.astype(np.float32)
+        points = np.empty((len(pixels), 3))
+        for i in range(3):  # = einsum("nj,ij->ni", cam_local, rot) + pos, without the (N, 3) copies
+            points[:, i] = (
+                cam_local[0] * rot32[i, 0] + cam_local[1] * rot32[i, 1] + cam_local[2] * rot32[i, 2]
+            )
+            points[:, i] += pos32[i]
         return GeometryFrame(depth, geom, pixels, points, normals, roi, cam_pos)

@@ -110,46 +110,48 @@ class SensorModel:
             return DefocusPlan((), {})
         edges = np.asarray(_BLUR_SIGMAS, np.float32)
         pair = np.clip(np.searchsorted(edges, sigma, side="right") - 1, 0, len(edges) - 2)
-        blends: list[_Blend] = []
+        pair[sigma <= 0] = -1  # sigma 0 (in focus, or nothing seen) keeps the radiance
+        all_rows, all_cols = np.divmod(pixels, w)
+        chosen: list[tuple[float, float, np.ndarray, np.ndarray]] = []
         for k, (lo, hi) in enumerate(itertools.pairwise(_BLUR_SIGMAS)):
-            sel = (pair == k) & (sigma > 0)  # sigma 0 (in focus, or nothing seen) keeps the radiance
-            if sel.any():
-                t = (sigma[sel] - lo) / (hi - lo)
-                blends.append(_Blend(lo, hi, pixels[sel], t.astype(np.float32)))
+            sel = np.flatnonzero(pair == k)
+            if sel.size:
+                chosen.append((lo, hi, sel, ((sigma[sel] - lo) / (hi - lo)).astype(np.float32)))
         regions: dict[float, tuple[slice, slice]] = {}
-        for s in {b.lo for b in blends} | {b.hi for b in blends}:
-            if s == 0:
-                continue
-            idx = np.concatenate([b.idx for b in blends if s in (b.lo, b.hi)])
-            rows, cols = np.divmod(idx, w)
+        for s in sorted(({c[0] for c in chosen} | {c[1] for c in chosen}) - {0.0}):
+            sel = np.concatenate([c[2] for c in chosen if s in (c[0], c[1])])
+            rows, cols = all_rows[sel], all_cols[sel]
             margin = int(np.ceil(4 * s)) + 2  # > the half width of OpenCV's kernel for this sigma
             regions[s] = (
                 slice(max(int(rows.min()) - margin, 0), min(int(rows.max()) + margin + 1, h)),
                 slice(max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, w)),
             )
-        return DefocusPlan(tuple(blends), regions)
+
+        def local(s: float, sel: np.ndarray) -> np.ndarray:
+            """Flat indices of pixels[sel] in the blurred copy of sigma `s` (the frame itself for 0)."""
+            if s == 0:
+                return pixels[sel]
+            rows, cols = regions[s]
+            return (all_rows[sel] - rows.start) * (cols.stop - cols.start) + (all_cols[sel] - cols.start)
+
+        blends = tuple(
+            _Blend(lo, hi, pixels[sel], t, local(lo, sel), local(hi, sel)) for lo, hi, sel, t in chosen
+        )
+        return DefocusPlan(blends, regions)
 
     def defocus(self, radiance: np.ndarray, plan: DefocusPlan) -> np.ndarray:
         """Depth-dependent blur: per pixel, interpolate between Gaussian-blurred copies (each copy is
         computed only over the region its pixels need, plus the kernel's reach)."""
         if not plan.blends:
             return radiance
-        w = radiance.shape[1]
-        copies: dict[float, np.ndarray] = {}
+        copies = {0.0: radiance.reshape(-1)}
         for s, (rows, cols) in plan.regions.items():
-            copies[s] = cv2.GaussianBlur(np.ascontiguousarray(radiance[rows, cols]), (0, 0), s)
-
-        def sample(s: float, idx: np.ndarray) -> np.ndarray:
-            if s == 0:
-                return radiance.reshape(-1)[idx]
-            rows, cols = plan.regions[s]
-            r, c = np.divmod(idx, w)
-            return copies[s][r - rows.start, c - cols.start]
-
+            region = np.ascontiguousarray(radiance[rows, cols])
+            copies[s] = cv2.GaussianBlur(region, (0, 0), s).reshape(-1)
         out = radiance.copy()
         flat = out.reshape(-1)
         for b in plan.blends:
-            flat[b.idx] = (1 - b.t) * sample(b.lo, b.idx) + b.t * sample(b.hi, b.idx)
+            flat[b.idx] = (1 - b.t) * copies[b.lo][b.lo_idx] + b.t * copies[b.hi][b.hi_idx]
         return out
 
     def expose(
@@ -218,12 +220,15 @@ def shot_noise(electrons: np.ndarray, full_well_e: float, rng: np.random.Generat
 
 @dataclass(frozen=True)
 class _Blend:
-    """Pixels `idx` (flat) take (1 - t) x blur(lo) + t x blur(hi); sigma 0 is the sharp radiance."""
+    """Pixels `idx` (flat) take (1 - t) x blur(lo) + t x blur(hi); sigma 0 is the sharp radiance.
+    lo_idx / hi_idx: the same pixels' flat indices in the two blurred copies."""
 
     lo: float
     hi: float
     idx: np.ndarray
     t: np.ndarray
+    lo_idx: np.ndarray
+    hi_idx: np.ndarray
 
 
 @dataclass(frozen=True)
