@@ -150,7 +150,13 @@ class MultispectralRenderer:
         cached = self._cache_key
         if self._scene is not None and cached is not None and np.max(np.abs(key - cached)) < 2e-6:
             return self._scene
-        geo = self.geometry_pass.render(data)
+        self._scene = self.build_scene(data, self.geometry_pass.render(data))
+        self._cache_key = key
+        return self._scene
+
+    def build_scene(self, data: mujoco.MjData, geo: GeometryFrame) -> SceneFrame:
+        """Appearance, masks and blur of a rendered geometry frame at the state of `data` (uncached;
+        `scene` is the cached entry point)."""
         h, w = geo.depth.shape
         seen_geom = geo.geom.reshape(-1)[geo.pixels]
         is_blade = (
@@ -191,7 +197,7 @@ class MultispectralRenderer:
             )
             shade = self.geometry_pass.geom_rgba[seen_geom[~is_blade], :3].mean(axis=1) / 0.5
             other_app.diffuse *= np.clip(shade, 0.1, 2.0).astype(np.float32)[None]
-        self._scene = SceneFrame(
+        return SceneFrame(
             geo,
             blade_px,
             other_px,
@@ -203,8 +209,6 @@ class MultispectralRenderer:
             instances.reshape(h, w),
             self.sensor.defocus_plan(geo.depth, geo.pixels),
         )
-        self._cache_key = key
-        return self._scene
 
     # -------------------------------------------------------------------------------- radiance
     def _responses(self, scene: SceneFrame, ring: str) -> tuple[RingResponse | None, RingResponse | None]:

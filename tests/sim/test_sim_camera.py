@@ -88,8 +88,8 @@ def test_defocus_blurs_out_of_focus_points_only(sensor: SensorModel) -> None:
     cam = load_camera_params()
     edge = np.zeros((256, 256), np.float32)
     edge[:, 128:] = 1.0
-    sharp = sensor.defocus(edge, sensor.blur_diameter(np.full_like(edge, cam.working_distance)))
-    blurred = sensor.defocus(edge, sensor.blur_diameter(np.full_like(edge, cam.working_distance + 0.03)))
+    sharp = sensor.defocus(edge, sensor.defocus_plan(np.full_like(edge, cam.working_distance)))
+    blurred = sensor.defocus(edge, sensor.defocus_plan(np.full_like(edge, cam.working_distance + 0.03)))
     np.testing.assert_array_equal(sharp, edge)
     assert 0.05 < blurred[128, 126] < 0.5 and blurred[128, 100] < 1e-3
     assert sensor.blur_diameter(np.array([cam.working_distance + cam.depth_of_field / 2]))[
