@@ -31,6 +31,15 @@ def worker_count() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _forget_pool() -> None:
+    """A forked child has none of the parent's threads: it starts its own pool when it needs one."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
@@ -41,7 +50,8 @@ def _executor() -> ThreadPoolExecutor:
 
 def for_chunks(work: Callable[[int, int], None], n: int, chunk: int) -> None:
     """Call `work(start, stop)` for consecutive chunks of `range(n)` (at most `chunk` long), on the
-    worker threads when there is more than one chunk; re-raises the first error."""
+    worker threads when there is more than one chunk; re-raises the first error. `work` must not call
+    `for_chunks` itself (the workers would wait on each other)."""
     if chunk < 1:
         raise ValueError(f"chunk must be positive, got {chunk}")
     bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]

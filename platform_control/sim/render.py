@@ -28,7 +28,7 @@ from platform_control.sim.cell_model import CellModel
 from platform_control.sim.defects import Defect, DefectsConfig, load_defects_config
 from platform_control.sim.geometry_pass import GeometryFrame, GeometryPass
 from platform_control.sim.optics import OpticsConfig, load_optics
-from platform_control.sim.sensor import DefocusPlan, SensorModel
+from platform_control.sim.sensor import DefocusPlan, SensorModel, frame_metadata
 from platform_control.sim.shading import LedRing, RingResponse, build_ring, channel_radiance, ring_response
 
 
@@ -124,7 +124,6 @@ class MultispectralRenderer:
         self._ref_point = pose[:3, 3] + camera.working_distance * pose[:3, 2]
         self._ref_normal = -pose[:3, 2]
         self._camera_position = pose[:3, 3]
-        self.working_distance = camera.working_distance
         self.electrons_per_unit = {c: self._calibrate(c) for c in self.channels if c in self.plan.order}
         self._cache_key: np.ndarray | None = None
         self._scene: SceneFrame | None = None
@@ -319,12 +318,5 @@ class MultispectralRenderer:
         )
 
     def frame_metadata(self) -> dict[str, float | int]:
-        """Frame size, sensor pixels binned into each frame pixel, and the physical side of one pixel on
-        the blade at the working distance (micrometres): what a measurement in pixels needs."""
-        geo = self.sensor.geometry
-        return {
-            "width_px": geo.width,
-            "height_px": geo.height,
-            "binning": round(geo.binning, 6),
-            "pixel_footprint_um": round(geo.pixel_footprint_um(self.working_distance), 4),
-        }
+        """Size, binning and pixel footprint of this renderer's frames (`sensor.frame_metadata`)."""
+        return frame_metadata(self.sensor.camera, self.sensor.config.width, self.sensor.config.height)

@@ -57,6 +57,18 @@ def frame_geometry(camera: CameraParams, width: int, height: int) -> FrameGeomet
     return FrameGeometry(width, height, camera.focal_length_px / binning, binning)
 
 
+def frame_metadata(camera: CameraParams, width: int, height: int) -> dict[str, float | int]:
+    """Frame size, sensor pixels binned into each frame pixel, and the physical side of one pixel on
+    the blade at the working distance (micrometres): what a measurement in pixels needs."""
+    geo = frame_geometry(camera, width, height)
+    return {
+        "width_px": width,
+        "height_px": height,
+        "binning": round(geo.binning, 6),
+        "pixel_footprint_um": round(geo.pixel_footprint_um(camera.working_distance), 4),
+    }
+
+
 class SensorModel:
     """Turns per-pixel radiance into a frame. `electrons_per_unit` (per channel) converts radiance x
     exposure (ms) into photo-electrons; the renderer calibrates it (see `MultispectralRenderer`)."""

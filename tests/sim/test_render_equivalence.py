@@ -139,3 +139,13 @@ def test_capture_metadata_states_the_pixel_footprint(defective_blade) -> None:
     assert meta["width_px"] == 306 and meta["height_px"] == 256 and meta["binning"] == 8
     assert meta["pixel_footprint_um"] == pytest.approx(276.0)
     assert meta["channels"][0]["channel"] == "white"
+
+
+def test_the_sim_camera_states_its_frame_without_rendering(defective_blade) -> None:
+    from platform_control.sim.drivers import SimDrivers
+
+    optics = load_optics().with_binning(load_camera_params(), 2)
+    with SimCell(defective_blade, optics=optics) as cell:
+        meta = SimDrivers(cell).camera.frame_metadata
+        assert cell._renderer is None  # no GL context was opened for it
+    assert meta == {"width_px": 1224, "height_px": 1024, "binning": 2.0, "pixel_footprint_um": 69.0}
