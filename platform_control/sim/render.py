@@ -3,8 +3,13 @@
 Pipeline per viewpoint: MuJoCo geometry pass (depth, geom ids, normals) -> blade pixels to blade-frame
 points and normals -> intact coating + defects (`appearance.py`) -> per light channel, ring response
 and material radiance (`shading.py`) -> sensor (`sensor.py`: vignetting, defocus, shot/read noise,
-gain, ADC). Geometry, appearance and radiance are cached per cell state, so the six channels of a
-capture cost one geometry pass.
+gain, ADC). Geometry, appearance, the defocus plan and radiance are cached per cell state, so the six
+channels of a capture cost one geometry pass. Only the pixels that see something are shaded; the rest
+of the frame gets the sensor's dark signal and read noise.
+
+Frame size: the optics' sensor width x height (`OpticsConfig.with_binning` for the camera's whole
+sensor binned 1x, 2x, 4x; `with_resolution` for a central crop of another size). Every capture states
+its size, binning and pixel footprint on the blade (`frame_metadata`).
 
 Exposure calibration: each channel's sensitivity is set so that the intact coating, facing the camera at
 the focus point, reaches `target_level` of full scale at the imaging plan's exposure and gain; other

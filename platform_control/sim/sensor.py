@@ -3,7 +3,13 @@ sensor exposure, shot and read noise, PRNU, gain and ADC quantisation.
 
 The rendered frame is the sensor's central region with the frame's aspect ratio, binned down to
 `width` x `height` (default 1024 x 1024 from 2448 x 2048: the central 2048 x 2048, 2 x 2 binned), so the
-frame keeps the real camera's field of view per pixel row and its pinhole geometry.
+frame keeps the real camera's field of view per pixel row and its pinhole geometry. The whole sensor,
+binned by a whole number of pixels, is `OpticsConfig.with_binning` (2448 x 2048 native, 1224 x 1024,
+612 x 512).
+
+The defocus plan (which pixels blend which blur levels) depends on depth only, so a capture computes it
+once for all channels, and each blur level is computed only over the region its pixels need. Noise is
+drawn in fixed blocks of rows on the worker threads (`parallel.py`).
 """
 
 from __future__ import annotations
