@@ -95,6 +95,10 @@ class GeometryPass:
         self.option.geomgroup[:] = 0
         for g in visible_groups:
             self.option.geomgroup[g] = 1
+        # No multisampling: depth and segmentation are read without it anyway, so each pixel's normal
+        # now comes from the surface its geom id and depth come from (MSAA blended silhouette normals
+        # with the background), and the passes cost less than half on a software rasteriser.
+        model.vis.quality.offsamples = 0
         self._gl = gl_context.GLContext(width, height)  # the back-end MUJOCO_GL selects (as mujoco.Renderer)
         self._gl.make_current()
         self._scene = mujoco.MjvScene(model, maxgeom=10000)

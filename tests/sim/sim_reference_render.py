@@ -2,7 +2,8 @@
 fast renderer is compared against, in the equivalence tests (`test_render_equivalence.py`) and side by
 side in `benchmarks/sim_render.py`. Never used by the cell; do not "fix" it (it is the old behaviour).
 
-Contents: the old `GeometryPass` (four full-frame MuJoCo passes), `ring_response` (per-LED loop over
+Contents: the old `GeometryPass` (four full-frame MuJoCo passes, 4x multisampled unless `offsamples`
+says otherwise), `ring_response` (per-LED loop over
 all pixels), `SensorModel` (full-frame defocus and noise) and `MultispectralRenderer` (scene, radiance,
 expose). Appearance and defects are shared with the package (`intact_appearance`, `apply_defects`).
 """
@@ -61,6 +62,7 @@ class GeometryPass:
         height: int,
         visible_groups: tuple[int, ...] = (1, 2),
         geom_rgba: np.ndarray | None = None,
+        offsamples: int = 4,
     ) -> None:
         self.model = model
         self.camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
@@ -79,7 +81,9 @@ class GeometryPass:
         self.option.geomgroup[:] = 0
         for g in visible_groups:
             self.option.geomgroup[g] = 1
-        self._renderer = mujoco.Renderer(model, height, width)
+        previous, model.vis.quality.offsamples = model.vis.quality.offsamples, offsamples
+        self._renderer = mujoco.Renderer(model, height, width)  # (4x MSAA: the old cell model's default)
+        model.vis.quality.offsamples = previous
         for flag in (
             mujoco.mjtRndFlag.mjRND_SHADOW,
             mujoco.mjtRndFlag.mjRND_REFLECTION,
@@ -331,6 +335,7 @@ class MultispectralRenderer:
         defects_config: DefectsConfig | None = None,
         plan: ImagingPlan | None = None,
         geom_rgba: np.ndarray | None = None,
+        offsamples: int = 4,
     ) -> None:
         self.cell = cell
         self.blade = blade
@@ -340,7 +345,9 @@ class MultispectralRenderer:
         self.channels = self.optics.channel_names
         self.sensor = SensorModel(self.optics.sensor, camera)
         cfg = self.optics.sensor
-        self.geometry_pass = GeometryPass(cell.model, cell.camera, cfg.width, cfg.height, geom_rgba=geom_rgba)
+        self.geometry_pass = GeometryPass(
+            cell.model, cell.camera, cfg.width, cfg.height, geom_rgba=geom_rgba, offsamples=offsamples
+        )
         pose = camera_optical_pose(layout)
         self.rings: dict[str, LedRing] = {
             name: build_ring(name, ring, pose, camera.working_distance)
