@@ -14,7 +14,6 @@ drawn in fixed blocks of rows on the worker threads (`parallel.py`).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -117,7 +116,10 @@ class SensorModel:
 
     def defocus_plan(self, depth: np.ndarray, pixels: np.ndarray | None = None) -> DefocusPlan:
         """The per-pixel blur of a depth map (H, W), shared by every channel of a capture. `pixels`:
-        flat indices of the pixels that see something (None: all); the others are not blurred."""
+        flat indices of the pixels that see something (None: all); the others are not blurred.
+
+        A pixel with blur sigma between two levels lo < hi takes (1 - t) x blur(lo) + t x blur(hi);
+        the plan holds, per level, that weight over the bounding box of the pixels that use it."""
         h, w = self.config.height, self.config.width
         if depth.shape != (h, w):
             raise ValueError(f"depth is {depth.shape}, sensor is {(h, w)}")
@@ -125,51 +127,52 @@ class SensorModel:
             pixels = np.arange(h * w)
         sigma = np.clip(self.blur_diameter(depth.reshape(-1)[pixels]) / 2.5, 0, _BLUR_SIGMAS[-1])
         if not self.config.defocus or sigma.size == 0 or float(sigma.max()) < 0.3:
-            return DefocusPlan((), {})
+            return DefocusPlan(None, ())
         edges = np.asarray(_BLUR_SIGMAS, np.float32)
         pair = np.clip(np.searchsorted(edges, sigma, side="right") - 1, 0, len(edges) - 2)
         pair[sigma <= 0] = -1  # sigma 0 (in focus, or nothing seen) keeps the radiance
-        all_rows, all_cols = np.divmod(pixels, w)
-        chosen: list[tuple[float, float, np.ndarray, np.ndarray]] = []
-        for k, (lo, hi) in enumerate(itertools.pairwise(_BLUR_SIGMAS)):
-            sel = np.flatnonzero(pair == k)
-            if sel.size:
-                chosen.append((lo, hi, sel, ((sigma[sel] - lo) / (hi - lo)).astype(np.float32)))
-        regions: dict[float, tuple[slice, slice]] = {}
-        for s in sorted(({c[0] for c in chosen} | {c[1] for c in chosen}) - {0.0}):
-            sel = np.concatenate([c[2] for c in chosen if s in (c[0], c[1])])
-            rows, cols = all_rows[sel], all_cols[sel]
+        rows, cols = np.divmod(pixels, w)
+        sharp = np.ones(h * w, np.float32)  # weight of the unblurred radiance
+        levels: list[_Level] = []
+        for k, s in enumerate(_BLUR_SIGMAS):
+            as_lo, as_hi = np.flatnonzero(pair == k), np.flatnonzero(pair == k - 1)
+            t_lo = (sigma[as_lo] - s) / (_BLUR_SIGMAS[min(k + 1, len(edges) - 1)] - s) if as_lo.size else None
+            t_hi = (sigma[as_hi] - _BLUR_SIGMAS[k - 1]) / (s - _BLUR_SIGMAS[k - 1]) if as_hi.size else None
+            if k == 0:
+                sharp[pixels[as_lo]] = 1 - t_lo.astype(np.float32) if t_lo is not None else 1
+                sharp[pixels[pair > 0]] = 0
+                continue
+            used = np.concatenate([as_lo, as_hi])
+            if used.size == 0:
+                continue
+            r0, r1 = int(rows[used].min()), int(rows[used].max()) + 1
+            c0, c1 = int(cols[used].min()), int(cols[used].max()) + 1
+            weight = np.zeros((r1 - r0, c1 - c0), np.float32)
+            if t_lo is not None:
+                weight[rows[as_lo] - r0, cols[as_lo] - c0] = 1 - t_lo.astype(np.float32)
+            if t_hi is not None:
+                weight[rows[as_hi] - r0, cols[as_hi] - c0] = t_hi.astype(np.float32)
             margin = int(np.ceil(4 * s)) + 2  # > the half width of OpenCV's kernel for this sigma
-            regions[s] = (
-                slice(max(int(rows.min()) - margin, 0), min(int(rows.max()) + margin + 1, h)),
-                slice(max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, w)),
+            source = (
+                slice(max(r0 - margin, 0), min(r1 + margin, h)),
+                slice(max(c0 - margin, 0), min(c1 + margin, w)),
             )
-
-        def local(s: float, sel: np.ndarray) -> np.ndarray:
-            """Flat indices of pixels[sel] in the blurred copy of sigma `s` (the frame itself for 0)."""
-            if s == 0:
-                return pixels[sel]
-            rows, cols = regions[s]
-            return (all_rows[sel] - rows.start) * (cols.stop - cols.start) + (all_cols[sel] - cols.start)
-
-        blends = tuple(
-            _Blend(lo, hi, pixels[sel], t, local(lo, sel), local(hi, sel)) for lo, hi, sel, t in chosen
-        )
-        return DefocusPlan(blends, regions)
+            inner = (
+                slice(r0 - source[0].start, r1 - source[0].start),
+                slice(c0 - source[1].start, c1 - source[1].start),
+            )
+            levels.append(_Level(s, (slice(r0, r1), slice(c0, c1)), weight, source, inner))
+        return DefocusPlan(sharp.reshape(h, w), tuple(levels))
 
     def defocus(self, radiance: np.ndarray, plan: DefocusPlan) -> np.ndarray:
         """Depth-dependent blur: per pixel, interpolate between Gaussian-blurred copies (each copy is
         computed only over the region its pixels need, plus the kernel's reach)."""
-        if not plan.blends:
+        if plan.sharp is None:
             return radiance
-        copies = {0.0: radiance.reshape(-1)}
-        for s, (rows, cols) in plan.regions.items():
-            region = np.ascontiguousarray(radiance[rows, cols])
-            copies[s] = cv2.GaussianBlur(region, (0, 0), s).reshape(-1)
-        out = radiance.copy()
-        flat = out.reshape(-1)
-        for b in plan.blends:
-            flat[b.idx] = (1 - b.t) * copies[b.lo][b.lo_idx] + b.t * copies[b.hi][b.hi_idx]
+        out = radiance * plan.sharp
+        for level in plan.levels:
+            blurred = cv2.GaussianBlur(np.ascontiguousarray(radiance[level.source]), (0, 0), level.sigma)
+            out[level.region] += level.weight * blurred[level.inner]
         return out
 
     def expose(
@@ -237,21 +240,21 @@ def shot_noise(electrons: np.ndarray, full_well_e: float, rng: np.random.Generat
 
 
 @dataclass(frozen=True)
-class _Blend:
-    """Pixels `idx` (flat) take (1 - t) x blur(lo) + t x blur(hi); sigma 0 is the sharp radiance.
-    lo_idx / hi_idx: the same pixels' flat indices in the two blurred copies."""
+class _Level:
+    """One blur level: `weight` (over `region` of the frame) of the radiance blurred with `sigma`,
+    which is computed over `source` (region plus the kernel's reach); `inner`: region within source."""
 
-    lo: float
-    hi: float
-    idx: np.ndarray
-    t: np.ndarray
-    lo_idx: np.ndarray
-    hi_idx: np.ndarray
+    sigma: float
+    region: tuple[slice, slice]
+    weight: np.ndarray
+    source: tuple[slice, slice]
+    inner: tuple[slice, slice]
 
 
 @dataclass(frozen=True)
 class DefocusPlan:
-    """How a depth map blurs every channel: the blends and, per blur sigma, the region to blur."""
+    """How a depth map blurs every channel: the weight (H, W) of the sharp radiance (None: nothing is
+    blurred) and the blur levels."""
 
-    blends: tuple[_Blend, ...]
-    regions: dict[float, tuple[slice, slice]]
+    sharp: np.ndarray | None
+    levels: tuple[_Level, ...]
