@@ -131,27 +131,33 @@ class SensorModel:
         edges = np.asarray(_BLUR_SIGMAS, np.float32)
         pair = np.clip(np.searchsorted(edges, sigma, side="right") - 1, 0, len(edges) - 2)
         pair[sigma <= 0] = -1  # sigma 0 (in focus, or nothing seen) keeps the radiance
-        rows, cols = np.divmod(pixels, w)
+        rows, cols = np.divmod(pixels.astype(np.int32), np.int32(w))
         sharp = np.ones(h * w, np.float32)  # weight of the unblurred radiance
+        sharp[pixels[pair > 0]] = 0
+        groups = [np.flatnonzero(pair == k) for k in range(len(edges) - 1)] + [np.empty(0, np.int64)]
         levels: list[_Level] = []
         for k, s in enumerate(_BLUR_SIGMAS):
-            as_lo, as_hi = np.flatnonzero(pair == k), np.flatnonzero(pair == k - 1)
-            t_lo = (sigma[as_lo] - s) / (_BLUR_SIGMAS[min(k + 1, len(edges) - 1)] - s) if as_lo.size else None
-            t_hi = (sigma[as_hi] - _BLUR_SIGMAS[k - 1]) / (s - _BLUR_SIGMAS[k - 1]) if as_hi.size else None
+            # pixels with this level as the lower (weight 1 - t) and as the upper (weight t) of their pair
+            sides = [(groups[k], True), (groups[k - 1] if k else groups[-1], False)]
+            sides = [(sel, lower) for sel, lower in sides if sel.size]
+            if not sides:
+                continue
+            weights = []
+            for sel, lower in sides:
+                lo = _BLUR_SIGMAS[k] if lower else _BLUR_SIGMAS[k - 1]
+                hi = _BLUR_SIGMAS[k + 1] if lower else _BLUR_SIGMAS[k]
+                frac = ((sigma[sel] - lo) / (hi - lo)).astype(np.float32)
+                weights.append(1 - frac if lower else frac)
             if k == 0:
-                sharp[pixels[as_lo]] = 1 - t_lo.astype(np.float32) if t_lo is not None else 1
-                sharp[pixels[pair > 0]] = 0
+                sharp[pixels[sides[0][0]]] = weights[0]
                 continue
-            used = np.concatenate([as_lo, as_hi])
-            if used.size == 0:
-                continue
-            r0, r1 = int(rows[used].min()), int(rows[used].max()) + 1
-            c0, c1 = int(cols[used].min()), int(cols[used].max()) + 1
-            weight = np.zeros((r1 - r0, c1 - c0), np.float32)
-            if t_lo is not None:
-                weight[rows[as_lo] - r0, cols[as_lo] - c0] = 1 - t_lo.astype(np.float32)
-            if t_hi is not None:
-                weight[rows[as_hi] - r0, cols[as_hi] - c0] = t_hi.astype(np.float32)
+            r0 = min(int(rows[sel].min()) for sel, _ in sides)
+            r1 = max(int(rows[sel].max()) for sel, _ in sides) + 1
+            c0 = min(int(cols[sel].min()) for sel, _ in sides)
+            c1 = max(int(cols[sel].max()) for sel, _ in sides) + 1
+            weight = np.zeros((r1 - r0) * (c1 - c0), np.float32)
+            for (sel, _), wk in zip(sides, weights, strict=True):
+                weight[(rows[sel] - r0) * (c1 - c0) + (cols[sel] - c0)] = wk
             margin = int(np.ceil(4 * s)) + 2  # > the half width of OpenCV's kernel for this sigma
             source = (
                 slice(max(r0 - margin, 0), min(r1 + margin, h)),
@@ -161,7 +167,8 @@ class SensorModel:
                 slice(r0 - source[0].start, r1 - source[0].start),
                 slice(c0 - source[1].start, c1 - source[1].start),
             )
-            levels.append(_Level(s, (slice(r0, r1), slice(c0, c1)), weight, source, inner))
+            region = (slice(r0, r1), slice(c0, c1))
+            levels.append(_Level(s, region, weight.reshape(r1 - r0, c1 - c0), source, inner))
         return DefocusPlan(sharp.reshape(h, w), tuple(levels))
 
     def defocus(self, radiance: np.ndarray, plan: DefocusPlan) -> np.ndarray:
