@@ -8,6 +8,7 @@ machine. `BLADECELL_SIM_THREADS` sets the worker count (default: the CPU count, 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -49,15 +50,29 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def for_chunks(work: Callable[[int, int], None], n: int, chunk: int) -> None:
-    """Call `work(start, stop)` for consecutive chunks of `range(n)` (at most `chunk` long), on the
-    worker threads when there is more than one chunk; re-raises the first error. `work` must not call
-    `for_chunks` itself (the workers would wait on each other)."""
+    """Call `work(start, stop)` for consecutive chunks of `range(n)` (at most `chunk` long); re-raises
+    the first error. `work` must not call `for_chunks` itself (the workers would wait on each other).
+
+    The chunks are dealt out in one contiguous run per worker, the caller's thread taking the last:
+    one hand-over per worker, however many chunks (on a loaded host every wake-up of a waiting thread
+    costs a scheduler time slice)."""
     if chunk < 1:
         raise ValueError(f"chunk must be positive, got {chunk}")
     bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
-    if len(bounds) <= 1 or worker_count() == 1:
-        for s, e in bounds:
+    workers = min(worker_count(), len(bounds))
+
+    def run(part: list[tuple[int, int]]) -> None:
+        for s, e in part:
             work(s, e)
+
+    if workers <= 1:
+        run(bounds)
         return
-    for future in [_executor().submit(work, s, e) for s, e in bounds]:
-        future.result()
+    cuts = [round(i * len(bounds) / workers) for i in range(workers + 1)]
+    parts = [bounds[a:b] for a, b in itertools.pairwise(cuts)]
+    futures = [_executor().submit(run, part) for part in parts[:-1]]
+    try:
+        run(parts[-1])
+    finally:
+        for future in futures:
+            future.result()
