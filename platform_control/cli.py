@@ -22,6 +22,13 @@ sim_app = typer.Typer(
 console = Console()
 
 
+def _square(resolution: int | None, binning: int | None) -> tuple[int, int] | None:
+    """The square frame size of --resolution; the 1024 default only when --binning is not given."""
+    if binning is not None:
+        return None if resolution is None else (resolution, resolution)
+    return (resolution or 1024,) * 2
+
+
 @sim_app.command()
 def dataset(
     blades: int = typer.Option(..., "--blades", min=1, help="number of generated blades"),
@@ -33,7 +40,12 @@ def dataset(
     defect_views: bool = typer.Option(
         True, "--defect-views/--no-defect-views", help="add a view on each defect"
     ),
-    resolution: int = typer.Option(1024, "--resolution", min=64, max=4096, help="square frame size, pixels"),
+    resolution: int | None = typer.Option(
+        None, "--resolution", min=64, max=4096, help="square frame size, pixels (default 1024)"
+    ),
+    binning: int | None = typer.Option(
+        None, "--binning", min=1, help="instead: the whole sensor binned N x N (1 = native, 2, 4)"
+    ),
     presets: str = typer.Option("small,medium", "--presets", help="comma-separated blade presets"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a non-empty output directory"),
 ) -> None:
@@ -48,7 +60,8 @@ def dataset(
             presets=tuple(p.strip() for p in presets.split(",") if p.strip()),
             views_per_blade=views,
             defect_views=defect_views,
-            resolution=(resolution, resolution),
+            resolution=_square(resolution, binning),
+            binning=binning,
             overwrite=overwrite,
         )
     except (FileExistsError, ValueError) as exc:
@@ -69,7 +82,8 @@ def preview(
     seed: int = typer.Option(0, "--seed"),
     preset: str = typer.Option("small", "--preset", help="blade preset"),
     defect: int = typer.Option(0, "--defect", min=0, help="which defect to centre the view on"),
-    resolution: int = typer.Option(1024, "--resolution", min=64, max=4096),
+    resolution: int | None = typer.Option(None, "--resolution", min=64, max=4096, help="default 1024"),
+    binning: int | None = typer.Option(None, "--binning", min=1, help="instead: whole sensor binned N x N"),
 ) -> None:
     """Render one capture centred on a defect and save its channels + mask overlay as a contact sheet."""
     import cv2
@@ -90,7 +104,17 @@ def preview(
     if defect >= len(defects):
         console.print(f"[red]error:[/] --defect {defect}: the blade has {len(defects)} defects")
         raise typer.Exit(code=2)
-    optics = load_optics().with_resolution(resolution, resolution)
+    from platform_control.params import load_camera_params
+
+    size = _square(resolution, binning)
+    try:
+        if size is not None and binning is not None:
+            raise ValueError("give --resolution or --binning, not both")
+        optics = load_optics()
+        optics = optics.with_resolution(*size) if size else optics.with_binning(load_camera_params(), binning)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
     with SimCell(SimBlade(mesh, defects, seed), optics=optics) as cell:
         stage = StageKinematics(cell.stage_params, cell.layout, cell.camera_params)
         target = defects[defect]

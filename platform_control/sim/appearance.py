@@ -15,6 +15,7 @@ import numpy as np
 
 from platform_control.sim.defects import Defect, DefectsConfig
 from platform_control.sim.optics import MaterialConfig, TextureConfig
+from platform_control.sim.parallel import for_chunks
 
 
 @dataclass
@@ -39,9 +40,17 @@ def _wave_field(points: np.ndarray, rng: np.random.Generator, scale: float, coun
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     freqs = (2 * np.pi / scale) * rng.uniform(0.5, 1.5, count)
     phases = rng.uniform(0, 2 * np.pi, count)
-    arg = np.einsum("ni,ki->nk", points.astype(np.float32), (dirs * freqs[:, None]).astype(np.float32))
-    arg += phases.astype(np.float32)
-    return np.sin(arg).sum(axis=1) * np.float32(np.sqrt(2.0 / count))
+    waves = (dirs * freqs[:, None]).astype(np.float32)
+    phases = phases.astype(np.float32)[:, None]
+    out = np.empty(len(points), np.float32)
+
+    def work(s: int, e: int) -> None:
+        x, y, z = np.ascontiguousarray(points[s:e].T, np.float32)
+        arg = waves[:, 0, None] * x + waves[:, 1, None] * y + waves[:, 2, None] * z + phases  # (count, m)
+        out[s:e] = np.sin(arg).sum(axis=0)
+
+    for_chunks(work, len(points), 16384)
+    return out * np.float32(np.sqrt(2.0 / count))
 
 
 def intact_appearance(

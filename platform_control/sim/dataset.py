@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from platform_control.blade import blade_preset, generate_blade, label_mask
 from platform_control.coverage import CoveragePlanner
 from platform_control.imaging import load_imaging_plan
+from platform_control.params import load_camera_params
 from platform_control.sim.cell import SimCell
 from platform_control.sim.defects import load_defects_config
 from platform_control.sim.optics import load_optics
@@ -80,6 +81,7 @@ def generate_dataset(
     defect_views: bool = True,
     defects_per_blade: tuple[int, int] = (3, 8),
     resolution: tuple[int, int] | None = None,
+    binning: int | None = None,
     val_fraction: float = 0.2,
     overwrite: bool = False,
     progress: bool = True,
@@ -87,7 +89,9 @@ def generate_dataset(
     """Render `n_blades` generated blades with seeded random defects into `out_dir`.
 
     The same `seed` (and arguments) gives byte-identical files. `resolution` (width, height) overrides
-    the optics file's frame size; `views_per_blade=None` renders every stop of the scan plan.
+    the optics file's frame size; `binning` instead renders the camera's whole sensor binned 1x, 2x, 4x
+    (each blade's meta file states the frame's binning and pixel footprint on the blade);
+    `views_per_blade=None` renders every stop of the scan plan.
     """
     if n_blades < 1:
         raise ValueError(f"n_blades must be at least 1, got {n_blades}")
@@ -95,15 +99,19 @@ def generate_dataset(
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     for name in presets:
         blade_preset(name)
+    if resolution is not None and binning is not None:
+        raise ValueError("give a frame resolution or a sensor binning, not both")
+    optics = load_optics()
+    if resolution is not None:
+        optics = optics.with_resolution(*resolution)
+    if binning is not None:
+        optics = optics.with_binning(load_camera_params(), binning)
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{root} is not empty; choose another directory or pass overwrite=True")
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    optics = load_optics()
-    if resolution is not None:
-        optics = optics.with_resolution(*resolution)
     imaging = load_imaging_plan()
     classes = load_defects_config().classes
     channels = imaging.order
@@ -148,6 +156,7 @@ def generate_dataset(
             "preset": preset,
             "blade_seed": blade_seed,
             "mesh_faces": len(mesh.faces),
+            "frame": renderer.frame_metadata(),  # size, binning, pixel footprint on the blade (um)
             "defects": [d.to_json() for d in defects],
             "views": meta_views,
         }

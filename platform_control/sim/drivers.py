@@ -14,6 +14,7 @@ import numpy as np
 from platform_control.hardware import HardwareFault, JointState, ProgressCallback
 from platform_control.imaging import UnknownChannelError
 from platform_control.sim.cell import Group, SimCell
+from platform_control.sim.sensor import frame_metadata
 from platform_control.trajectory import JointTrajectory
 
 
@@ -111,6 +112,12 @@ class SimCamera:
         if self.cell.config.timing == "deterministic":
             return np.random.default_rng([self.cell.config.seed, self.frame_count])
         return np.random.default_rng()
+
+    @property
+    def frame_metadata(self) -> dict[str, float | int]:
+        """Frame size, binning and pixel footprint on the blade (um) of the frames `capture` returns."""
+        sensor = self.cell.optics.sensor
+        return frame_metadata(self.cell.camera_params, sensor.width, sensor.height)
 
     def capture(self, exposure_ms: float, gain: float) -> np.ndarray:
         if not 0 < exposure_ms <= 2000:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import mujoco
 import numpy as np
+from mujoco.rendering.classic import gl_context
 
 NORMAL_LIGHT_PREFIX = "normal_pass_"
 
@@ -39,21 +41,27 @@ def add_normal_lights(spec: mujoco.MjSpec) -> None:
 @dataclass
 class GeometryFrame:
     """What the camera sees. Shape: depth (H, W) m along the optical axis (inf = nothing);
-    geom (H, W) int32 geom id (-1 = nothing); points, normals (H, W, 3) world frame;
-    camera_position (3,) world."""
+    geom (H, W) int32 geom id (-1 = nothing); pixels (N,) flat indices of the pixels that see a geom,
+    ascending; points (N, 3) float64 and normals (N, 3) float32 of those pixels, world frame;
+    roi (row slice, column slice): the bounding box of those pixels; camera_position (3,) world."""
 
     depth: np.ndarray
     geom: np.ndarray
+    pixels: np.ndarray
     points: np.ndarray
     normals: np.ndarray
+    roi: tuple[slice, slice]
     camera_position: np.ndarray
 
 
 class GeometryPass:
     """Renders `GeometryFrame`s from `camera` (a MuJoCo camera name) at width x height.
 
-    The model's geom colours are set to white for the normal pass (the original colours are kept in
-    `geom_rgba` for shading); only geom groups in `visible_groups` are drawn.
+    Three GL passes: segmentation colours with the depth buffer read in the same pass, then the two
+    normal passes, read back only inside the bounding box of the seen pixels. Points and normals are
+    computed for the seen pixels only. The model's geom colours are set to white for the normal pass
+    (the original colours are kept in `geom_rgba` for shading); only geom groups in `visible_groups`
+    are drawn.
     """
 
     def __init__(
@@ -68,6 +76,12 @@ class GeometryPass:
         self.camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
         if self.camera_id < 0:
             raise ValueError(f"model has no camera '{camera}'")
+        off = model.vis.global_
+        if width > off.offwidth or height > off.offheight:
+            raise ValueError(
+                f"frame {width} x {height} exceeds the model's offscreen buffer "
+                f"{off.offwidth} x {off.offheight}"
+            )
         self.width, self.height = width, height
         self.geom_rgba = model.geom_rgba.copy()
         model.geom_rgba[:] = (1, 1, 1, 1)
@@ -81,24 +95,39 @@ class GeometryPass:
         self.option.geomgroup[:] = 0
         for g in visible_groups:
             self.option.geomgroup[g] = 1
-        self._renderer = mujoco.Renderer(model, height, width)
-        for flag in (
-            mujoco.mjtRndFlag.mjRND_SHADOW,
-            mujoco.mjtRndFlag.mjRND_REFLECTION,
-            mujoco.mjtRndFlag.mjRND_SKYBOX,
-            mujoco.mjtRndFlag.mjRND_FOG,
-            mujoco.mjtRndFlag.mjRND_HAZE,
-        ):
-            self._renderer.scene.flags[flag] = 0
+        # No multisampling: depth and segmentation are read without it anyway, so each pixel's normal
+        # now comes from the surface its geom id and depth come from (MSAA blended silhouette normals
+        # with the background), and the passes cost less than half on a software rasteriser.
+        model.vis.quality.offsamples = 0
+        self._gl = gl_context.GLContext(width, height)  # the back-end MUJOCO_GL selects (as mujoco.Renderer)
+        self._gl.make_current()
+        self._scene = mujoco.MjvScene(model, maxgeom=10000)
+        self._context: mujoco.MjrContext | None = mujoco.MjrContext(
+            model, mujoco.mjtFontScale.mjFONTSCALE_150
+        )
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._camera.fixedcamid = self.camera_id
+        self._perturb = mujoco.MjvPerturb()
+        self._rect = mujoco.MjrRect(0, 0, width, height)
+        self._rgb = np.empty((height, width, 3), np.uint8)
+        self._zbuf = np.empty((height, width), np.float32)
         fovy = np.radians(model.cam_fovy[self.camera_id])
         self.focal_px = height / 2 / np.tan(fovy / 2)
-        v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-        self._rays = np.stack(
-            [(u + 0.5 - width / 2) / self.focal_px, (v + 0.5 - height / 2) / self.focal_px], -1
-        )
+        extent = model.stat.extent
+        far, near = np.float32(model.vis.map.zfar * extent), np.float32(model.vis.map.znear * extent)
+        # MuJoCo's own depth-buffer linearisation (mujoco.Renderer), float64 as there
+        self._z_c = np.float32(-0.5) * (-(far + near) / (far - near)) - np.float32(0.5)
+        self._z_d = np.float32(-0.5) * (-(np.float32(2) * far * near) / (far - near))
 
     def close(self) -> None:
-        self._renderer.close()
+        if self._context is not None:
+            self._gl.make_current()
+            self._context.free()
+            self._context = None
+            self._gl.free()
 
     def __enter__(self) -> GeometryPass:
         return self
@@ -106,37 +135,97 @@ class GeometryPass:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _render(self, data: mujoco.MjData, lights: list[int] | None = None) -> np.ndarray:
+    def _draw(
+        self,
+        data: mujoco.MjData,
+        lights: list[int] | None,
+        rgb: np.ndarray,
+        depth: np.ndarray | None = None,
+        rect: mujoco.MjrRect | None = None,
+    ) -> None:
+        """One GL pass (segmentation colours when `lights` is None) read back into rgb (+ depth), rows
+        bottom-up as GL stores them."""
+        if self._context is None:
+            raise RuntimeError("the geometry pass is closed")
         self.model.light_active[:] = 0
         if lights:
             self.model.light_active[lights] = 1
-        self._renderer.update_scene(data, camera=self.camera_id, scene_option=self.option)
-        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
-            self._renderer.scene.flags[flag] = 0
-        return self._renderer.render()
+        scene = self._scene
+        mujoco.mjv_updateScene(
+            self.model, data, self.option, self._perturb, self._camera, mujoco.mjtCatBit.mjCAT_ALL, scene
+        )
+        flags = mujoco.mjtRndFlag
+        for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX, flags.mjRND_FOG):
+            scene.flags[flag] = 0
+        scene.flags[flags.mjRND_HAZE] = 0
+        scene.flags[flags.mjRND_SEGMENT] = lights is None
+        scene.flags[flags.mjRND_IDCOLOR] = lights is None
+        self._gl.make_current()
+        mujoco.mjr_render(self._rect, scene, self._context)
+        mujoco.mjr_readPixels(rgb, depth, rect or self._rect, self._context)
+
+    def _geom_ids(self, rgb: np.ndarray) -> np.ndarray:
+        """Segmentation colours (..., 3) -> geom id (-1: nothing or not a geom)."""
+        seg = (
+            rgb[..., 0].astype(np.int32)
+            | (rgb[..., 1].astype(np.int32) << 8)
+            | (rgb[..., 2].astype(np.int32) << 16)
+        )
+        table = np.full(self._scene.ngeom + 1, -1, np.int32)
+        for g in self._scene.geoms[: self._scene.ngeom]:
+            if g.segid != -1 and g.objtype == int(mujoco.mjtObj.mjOBJ_GEOM):
+                table[g.segid + 1] = g.objid
+        return table[seg]
 
     def render(self, data: mujoco.MjData) -> GeometryFrame:
         """Depth, segmentation and normal passes at the current state of `data` (kinematics must be
         up to date, e.g. after `mj_step` or `mj_forward`)."""
-        r = self._renderer
-        r.enable_depth_rendering()
-        depth = self._render(data).astype(np.float32, copy=True)
-        r.disable_depth_rendering()
-        r.enable_segmentation_rendering()
-        seg = self._render(data)
-        r.disable_segmentation_rendering()
-        geom = np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1).astype(np.int32)
-        plus = self._render(data, self._pos).astype(np.float32)
-        minus = self._render(data, self._neg).astype(np.float32)
+        h, w = self.height, self.width
+        self._draw(data, None, self._rgb, self._zbuf)
+        # bounding box of the seen pixels (the buffer's rows run bottom-up, 3 bytes per pixel)
+        x, y, bw, bh = cv2.boundingRect(self._rgb.reshape(h, w * 3))
+        geom = np.full((h, w), -1, np.int32)
+        depth = np.full((h, w), np.inf, np.float32)
+        if bw == 0 or bh == 0:
+            self.model.light_active[:] = 0
+            empty = np.empty((0, 3))
+            roi = (slice(0, 0), slice(0, 0))
+            cam_pos = data.cam_xpos[self.camera_id].copy()
+            return GeometryFrame(
+                depth, geom, np.empty(0, np.int64), empty, empty.astype(np.float32), roi, cam_pos
+            )
+        r0, r1, c0, c1 = h - y - bh, h - y, x // 3, (x + bw - 1) // 3 + 1
+        roi = (slice(r0, r1), slice(c0, c1))
+        geom[roi] = self._geom_ids(self._rgb[::-1][roi])
+        pixels = np.flatnonzero(geom >= 0)
+        rr, cc = np.divmod(pixels, w)
+        flat_z = self._zbuf.reshape(-1)[(h - 1 - rr) * w + cc].astype(np.float64)
+        depth.reshape(-1)[pixels] = (self._z_d / (flat_z + self._z_c)).astype(np.float32)
+        # normal passes, read back inside the region only (GL rect: origin bottom-left)
+        rect = mujoco.MjrRect(c0, h - r1, c1 - c0, r1 - r0)
+        plus = np.empty((r1 - r0, c1 - c0, 3), np.uint8)
+        minus = np.empty_like(plus)
+        self._draw(data, self._pos, plus, None, rect)
+        self._draw(data, self._neg, minus, None, rect)
         self.model.light_active[:] = 0
-        normals = (plus - minus) / 255.0
+        local = (h - 1 - rr - (h - r1)) * (c1 - c0) + (cc - c0)  # into the bottom-up region buffers
+        normals = (
+            plus.reshape(-1, 3)[local].astype(np.float32) - minus.reshape(-1, 3)[local].astype(np.float32)
+        ) / 255.0
         norm = np.linalg.norm(normals, axis=-1, keepdims=True)
         normals = np.where(norm > 1e-3, normals / np.maximum(norm, 1e-6), 0).astype(np.float32)
-        depth[geom < 0] = np.inf
         # camera frame: MuJoCo cameras look along -z with y up; rays are in the OpenCV convention
         cam_pos = data.cam_xpos[self.camera_id].copy()
         cam_rot = data.cam_xmat[self.camera_id].reshape(3, 3)
-        finite = np.where(np.isfinite(depth), depth, 0)
-        local = np.stack([self._rays[..., 0] * finite, -self._rays[..., 1] * finite, -finite], -1)
-        points = np.einsum("hwj,ij->hwi", local, cam_rot.astype(np.float32)) + cam_pos.astype(np.float32)
-        return GeometryFrame(depth, geom, points, normals, cam_pos)
+        z = depth.reshape(-1)[pixels]
+        ray_u = (cc.astype(np.float32) + 0.5 - w / 2) / self.focal_px
+        ray_v = (rr.astype(np.float32) + 0.5 - h / 2) / self.focal_px
+        cam_local = (ray_u * z, -ray_v * z, -z.astype(np.float64))
+        rot32, pos32 = cam_rot.astype(np.float32), cam_pos.astype(np.float32)
+        points = np.empty((len(pixels), 3))
+        for i in range(3):  # = einsum("nj,ij->ni", cam_local, rot) + pos, without the (N, 3) copies
+            points[:, i] = (
+                cam_local[0] * rot32[i, 0] + cam_local[1] * rot32[i, 1] + cam_local[2] * rot32[i, 2]
+            )
+            points[:, i] += pos32[i]
+        return GeometryFrame(depth, geom, pixels, points, normals, roi, cam_pos)

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from platform_control.imaging import LIGHT_CHANNELS
-from platform_control.params import load_yaml_model
+from platform_control.params import CameraParams, load_yaml_model
 
 OPTICS_PATH = Path(__file__).resolve().parent / "config" / "optics.yaml"
 
@@ -110,9 +110,30 @@ class OpticsConfig(_Frozen):
         return tuple(self.channels)
 
     def with_resolution(self, width: int, height: int) -> OpticsConfig:
-        """The same optics rendering `width` x `height` frames (same field of view per frame row)."""
+        """The same optics rendering `width` x `height` frames: the sensor's central region of that aspect
+        ratio, resampled (the field of view per frame row stays the camera's)."""
         sensor = self.sensor.model_copy(update={"width": width, "height": height})
         return self.model_copy(update={"sensor": SensorConfig.model_validate(sensor.model_dump())})
+
+    def with_binning(self, camera: CameraParams, binning: int) -> OpticsConfig:
+        """The same optics rendering the camera's whole sensor, `binning` x `binning` sensor pixels per
+        frame pixel (1: native 2448 x 2048 for camera.yaml, 2: 1224 x 1024, 4: 612 x 512)."""
+        return self.with_resolution(*binned_frame_size(camera, binning))
+
+
+def binned_frame_size(camera: CameraParams, binning: int) -> tuple[int, int]:
+    """(width, height) of the whole sensor binned `binning` x `binning`; the binning must divide both
+    sensor sizes (a real camera bins whole pixel blocks)."""
+    if isinstance(binning, bool) or not isinstance(binning, int | np.integer) or binning < 1:
+        raise ValueError(f"binning must be a positive integer (1, 2, 4, ...), got {binning!r}")
+    w, h = camera.width_px, camera.height_px
+    if w % binning or h % binning:
+        valid = [b for b in range(1, min(w, h) + 1) if w % b == 0 and h % b == 0]
+        raise ValueError(
+            f"binning {binning} does not divide the {w} x {h} sensor of camera '{camera.name}' "
+            f"(valid: {valid})"
+        )
+    return w // int(binning), h // int(binning)
 
 
 def load_optics(path: Path | None = None) -> OpticsConfig:

@@ -3,8 +3,13 @@
 Pipeline per viewpoint: MuJoCo geometry pass (depth, geom ids, normals) -> blade pixels to blade-frame
 points and normals -> intact coating + defects (`appearance.py`) -> per light channel, ring response
 and material radiance (`shading.py`) -> sensor (`sensor.py`: vignetting, defocus, shot/read noise,
-gain, ADC). Geometry, appearance and radiance are cached per cell state, so the six channels of a
-capture cost one geometry pass.
+gain, ADC). Geometry, appearance, the defocus plan and radiance are cached per cell state, so the six
+channels of a capture cost one geometry pass. Only the pixels that see something are shaded; the rest
+of the frame gets the sensor's dark signal and read noise.
+
+Frame size: the optics' sensor width x height (`OpticsConfig.with_binning` for the camera's whole
+sensor binned 1x, 2x, 4x; `with_resolution` for a central crop of another size). Every capture states
+its size, binning and pixel footprint on the blade (`frame_metadata`).
 
 Exposure calibration: each channel's sensitivity is set so that the intact coating, facing the camera at
 the focus point, reaches `target_level` of full scale at the imaging plan's exposure and gain; other
@@ -28,7 +33,7 @@ from platform_control.sim.cell_model import CellModel
 from platform_control.sim.defects import Defect, DefectsConfig, load_defects_config
 from platform_control.sim.geometry_pass import GeometryFrame, GeometryPass
 from platform_control.sim.optics import OpticsConfig, load_optics
-from platform_control.sim.sensor import SensorModel
+from platform_control.sim.sensor import DefocusPlan, SensorModel, frame_metadata
 from platform_control.sim.shading import LedRing, RingResponse, build_ring, channel_radiance, ring_response
 
 
@@ -45,22 +50,28 @@ class SimBlade:
 class SceneFrame:
     """Everything about one cell state that does not depend on the light channel.
 
-    Shape: mask, instances (H, W); blade_pixels / other_pixels flat pixel indices."""
+    Shape: mask, instances (H, W); blade_pixels / other_pixels flat pixel indices, blade_points /
+    other_points (N, 3) their world points; defocus: the depth map's blur, shared by all channels."""
 
     geometry: GeometryFrame
     blade_pixels: np.ndarray
     other_pixels: np.ndarray
+    blade_points: np.ndarray
+    other_points: np.ndarray
     blade: PixelAppearance | None
     other: PixelAppearance | None
     mask: np.ndarray
     instances: np.ndarray
+    defocus: DefocusPlan
     responses: dict[str, tuple[RingResponse | None, RingResponse | None]] = field(default_factory=dict)
     radiance: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
 class RenderedCapture:
-    """One viewpoint's frames (C, H, W) with the class mask (H, W) and defect instance map (H, W)."""
+    """One viewpoint's frames (C, H, W) with the class mask (H, W) and defect instance map (H, W).
+
+    `frame`: the frame's size, binning and pixel footprint (`MultispectralRenderer.frame_metadata`)."""
 
     channels: tuple[str, ...]
     frames: np.ndarray
@@ -68,6 +79,17 @@ class RenderedCapture:
     instances: np.ndarray
     exposure_ms: tuple[float, ...]
     gain: tuple[float, ...]
+    frame: dict[str, float | int] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, object]:
+        """JSON-serialisable description (everything but the pixels)."""
+        return {
+            "channels": [
+                {"channel": c, "exposure_ms": e, "gain": g}
+                for c, e, g in zip(self.channels, self.exposure_ms, self.gain, strict=True)
+            ],
+            **self.frame,
+        }
 
 
 class MultispectralRenderer:
@@ -132,12 +154,20 @@ class MultispectralRenderer:
         cached = self._cache_key
         if self._scene is not None and cached is not None and np.max(np.abs(key - cached)) < 2e-6:
             return self._scene
-        geo = self.geometry_pass.render(data)
-        flat_geom = geo.geom.reshape(-1)
+        self._scene = self.build_scene(data, self.geometry_pass.render(data))
+        self._cache_key = key
+        return self._scene
+
+    def build_scene(self, data: mujoco.MjData, geo: GeometryFrame) -> SceneFrame:
+        """Appearance, masks and blur of a rendered geometry frame at the state of `data` (uncached;
+        `scene` is the cached entry point)."""
         h, w = geo.depth.shape
-        is_blade = (flat_geom == self.cell.blade_geom) if self.cell.blade_geom >= 0 else np.zeros(h * w, bool)
-        blade_px = np.flatnonzero(is_blade)
-        other_px = np.flatnonzero((flat_geom >= 0) & ~is_blade)
+        seen_geom = geo.geom.reshape(-1)[geo.pixels]
+        is_blade = (
+            seen_geom == self.cell.blade_geom if self.cell.blade_geom >= 0 else np.zeros(len(seen_geom), bool)
+        )
+        blade_px, other_px = geo.pixels[is_blade], geo.pixels[~is_blade]
+        blade_world, other_world = geo.points[is_blade], geo.points[~is_blade]
         mask = np.zeros(h * w, np.uint8)
         instances = np.full(h * w, -1, np.int16)
         blade_app = None
@@ -145,8 +175,8 @@ class MultispectralRenderer:
             pose = self.cell.body_pose(data, self.cell.blade_body)
             rot, origin = pose[:3, :3].astype(np.float32), pose[:3, 3].astype(np.float32)
             # row vectors: x_b = R^T (x_w - t)  <=>  x_b = (x_w - t) @ R  (einsum: no BLAS threads)
-            points_b = np.einsum("ni,ij->nj", geo.points.reshape(-1, 3)[blade_px] - origin, rot)
-            normals_b = np.einsum("ni,ij->nj", geo.normals.reshape(-1, 3)[blade_px], rot)
+            points_b = np.einsum("ni,ij->nj", blade_world - origin, rot)
+            normals_b = np.einsum("ni,ij->nj", geo.normals[is_blade], rot)
             blade_app = intact_appearance(
                 points_b,
                 normals_b,
@@ -162,30 +192,36 @@ class MultispectralRenderer:
         other_app = None
         if other_px.size:
             other_app = intact_appearance(
-                geo.points.reshape(-1, 3)[other_px],
-                geo.normals.reshape(-1, 3)[other_px],
+                other_world,
+                geo.normals[~is_blade],
                 self.optics.materials["fixture"],
                 self.optics.texture.model_copy(update={"grinding_amplitude": 0}),
                 self.channels,
                 0,
             )
-            shade = self.geometry_pass.geom_rgba[flat_geom[other_px], :3].mean(axis=1) / 0.5
+            shade = self.geometry_pass.geom_rgba[seen_geom[~is_blade], :3].mean(axis=1) / 0.5
             other_app.diffuse *= np.clip(shade, 0.1, 2.0).astype(np.float32)[None]
-        self._scene = SceneFrame(
-            geo, blade_px, other_px, blade_app, other_app, mask.reshape(h, w), instances.reshape(h, w)
+        return SceneFrame(
+            geo,
+            blade_px,
+            other_px,
+            blade_world,
+            other_world,
+            blade_app,
+            other_app,
+            mask.reshape(h, w),
+            instances.reshape(h, w),
+            self.sensor.defocus_plan(geo.depth, geo.pixels),
         )
-        self._cache_key = key
-        return self._scene
 
     # -------------------------------------------------------------------------------- radiance
     def _responses(self, scene: SceneFrame, ring: str) -> tuple[RingResponse | None, RingResponse | None]:
         if ring not in scene.responses:
             out = []
-            for pixels, app in ((scene.blade_pixels, scene.blade), (scene.other_pixels, scene.other)):
+            for pts, app in ((scene.blade_points, scene.blade), (scene.other_points, scene.other)):
                 if app is None:
                     out.append(None)
                     continue
-                pts = scene.geometry.points.reshape(-1, 3)[pixels]
                 out.append(
                     ring_response(
                         pts, app.normals, scene.geometry.camera_position, app.roughness, self.rings[ring]
@@ -252,7 +288,9 @@ class MultispectralRenderer:
         cfg = self.optics.sensor
         if channel is None:
             radiance = np.zeros((cfg.height, cfg.width), np.float32)
-            return self.sensor.expose(radiance, exposure_ms, gain_db, 0.0, rng)
+            return self.sensor.expose(
+                radiance, exposure_ms, gain_db, 0.0, rng, signal_pixels=np.empty(0, np.int64)
+            )
         if channel not in self.electrons_per_unit:
             raise UnknownChannelError(
                 f"channel '{channel}' is not in the imaging plan {list(self.plan.order)}"
@@ -263,7 +301,8 @@ class MultispectralRenderer:
             gain_db,
             self.electrons_per_unit[channel],
             rng,
-            scene.geometry.depth,
+            scene.defocus,
+            scene.geometry.pixels,
         )
 
     def capture(
@@ -280,4 +319,9 @@ class MultispectralRenderer:
             scene.instances.copy(),
             tuple(s.exposure_ms for s in plan.channels),
             tuple(s.gain for s in plan.channels),
+            self.frame_metadata(),
         )
+
+    def frame_metadata(self) -> dict[str, float | int]:
+        """Size, binning and pixel footprint of this renderer's frames (`sensor.frame_metadata`)."""
+        return frame_metadata(self.sensor.camera, self.sensor.config.width, self.sensor.config.height)

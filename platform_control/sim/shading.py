@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from platform_control.sim.optics import RingConfig
+from platform_control.sim.parallel import for_chunks
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class RingResponse:
     specular: np.ndarray
 
 
+_CHUNK = 4096  # pixels per work item: the (LEDs, chunk) temporaries stay in the CPU cache
+
+
 def ring_response(
     points: np.ndarray,
     normals: np.ndarray,
@@ -68,36 +72,67 @@ def ring_response(
     roughness: np.ndarray,
     ring: LedRing,
 ) -> RingResponse:
-    """Diffuse and specular response of points (N, 3) with unit normals (N, 3), world frame."""
-    pts = points.astype(np.float32, copy=False)
-    nrm = normals.astype(np.float32, copy=False)
-    view = camera_position.astype(np.float32) - pts
-    view /= np.linalg.norm(view, axis=1, keepdims=True)
-    ndv = np.clip(np.einsum("ij,ij->i", nrm, view), 0.05, 1.0)
-    alpha = np.clip(roughness.astype(np.float32), 0.02, 1.0)
+    """Diffuse and specular response of points (N, 3) with unit normals (N, 3), world frame.
+
+    All LEDs of the ring at once per chunk of pixels, in float32; the half vector enters only through
+    n.h = (n.l + n.v) / |l + v| with |l + v|^2 = 2 + 2 l.v, and the per-pixel GGX factors that do not
+    depend on the LED are applied once after the sum."""
+    n = len(points)
+    diffuse = np.empty(n, np.float32)
+    specular = np.empty(n, np.float32)
+    pos = ring.positions.astype(np.float32)
+    axes = ring.axes.astype(np.float32)
+    cam = np.asarray(camera_position, np.float32)
+    power = np.float32(ring.power)
+    rough = np.broadcast_to(np.asarray(roughness, np.float32), (n,))
+
+    def work(s: int, e: int) -> None:
+        diffuse[s:e], specular[s:e] = _ring_chunk(
+            points[s:e], normals[s:e], rough[s:e], cam, pos, axes, power
+        )
+
+    for_chunks(work, n, _CHUNK)
+    return RingResponse(diffuse, specular)
+
+
+def _ring_chunk(
+    points: np.ndarray,
+    normals: np.ndarray,
+    roughness: np.ndarray,
+    cam: np.ndarray,
+    pos: np.ndarray,
+    axes: np.ndarray,
+    power: np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    px, py, pz = np.ascontiguousarray(points.T, np.float32)
+    nx, ny, nz = np.ascontiguousarray(normals.T, np.float32)
+    vx, vy, vz = cam[0] - px, cam[1] - py, cam[2] - pz
+    inv_v = 1 / np.sqrt(vx * vx + vy * vy + vz * vz)
+    vx, vy, vz = vx * inv_v, vy * inv_v, vz * inv_v
+    ndv_raw = nx * vx + ny * vy + nz * vz
+    ndv = np.clip(ndv_raw, 0.05, 1.0)
+    alpha = np.clip(roughness, 0.02, 1.0)
     a2 = alpha * alpha
     k = alpha / 2
+    col = (slice(None), None)  # per-LED scalars as (L, 1) columns against (m,) pixel rows
+    dx, dy, dz = pos[:, 0][col] - px, pos[:, 1][col] - py, pos[:, 2][col] - pz  # (L, m)
+    inv_d = 1 / np.sqrt(dx * dx + dy * dy + dz * dz)
+    # Lambertian LED: intensity ~ cos of the angle off its axis
+    emission = -(axes[:, 0][col] * dx + axes[:, 1][col] * dy + axes[:, 2][col] * dz) * inv_d
+    np.maximum(emission, 0, out=emission)
+    irradiance = emission * (inv_d * inv_d) * power
+    ndl_raw = (nx * dx + ny * dy + nz * dz) * inv_d
+    ndl = np.maximum(ndl_raw, 0)
+    diffuse = np.einsum("lm,lm->m", irradiance, ndl)
+    ldv = (vx * dx + vy * dy + vz * dz) * inv_d
+    ndh = (ndl_raw + ndv_raw) / np.sqrt(np.maximum(2 + 2 * ldv, 1e-12))
+    np.clip(ndh, 0, 1, out=ndh)
+    denom = ndh * ndh * (a2 - 1) + 1
+    g_light = ndl / (ndl * (1 - k) + k)
+    specular = np.einsum("lm,lm->m", irradiance * g_light, 1 / (denom * denom))
     g_view = ndv / (ndv * (1 - k) + k)
-    diffuse = np.zeros(len(pts), np.float32)
-    specular = np.zeros(len(pts), np.float32)
-    for pos, axis in zip(ring.positions.astype(np.float32), ring.axes.astype(np.float32), strict=True):
-        to_led = pos - pts
-        dist2 = np.einsum("ij,ij->i", to_led, to_led)
-        ldir = to_led / np.sqrt(dist2)[:, None]
-        # Lambertian LED: intensity ~ cos of the angle off its axis
-        emission = np.clip(-np.einsum("ij,j->i", ldir, axis), 0, None)
-        irradiance = np.float32(ring.power) * emission / dist2
-        ndl = np.clip(np.einsum("ij,ij->i", nrm, ldir), 0, None)
-        lit = irradiance * ndl
-        diffuse += lit
-        half = ldir + view
-        half /= np.linalg.norm(half, axis=1, keepdims=True)
-        ndh = np.clip(np.einsum("ij,ij->i", nrm, half), 0, 1)
-        denom = ndh * ndh * (a2 - 1) + 1
-        dist_term = a2 / (np.pi * denom * denom)
-        g_light = ndl / (ndl * (1 - k) + k)
-        specular += irradiance * dist_term * g_light * g_view / (4 * ndv)
-    return RingResponse(diffuse, specular)
+    specular *= a2 / np.float32(np.pi) * g_view / (4 * ndv)
+    return diffuse, specular
 
 
 def channel_radiance(

@@ -88,3 +88,32 @@ def test_cli_refuses_a_non_empty_directory_and_checks_descriptions(dataset_root:
     assert result.exit_code == 0, result.output
     result = runner.invoke(sim_app, ["dataset", "--help"])
     assert result.exit_code == 0 and "--blades" in result.output and "--seed" in result.output
+    args = ["dataset", "--blades", "1", "--seed", "1", "--out", str(dataset_root.parent / "new")]
+    result = runner.invoke(sim_app, [*args, "--binning", "3"])
+    assert result.exit_code == 2 and "does not divide" in result.output, result.output
+    result = runner.invoke(
+        sim_app, ["preview", "--out", str(dataset_root.parent / "p.png"), "--binning", "5"]
+    )
+    assert result.exit_code == 2 and "does not divide" in result.output, result.output
+
+
+def test_a_binned_dataset_states_its_pixel_footprint(tmp_path: Path) -> None:
+    """binning=8: the whole 2448 x 2048 sensor at 306 x 256; the blade's meta says 276 um per pixel."""
+    generate_dataset(
+        1,
+        4,
+        tmp_path / "ds",
+        presets=("small",),
+        views_per_blade=2,
+        defect_views=False,
+        binning=8,
+        progress=False,
+    )
+    meta = json.loads((tmp_path / "ds" / "meta" / "b0000.json").read_text())
+    assert meta["frame"] == {"width_px": 306, "height_px": 256, "binning": 8.0, "pixel_footprint_um": 276.0}
+    image = np.asarray(Image.open(next((tmp_path / "ds" / "images").rglob("white.png"))))
+    assert image.shape == (256, 306)
+    with pytest.raises(ValueError, match="not both"):
+        generate_dataset(1, 4, tmp_path / "other", resolution=(64, 64), binning=2, progress=False)
+    with pytest.raises(ValueError, match="does not divide"):
+        generate_dataset(1, 4, tmp_path / "other", binning=3, progress=False)

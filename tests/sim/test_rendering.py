@@ -132,12 +132,16 @@ def test_geometry_pass_puts_pixels_on_the_blade_surface(render_cell, defective_b
     renderer = render_cell.renderer()
     scene = renderer.scene(render_cell.data)
     pose = render_cell.blade_pose()
-    pick = scene.blade_pixels[:: max(len(scene.blade_pixels) // 1500, 1)]
-    world = scene.geometry.points.reshape(-1, 3)[pick]
+    pick = np.arange(0, len(scene.blade_pixels), max(len(scene.blade_pixels) // 1500, 1))
+    world = scene.blade_points[pick]
+    np.testing.assert_array_equal(  # the seen pixels' points, in pixel order, include the blade's
+        scene.geometry.points[np.searchsorted(scene.geometry.pixels, scene.blade_pixels[pick])], world
+    )
     local = (world - pose[:3, 3]) @ pose[:3, :3]
     _, distance, face = trimesh.proximity.closest_point(defective_blade.mesh, local)
     assert np.percentile(distance, 99) < 1e-4  # 0.1 mm, pixels are ~0.14 mm here
-    normals = scene.geometry.normals.reshape(-1, 3)[pick] @ pose[:3, :3]
+    seen = np.searchsorted(scene.geometry.pixels, scene.blade_pixels[pick])
+    normals = scene.geometry.normals[seen] @ pose[:3, :3]
     agree = np.einsum("ij,ij->i", normals, defective_blade.mesh.face_normals[face])
     assert np.median(agree) > 0.98
     # the view is centred on the defect: its anchor projects onto the principal point

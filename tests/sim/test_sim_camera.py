@@ -88,8 +88,8 @@ def test_defocus_blurs_out_of_focus_points_only(sensor: SensorModel) -> None:
     cam = load_camera_params()
     edge = np.zeros((256, 256), np.float32)
     edge[:, 128:] = 1.0
-    sharp = sensor.defocus(edge, sensor.blur_diameter(np.full_like(edge, cam.working_distance)))
-    blurred = sensor.defocus(edge, sensor.blur_diameter(np.full_like(edge, cam.working_distance + 0.03)))
+    sharp = sensor.defocus(edge, sensor.defocus_plan(np.full_like(edge, cam.working_distance)))
+    blurred = sensor.defocus(edge, sensor.defocus_plan(np.full_like(edge, cam.working_distance + 0.03)))
     np.testing.assert_array_equal(sharp, edge)
     assert 0.05 < blurred[128, 126] < 0.5 and blurred[128, 100] < 1e-3
     assert sensor.blur_diameter(np.array([cam.working_distance + cam.depth_of_field / 2]))[
@@ -118,3 +118,25 @@ def test_optics_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
         load_optics(bad)
     with pytest.raises(FileNotFoundError, match=r"no_such\.yaml"):
         load_optics(tmp_path / "no_such.yaml")
+
+
+@pytest.mark.parametrize("mean", [0.5, 30.0, 99.0, 400.0, 5000.0])
+def test_shot_noise_has_the_poisson_mean_and_variance(mean: float) -> None:
+    """Exact Poisson below POISSON_EXACT_BELOW electrons, its normal limit above: whole electrons,
+    mean and variance = the expected count either way."""
+    from platform_control.sim.sensor import POISSON_EXACT_BELOW, shot_noise
+
+    lam = np.full(200_000, mean, np.float32)
+    got = shot_noise(lam, 10500.0, np.random.default_rng(1))
+    assert np.array_equal(got, np.rint(got)) and got.min() >= 0
+    assert got.mean() == pytest.approx(mean, rel=0.01, abs=0.01)
+    assert got.var() == pytest.approx(mean, rel=0.02)
+    if mean < POISSON_EXACT_BELOW:
+        assert np.mean(got == 0) == pytest.approx(np.exp(-mean), abs=0.005)
+
+
+def test_shot_noise_saturates_at_the_full_well() -> None:
+    from platform_control.sim.sensor import shot_noise
+
+    got = shot_noise(np.array([1e4, 5e4], np.float32), 10500.0, np.random.default_rng(0))
+    assert got[1] == 10500.0 and got[0] < 10500.0
