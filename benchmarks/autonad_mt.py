@@ -58,11 +58,11 @@ from autonad_core.baselines import DeepLabV3Plus, UNet  # noqa: E402
 from autonad_core.config import DesignConfig, load_config  # noqa: E402
 from autonad_core.data.preprocess import Preprocess  # noqa: E402
 from autonad_core.pipeline import design  # noqa: E402
-from autonad_core.retrain import retrain  # noqa: E402
 from autonad_core.search.candidates import InheritedEvaluator  # noqa: E402
 from autonad_core.training.checkpoint import seed_everything  # noqa: E402
 from autonad_core.training.common import build_loss, prepare_data  # noqa: E402
 from autonad_core.training.fit import fit_segmentation  # noqa: E402
+from autonad_core.training.retrain import retrain  # noqa: E402
 from autonad_core.training.supernet_trainer import load_supernet, train_supernet  # noqa: E402
 from autonad_core.training.timing import time_forward  # noqa: E402
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from autonad_core.data.dataset import SegmentationDataset
-from autonad_core.inference import evaluate
+from autonad_core.deploy.inference import evaluate
 from autonad_core.training.timing import time_forward
 
 
@@ -74,7 +74,7 @@ class LatencyMeter:
 
     def __call__(self, arch) -> float:
         if arch not in self._cache:
-            from autonad_core import materialize
+            from autonad_core.models.subnet import materialize
 
             model = materialize(self.net, arch).to(self.device).eval()
             example = torch.zeros(self.input_shape, device=self.device)

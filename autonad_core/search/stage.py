@@ -49,7 +49,7 @@ def run_search(
     progress: ProgressCallback | None = None,
     show_progress: bool = True,
 ) -> SearchOutput:
-    from autonad_core import count_params
+    from autonad_core.models.complexity import count_params
 
     out_dir = Path(out_dir)
     stage_dir = out_dir / STAGE

@@ -62,7 +62,7 @@ def prepare_data(
 
 def build_space(cfg: DesignConfig):
     """The SearchSpace the configuration names (paper Table I when no YAML is given)."""
-    from autonad_core import SearchSpace
+    from autonad_core.models.search_space import SearchSpace
 
     if cfg.space.yaml is None:
         return SearchSpace()

@@ -28,10 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autonad_core.models.arch import OpProbs, Position
 from autonad_core.training.timing import synchronize
-
-Position = tuple[int, int]
-OpProbs = dict[Position, dict[str, float]]
 
 
 class BlockTimer:
@@ -158,7 +156,7 @@ def latency_to_probabilities(
     uniform_mix: float = 0.1,
 ) -> OpProbs:
     uniform = 1.0 / len(operators)
-    out: OpProbs = {}
+    out: dict[Position, dict[str, float]] = {}
     for pos, lat in mean_ms.items():
         values = [lat.get(op) for op in operators]
         if any(v is None for v in values) or not all(math.isfinite(v) for v in values):

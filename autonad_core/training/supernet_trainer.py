@@ -100,7 +100,8 @@ def sample_archs(space, seed: int, epoch: int, step: int, sandwich: bool) -> lis
 
 def load_supernet(directory: Path, device: str = "cpu"):
     """(net, meta) from `<out>/supernet/supernet.pt` (meta: sharing, in_channels, num_classes)."""
-    from autonad_core import SearchSpace, Supernet
+    from autonad_core.models.search_space import SearchSpace
+    from autonad_core.models.supernet import Supernet
 
     path = Path(directory) / WEIGHTS
     if not path.is_file():
@@ -124,7 +125,8 @@ def train_supernet(
     progress: ProgressCallback | None = None,
     show_progress: bool = True,
 ) -> SupernetResult:
-    from autonad_core import OPERATORS, Supernet
+    from autonad_core.models.arch import OPERATORS
+    from autonad_core.models.supernet import Supernet
 
     sc = cfg.supernet
     apply_threads(cfg)

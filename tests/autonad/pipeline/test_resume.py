@@ -158,7 +158,7 @@ def test_sandwich_rule_and_retraining_from_scratch(
     starts from fresh weights and keeps its best model loadable with its metrics."""
     from autonad_core import SearchSpace, load_subnet
     from autonad_core.config import load_config
-    from autonad_core.retrain import retrain
+    from autonad_core.training.retrain import retrain
     from autonad_core.training.supernet_trainer import sample_archs, train_supernet
 
     space = SearchSpace.from_yaml(tiny_space_yaml)

@@ -4,20 +4,19 @@ A :class:`SearchSpace` is a frozen pydantic model, so a YAML file is checked fie
 error names the file and the field. It answers which architectures exist (``validate``), draws them
 (``sample``, optionally biased per block position by the latency prior), and gives the bounds
 (``largest``/``smallest``). Evolution operators (``mutate``/``crossover``) live in
-:mod:`autonad_core.evolution_ops` and always return an architecture this space accepts.
+:mod:`autonad_core.search.operators`, which depends on this module and not the other way round.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError, field_validator, model_validator
 
-from autonad_core.arch import (
+from autonad_core.models.arch import (
     NUM_LEVELS,
     NUM_STAGES,
     OPERATORS,
@@ -26,11 +25,10 @@ from autonad_core.arch import (
     BlockArch,
     DecoderArch,
     DecoderEdge,
+    OpProbs,
     StageArch,
 )
-from autonad_core.space_config import PAPER_STAGES, DecoderSpace, FrozenModel, PositiveInt, StageSpace
-
-OpProbs = Mapping[tuple[int, int], Mapping[str, float]]
+from autonad_core.models.space_config import PAPER_STAGES, DecoderSpace, FrozenModel, PositiveInt, StageSpace
 
 
 class SearchSpace(FrozenModel):
@@ -168,7 +166,7 @@ class SearchSpace(FrozenModel):
 
     # ---- bounds -------------------------------------------------------------------------------
     def _extreme(self, largest: bool) -> Arch:
-        from autonad_core.complexity import block_params  # local: complexity needs only arch
+        from autonad_core.models.complexity import block_params  # local: complexity needs only arch
 
         pick = max if largest else min
         stages = []
@@ -282,19 +280,6 @@ class SearchSpace(FrozenModel):
         except ArchValidationError:
             return False
         return True
-
-    # ---- evolution ----------------------------------------------------------------------------
-    def mutate(self, arch: Arch, rng: random.Random, prob: float, op_probs: OpProbs | None = None) -> Arch:
-        """Resample each gene with probability ``prob`` (operators drawn from ``op_probs``)."""
-        from autonad_core.evolution_ops import mutate
-
-        return mutate(self, arch, rng, prob, op_probs)
-
-    def crossover(self, a: Arch, b: Arch, rng: random.Random) -> Arch:
-        """Uniform crossover: each gene from either parent, repaired so the child is valid."""
-        from autonad_core.evolution_ops import crossover
-
-        return crossover(self, a, b, rng)
 
     def describe(self) -> str:
         """Human-readable summary of the ranges (for an ``autonad space`` command and logs)."""

@@ -2,8 +2,8 @@
 
 ``net(x, arch)`` runs any architecture of its search space with the shared weights. Stage ``s``
 starts with a patch embedding (7x7 stride 4 for stage 1, 3x3 stride 2 after, then LayerNorm), runs
-``depth`` unified blocks (:mod:`autonad_core.blocks`) and ends with a LayerNorm; the four stage outputs
-(strides 4, 8, 16, 32) feed the decoder (:mod:`autonad_core.mfam`). Inputs of any H, W work: every
+``depth`` unified blocks (:mod:`autonad_core.models.blocks`) and ends with a LayerNorm; the four stage outputs
+(strides 4, 8, 16, 32) feed the decoder (:mod:`autonad_core.models.mfam`). Inputs of any H, W work: every
 resize uses exact target sizes.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from autonad_core.arch import NUM_STAGES, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, StageArch
-from autonad_core.blocks import LN_EPS, SHARING_MODES, SupernetBlock
-from autonad_core.mfam import SearchableMFAM
+from autonad_core.models.arch import NUM_STAGES, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, StageArch
+from autonad_core.models.blocks import LN_EPS, SHARING_MODES, SupernetBlock
+from autonad_core.models.mfam import SearchableMFAM
+from autonad_core.models.search_space import SearchSpace
 from autonad_core.ops import ElasticConv2d, ElasticLayerNorm, map_to_tokens, tokens_to_map
-from autonad_core.search_space import SearchSpace
 
 
 class ElasticPatchEmbed(nn.Module):
@@ -52,7 +52,7 @@ class Supernet(nn.Module):
         space: the search space (default: the paper's Table I).
         in_channels: image channels (1 grey, 3 RGB, N multispectral).
         num_classes: segmentation classes including background.
-        sharing: ``cross`` (default), ``entangled`` or ``classical``; see :mod:`autonad_core.blocks`.
+        sharing: ``cross`` (default), ``entangled`` or ``classical``; see :mod:`autonad_core.models.blocks`.
         drop_path_rate: stochastic depth, linear from 0 to this over all block positions.
 
     Shape:

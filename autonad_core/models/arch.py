@@ -13,6 +13,7 @@ parameter or FLOP count needs nothing but the arch.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,11 @@ SR_RATIOS: tuple[int, ...] = (8, 4, 2, 1)  # spatial reduction of keys/values pe
 PATCH_KERNELS: tuple[int, ...] = (7, 3, 3, 3)
 PATCH_STRIDES: tuple[int, ...] = (4, 2, 2, 2)
 ARCH_FORMAT_VERSION = 1
+
+Position = tuple[int, int]  # (stage, block index) of a backbone block
+# Probability of each operator per block position: what the latency prior produces and what sampling
+# and mutation take. Defined once here because both sides depend on this module only.
+OpProbs = Mapping[Position, Mapping[str, float]]
 
 
 class ArchValidationError(ValueError):

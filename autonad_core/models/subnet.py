@@ -18,11 +18,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from autonad_core.arch import PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, ArchValidationError, StageArch
 from autonad_core.atomic_io import atomic_torch_save, atomic_write_text
-from autonad_core.blocks import LN_EPS, SubnetBlock
+from autonad_core.models.arch import (
+    PATCH_KERNELS,
+    PATCH_STRIDES,
+    SR_RATIOS,
+    Arch,
+    ArchValidationError,
+    StageArch,
+)
+from autonad_core.models.blocks import LN_EPS, SubnetBlock
+from autonad_core.models.subnet_mfam import MFAM
 from autonad_core.ops import map_to_tokens, tokens_to_map
-from autonad_core.subnet_mfam import MFAM
 
 ARCH_FILE, WEIGHTS_FILE, META_FILE = "arch.json", "weights.pt", "meta.json"
 SUBNET_FORMAT = "autonad-subnet"
@@ -119,7 +126,7 @@ def materialize(net: nn.Module, arch: Arch, drop_path_rate: float | None = None)
 
 def save_subnet(model: Subnet, directory: str | Path) -> Path:
     """Write ``arch.json``, ``weights.pt`` and ``meta.json`` (each atomically) into ``directory``."""
-    from autonad_core.complexity import count_params
+    from autonad_core.models.complexity import count_params
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

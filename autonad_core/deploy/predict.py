@@ -17,7 +17,7 @@ import torch
 
 from autonad_core.data.image_io import read_image
 from autonad_core.data.preprocess import Preprocess, resize_image, to_unit
-from autonad_core.inference import sliding_window_probabilities
+from autonad_core.deploy.inference import sliding_window_probabilities
 
 PALETTE = np.array(
     [
@@ -74,7 +74,7 @@ class Detector:
     """Loads a retrained subnet folder once; `predict(frame)` gives the class mask and probabilities."""
 
     def __init__(self, model_dir: Path, device: str = "cpu", overlap: float = 0.25) -> None:
-        from autonad_core import load_subnet
+        from autonad_core.models.subnet import load_subnet
 
         self.model_dir = resolve_model_dir(model_dir)
         self.preprocess = Preprocess.load(self.model_dir)

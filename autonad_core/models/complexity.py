@@ -1,6 +1,6 @@
 """Parameter and FLOP counts of an architecture, computed from the arch alone (no model is built).
 
-The formulas mirror :class:`autonad_core.subnet.Subnet` layer by layer; tests check them against the
+The formulas mirror :class:`autonad_core.models.subnet.Subnet` layer by layer; tests check them against the
 materialized module (parameters: ``sum(p.numel())``; FLOPs: ``torch.utils.flop_counter``).
 FLOPs are multiply-accumulates (MACs) of convolutions, linear layers and the two attention matmuls,
 the usual convention of segmentation papers; norms, activations, softmax, pooling and resizing are
@@ -9,7 +9,7 @@ not counted (they are linear in the activation size and small).
 
 from __future__ import annotations
 
-from autonad_core.arch import NUM_LEVELS, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, BlockArch
+from autonad_core.models.arch import NUM_LEVELS, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, BlockArch
 from autonad_core.ops.attention import reduced_size
 from autonad_core.ops.decoder_layers import EDGE_KERNEL
 

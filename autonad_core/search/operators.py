@@ -8,12 +8,9 @@ validated.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
-from autonad_core.arch import NUM_LEVELS, Arch, BlockArch, DecoderArch, StageArch
-
-if TYPE_CHECKING:
-    from autonad_core.search_space import OpProbs, SearchSpace
+from autonad_core.models.arch import NUM_LEVELS, Arch, BlockArch, DecoderArch, OpProbs, StageArch
+from autonad_core.models.search_space import SearchSpace
 
 
 def _refit_heads(

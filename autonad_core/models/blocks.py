@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from autonad_core.arch import BlockArch
+from autonad_core.models.arch import BlockArch
 from autonad_core.ops import (
     DropPath,
     ElasticLayerNorm,
