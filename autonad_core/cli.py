@@ -39,6 +39,14 @@ Device = Annotated[
     typer.Option("--device", help="Training/inference device (cpu, cuda, cuda:1); default from config."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+LatencyTableFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--latency-table",
+        help="latency_table.json of another design to reuse (same space, device, input size); "
+        "default: measured once into OUT/latency_table.json.",
+    ),
+]
 ModelDir = Annotated[Path, typer.Argument(help="Model folder or design output folder.")]
 DatasetDir = Annotated[Path, typer.Argument(help="Dataset folder (generic format or MT layout).")]
 OutDir = Annotated[Path, typer.Argument(help="Output folder (resumed if it exists).")]
@@ -67,12 +75,12 @@ class ConfigArgs:
 
         return load_config(self.preset, self.config, self.items())
 
-    def pin(self, out: Path):
+    def pin(self, out: Path, **extra: str | None):
         """The resolved configuration, pinned in (or checked against) ``out/config.yaml``."""
         from autonad_core.config import parse_overrides
         from autonad_core.pipeline import prepare_run
 
-        return prepare_run(out, self.preset, self.config, parse_overrides(self.items()))
+        return prepare_run(out, self.preset, self.config, parse_overrides(self.items(**extra)))
 
 
 # The shared options, declared once; `_command` appends them to every command that takes `opts`.
@@ -158,6 +166,11 @@ def _command(name: str | None = None, *, device: bool = True) -> Callable[[Calla
     return decorate
 
 
+def _table_override(path: Path | None) -> dict[str, str | None]:
+    """--latency-table as the `search.latency_table` setting (absolute, so the pinned config holds)."""
+    return {"search.latency_table": str(path.resolve()) if path else None}
+
+
 def _print_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
@@ -167,6 +180,7 @@ def design(
     dataset: DatasetDir,
     out: OutDir,
     target_device: str | None = typer.Option(None, "--target-device", help="Where latency counts."),
+    latency_table: LatencyTableFile = None,
     quiet: Quiet = False,
     *,
     opts: ConfigArgs,
@@ -174,7 +188,7 @@ def design(
     """All three stages (supernet, search, retrain) + evaluation + export."""
     from autonad_core.pipeline import design as run_design
 
-    items = opts.items(target_device=target_device)
+    items = opts.items(target_device=target_device, **_table_override(latency_table))
     result = run_design(dataset, out, opts.preset, opts.config, overrides=items, show_progress=not quiet)
     m = result.metrics
     typer.echo(
@@ -208,6 +222,7 @@ def train_supernet_cmd(
 def search(
     dataset: DatasetDir,
     out: OutDir,
+    latency_table: LatencyTableFile = None,
     quiet: Quiet = False,
     *,
     opts: ConfigArgs,
@@ -215,7 +230,7 @@ def search(
     """Stage 2: evolution search with the latency-aware prior."""
     from autonad_core.search.stage import run_search
 
-    cfg = opts.pin(out)
+    cfg = opts.pin(out, **_table_override(latency_table))
     result = run_search(cfg, dataset, out, show_progress=not quiet)
     best = result.result.best
     typer.echo(

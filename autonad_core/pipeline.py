@@ -179,6 +179,7 @@ def design(
         params=int(params),
         history={
             "supernet": str(out_dir / "supernet" / "history.json"),
+            "latency_table": str(out_dir / "latency_table.json"),
             "latency_prior": str(out_dir / "supernet" / "latency_prior.json"),
             "latency_prior_png": str(out_dir / "supernet" / "latency_prior.png"),
             "search": str(out_dir / "search" / "history.json"),

@@ -64,7 +64,7 @@ from autonad_core.training.common import build_loss, prepare_data  # noqa: E402
 from autonad_core.training.fit import fit_segmentation  # noqa: E402
 from autonad_core.training.retrain import retrain  # noqa: E402
 from autonad_core.training.supernet_trainer import load_supernet, train_supernet  # noqa: E402
-from autonad_core.training.timing import time_forward  # noqa: E402
+from autonad_core.training.timing import cpu_name, time_forward  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "mt320"
 QUICK = [
@@ -72,7 +72,6 @@ QUICK = [
     "data.max_train_images=24",
     "data.max_val_images=8",
     "supernet.epochs=2",
-    "supernet.prior.every_n_steps=4",
     "search.population=4",
     "search.generations=2",
     "search.top_k=2",
@@ -224,18 +223,6 @@ def run_jobs(jobs: dict[str, tuple[Callable, tuple]], workers: int, threads: int
     if failures:
         raise RuntimeError("benchmark jobs failed:\n  " + "\n  ".join(failures))
     return results
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def reference_step_ms(steps: int = 10) -> float:

@@ -27,7 +27,7 @@ dataset, out, space, mode, marker = sys.argv[1:6]
 cfg = load_config(None, None, {
     "device": "cpu", "threads": 1, "seed": 3, "space": {"yaml": space},
     "data": {"input_size": [32, 32], "max_train_images": 16, "max_val_images": 4},
-    "supernet": {"epochs": 2, "batch_size": 4, "prior": {"every_n_steps": 1}},
+    "supernet": {"epochs": 2, "batch_size": 4, "prior": {"enabled": True}},
 })
 calls = 0
 
@@ -103,11 +103,13 @@ def test_kill_minus_nine_mid_epoch_then_resume_is_identical(
     got_log = _load(crashed / "supernet" / "last.pt")["history"]
     assert [e["step_losses"] for e in ref_log] == [e["step_losses"] for e in got_log]
     assert len(ref_log) == 2 and len(ref_log[1]["step_losses"]) == 4
-    # the latency prior was recorded (per block, per operator) and written as JSON + heat map
+    # the latency prior comes from the latency table (every block configuration of the tiny space:
+    # stage 1 has one width, stages 2-4 two, each with mlp, transformer, conv3 and conv5 -> 4 + 3 * 8)
     import json
 
     prior = json.loads((crashed / "supernet" / "latency_prior.json").read_text())
-    assert prior["measurements"] == 8
+    assert prior["measurements"] == 28
+    assert (crashed / "latency_table.json").is_file()
     assert (crashed / "supernet" / "latency_prior.png").stat().st_size > 5000
 
 
