@@ -111,6 +111,10 @@ class RetrainConfig(_Strict):
     weight_decay: float = Field(default=0.0, ge=0)
     inherit: bool = True
     """Start from the supernet's weights (the authors' fine-tuning) rather than from scratch."""
+    drop_path: float = Field(default=0.0, ge=0, lt=1)
+    """Stochastic-depth rate of the retrained subnet (linear 0 -> this over its blocks). 0 by default:
+    drop-path regularises the supernet's many weight-sharing subnets, but one subnet retrained for a
+    short budget only learns slower with it (issue 14). The `paper` preset keeps the authors' 0.1."""
     eval_every: int = Field(default=1, ge=1)
     amp: bool = True
     grad_clip: float | None = Field(default=5.0, gt=0)

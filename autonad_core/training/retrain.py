@@ -78,7 +78,7 @@ def retrain(
         space = build_space(cfg)
         net = Supernet(space, data.spec.in_channels, data.spec.num_classes, sharing=cfg.supernet.sharing)
     space.validate(arch)
-    model = materialize(net, arch)
+    model = materialize(net, arch, drop_path_rate=cfg.retrain.drop_path)
     del net
 
     def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:

@@ -182,6 +182,13 @@ def test_sandwich_rule_and_retraining_from_scratch(
     assert out.fit.best_epoch in (1, 2)
     model = load_subnet(out.model_dir)
     assert model.arch == space.smallest()
+    # retraining runs without stochastic depth by default (retrain.drop_path = 0)
+    from autonad_core.ops import DropPath
+
+    assert model.drop_path_rate == 0.0
+    assert [m.drop_prob for m in model.modules() if isinstance(m, DropPath)] == [0.0] * len(
+        space.smallest().block_ops()
+    )
     import json
 
     metrics = json.loads((out.model_dir / "metrics.json").read_text())
