@@ -66,6 +66,10 @@ class SupernetConfig(_Strict):
     amp: bool = True
     """Mixed precision; used only on CUDA devices."""
     grad_clip: float | None = Field(default=5.0, gt=0)
+    hold_unused_slices: bool = True
+    """Entries of shared weights with zero gradient this step (slices the sampled subnet did not use)
+    keep their value and AdamW state instead of drifting by weight decay and stale momentum
+    (training/unused_slices.py). The `paper` preset turns it off (plain AdamW, as the authors)."""
     prior: PriorConfig = Field(default_factory=PriorConfig)
 
 

@@ -48,6 +48,7 @@ from autonad_core.training.distributed import DistContext, init_distributed
 from autonad_core.training.latency_prior import plot_prior
 from autonad_core.training.latency_prior import prior_json as build_prior_json
 from autonad_core.training.latency_table import design_table
+from autonad_core.training.unused_slices import UnusedSliceGuard
 
 STAGE = "supernet"
 CHECKPOINT = "last.pt"
@@ -162,6 +163,7 @@ def train_supernet(
         optimizer, lambda step: cosine_factor(step, total_steps, sc.lr, sc.min_lr)
     )
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    guard = UnusedSliceGuard(optimizer, sc.hold_unused_slices)
     history: list[dict] = []
     start_epoch = 0
     if ckpt is not None:
@@ -201,7 +203,7 @@ def train_supernet(
             if sc.grad_clip is not None:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(net.parameters(), sc.grad_clip)
-            scaler.step(optimizer)
+            guard.step(scaler)
             scaler.update()
             scheduler.step()
             losses.append(_mean_over_ranks(step_loss, ctx, device))
