@@ -25,6 +25,9 @@ STAGE_STRIDES: tuple[int, ...] = (4, 8, 16, 32)
 SR_RATIOS: tuple[int, ...] = (8, 4, 2, 1)  # spatial reduction of keys/values per stage (PVT)
 PATCH_KERNELS: tuple[int, ...] = (7, 3, 3, 3)
 PATCH_STRIDES: tuple[int, ...] = (4, 2, 2, 2)
+# Stage-1 stems: "patch" = the paper's 7x7 stride-4 patch embedding; "conv" = two 3x3 stride-2
+# conv-LayerNorm-GELU layers (more local detail before stride 4, like the hand-designed baselines).
+STEMS: tuple[str, ...] = ("patch", "conv")
 ARCH_FORMAT_VERSION = 1
 
 Position = tuple[int, int]  # (stage, block index) of a backbone block
@@ -126,10 +129,12 @@ class DecoderArch:
 
 @dataclass(frozen=True)
 class Arch:
-    """A complete subnet: four backbone stages and the MFAM decoder."""
+    """A complete subnet: four backbone stages, the MFAM decoder and the stage-1 stem (a search-space
+    switch, not searched: every arch of a space has the space's stem)."""
 
     stages: tuple[StageArch, ...]
     decoder: DecoderArch
+    stem: str = "patch"
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -156,7 +161,9 @@ class Arch:
             f"N{i}@L{lvl}" for i, lvl in enumerate(dec.node_levels)
         ]
         edges = ", ".join(f"{names[e.src]}->{names[e.dst]}:{e.op}" for e in dec.edges)
-        lines.append(f"PPM pool sizes {list(dec.ppm_pool_sizes)}; decoder {dec.channels} ch")
+        lines.append(
+            f"PPM pool sizes {list(dec.ppm_pool_sizes)}; decoder {dec.channels} ch; {self.stem} stem"
+        )
         lines.append(f"MFAM edges: {edges}")
         return "\n".join(lines)
 
@@ -173,8 +180,10 @@ class Arch:
                 blocks.append(entry)
             stages.append({"width": st.width, "blocks": blocks})
         dec = self.decoder
+        stem = {} if self.stem == "patch" else {"stem": self.stem}  # unchanged JSON for the paper's stem
         return {
             "version": ARCH_FORMAT_VERSION,
+            **stem,
             "stages": stages,
             "decoder": {
                 "channels": dec.channels,
@@ -271,4 +280,7 @@ def _parse_arch(data: Any) -> Arch:
         edges=tuple(edges),
         ppm_pool_sizes=tuple(pools),
     )
-    return Arch(stages=tuple(stages), decoder=decoder)
+    stem = data.get("stem", "patch")
+    if stem not in STEMS:
+        raise ArchValidationError(f"arch.stem: unknown stem {stem!r} (expected one of {STEMS})")
+    return Arch(stages=tuple(stages), decoder=decoder, stem=stem)

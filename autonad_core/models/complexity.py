@@ -80,12 +80,26 @@ def _decoder_params(arch: Arch, num_classes: int) -> int:
     return laterals + ppm + edges + nodes + head
 
 
+def _stem_params(arch: Arch, s: int, prev: int, c: int) -> int:
+    """Stage s's embedding: patch conv + bias + LayerNorm, or the conv stem's two convs and norms."""
+    if s == 0 and arch.stem == "conv":
+        return (c * prev * 9 + c + 2 * c) + (c * c * 9 + c + 2 * c)
+    return c * prev * PATCH_KERNELS[s] ** 2 + c + 2 * c
+
+
+def _stem_flops(arch: Arch, s: int, prev: int, c: int, height: int, width: int, area: int) -> int:
+    if s == 0 and arch.stem == "conv":
+        half = _conv_out(height, 3, 2) * _conv_out(width, 3, 2)
+        return half * c * prev * 9 + area * c * c * 9
+    return area * c * prev * PATCH_KERNELS[s] ** 2
+
+
 def count_params(arch: Arch, in_channels: int = 3, num_classes: int = 2) -> int:
     """Exact number of parameters of ``Subnet(arch, in_channels, num_classes)``."""
     total, prev = 0, in_channels
     for s, st in enumerate(arch.stages):
         c = st.width
-        total += c * prev * PATCH_KERNELS[s] ** 2 + c + 2 * c  # patch conv + bias + LayerNorm
+        total += _stem_params(arch, s, prev, c)
         total += sum(block_params(blk, c) for blk in st.blocks)
         total += 2 * c  # stage LayerNorm
         prev = c
@@ -99,7 +113,7 @@ def count_flops(arch: Arch, height: int, width: int, in_channels: int = 3, num_c
     total, prev = 0, in_channels
     for s, st in enumerate(arch.stages):
         c = st.width
-        total += areas[s] * c * prev * PATCH_KERNELS[s] ** 2
+        total += _stem_flops(arch, s, prev, c, height, width, areas[s])
         total += sum(block_flops(blk, c, sizes[s], SR_RATIOS[s]) for blk in st.blocks)
         prev = c
     dec, d = arch.decoder, arch.decoder.channels

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import ValidationError, field_validator, model_validator
@@ -39,6 +40,9 @@ class SearchSpace(FrozenModel):
     kernel_sizes: tuple[PositiveInt, ...] = (3, 5, 7)
     head_dims: tuple[PositiveInt, ...] = (32,)
     decoder: DecoderSpace = DecoderSpace()
+    stem: Literal["patch", "conv"] = "patch"
+    """Stage-1 stem of every arch (a switch, not searched): the paper's 7x7 stride-4 patch embedding,
+    or two 3x3 stride-2 conv-norm-act layers."""
 
     @field_validator("operators")
     @classmethod
@@ -154,7 +158,7 @@ class SearchSpace(FrozenModel):
     def sample(self, rng: random.Random, op_probs: OpProbs | None = None) -> Arch:
         """Uniform random architecture; ``op_probs[(stage, block)][op]`` biases the operator choice."""
         stages = tuple(self.sample_stage(rng, s, op_probs) for s in range(NUM_STAGES))
-        return Arch(stages=stages, decoder=self.sample_decoder(rng))
+        return Arch(stages=stages, decoder=self.sample_decoder(rng), stem=self.stem)
 
     def _decoder(self, edges: list[DecoderEdge], pools: tuple[int, ...]) -> DecoderArch:
         return DecoderArch(
@@ -194,7 +198,7 @@ class SearchSpace(FrozenModel):
             edges += [DecoderEdge(src=src, dst=node, op=op) for src in sources]
         sizes = sorted(dec.ppm_pool_sizes)
         pools = tuple(sizes[-dec.ppm_max_branches :]) if largest else (sizes[0],)
-        return Arch(stages=tuple(stages), decoder=self._decoder(edges, pools))
+        return Arch(stages=tuple(stages), decoder=self._decoder(edges, pools), stem=self.stem)
 
     def largest(self) -> Arch:
         """Deepest, widest subnet; per block the operator with the most parameters, densest MFAM."""
@@ -211,6 +215,10 @@ class SearchSpace(FrozenModel):
             raise ArchValidationError(f"arch: expected an Arch, got {type(arch).__name__}")
         if len(arch.stages) != NUM_STAGES:
             raise ArchValidationError(f"stages: expected {NUM_STAGES}, got {len(arch.stages)}")
+        if arch.stem != self.stem:
+            raise ArchValidationError(
+                f"stem: {arch.stem!r} but this search space uses the {self.stem!r} stem"
+            )
         for s, (st, space) in enumerate(zip(arch.stages, self.stages, strict=True)):
             where = f"stages[{s}]"
             _check(st.width in space.widths, f"{where}.width", st.width, space.widths)

@@ -1,7 +1,8 @@
 """The AutoNAD supernet: a 4-stage hybrid backbone and the searchable MFAM decoder.
 
 ``net(x, arch)`` runs any architecture of its search space with the shared weights. Stage ``s``
-starts with a patch embedding (7x7 stride 4 for stage 1, 3x3 stride 2 after, then LayerNorm), runs
+starts with a patch embedding (7x7 stride 4 for stage 1, or the space's ``conv`` stem of two 3x3
+stride-2 conv-norm-act layers; 3x3 stride 2 after; then LayerNorm), runs
 ``depth`` unified blocks (:mod:`autonad_core.models.blocks`) and ends with a LayerNorm; the four stage outputs
 (strides 4, 8, 16, 32) feed the decoder (:mod:`autonad_core.models.mfam`). Inputs of any H, W work: every
 resize uses exact target sizes.
@@ -9,6 +10,7 @@ resize uses exact target sizes.
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from autonad_core.models.arch import NUM_STAGES, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, StageArch
@@ -43,6 +45,39 @@ class ElasticPatchEmbed(nn.Module):
             **{f"proj.{k}": v for k, v in conv.items()},
             **{f"norm.{k}": v for k, v in self.norm.export_state(width).items()},
         }
+
+
+class ElasticConvStem(nn.Module):
+    """The ``conv`` stem of stage 1: 3x3 stride-2 conv, LayerNorm, GELU, 3x3 stride-2 conv, LayerNorm;
+    both convs elastic in their output width (the stage width). Same interface as the patch embedding.
+
+    Shape:
+        - Input: ``(B, C_in, H, W)``
+        - Output: ``(B, H'*W', C_out)`` and ``(H', W')``, ``H' = ceil(ceil(H / 2) / 2)``
+    """
+
+    def __init__(self, max_in: int, max_out: int) -> None:
+        super().__init__()
+        self.conv1 = ElasticConv2d(max_in, max_out, 3, stride=2)
+        self.norm1 = ElasticLayerNorm(max_out, LN_EPS)
+        self.proj = ElasticConv2d(max_out, max_out, 3, stride=2)
+        self.norm = ElasticLayerNorm(max_out, LN_EPS)
+
+    def forward(self, x: Tensor, width: int) -> tuple[Tensor, tuple[int, int]]:
+        x = self.conv1(x, width)
+        hw = (x.shape[-2], x.shape[-1])
+        x = tokens_to_map(F.gelu(self.norm1(map_to_tokens(x))), hw)
+        x = self.proj(x, width)
+        hw = (x.shape[-2], x.shape[-1])
+        return self.norm(map_to_tokens(x)), hw
+
+    def export_state(self, in_channels: int, width: int) -> dict[str, Tensor]:
+        state = {}
+        for name, conv, c_in in (("conv1", self.conv1, in_channels), ("proj", self.proj, width)):
+            state.update({f"{name}.{k}": v for k, v in conv.export_state(c_in, width, 3).items()})
+        for name, norm in (("norm1", self.norm1), ("norm", self.norm)):
+            state.update({f"{name}.{k}": v for k, v in norm.export_state(width).items()})
+        return state
 
 
 class Supernet(nn.Module):
@@ -84,9 +119,12 @@ class Supernet(nn.Module):
         self.norms = nn.ModuleList()
         for s in range(NUM_STAGES):
             prev = in_channels if s == 0 else max_widths[s - 1]
-            self.patch_embeds.append(
-                ElasticPatchEmbed(prev, max_widths[s], PATCH_KERNELS[s], PATCH_STRIDES[s])
-            )
+            if s == 0 and self.space.stem == "conv":
+                self.patch_embeds.append(ElasticConvStem(prev, max_widths[s]))
+            else:
+                self.patch_embeds.append(
+                    ElasticPatchEmbed(prev, max_widths[s], PATCH_KERNELS[s], PATCH_STRIDES[s])
+                )
             self.stages.append(
                 nn.ModuleList(
                     SupernetBlock(

@@ -85,7 +85,7 @@ def mutate(
             op = rng.choice(space.decoder.edge_ops) if rng.random() < prob else e.op
             edges.append(type(e)(src=e.src, dst=e.dst, op=op))
     pools = space.sample_pool_sizes(rng) if rng.random() < prob else dec.ppm_pool_sizes
-    child = Arch(stages=stages, decoder=_decoder_like(dec, edges, pools))
+    child = Arch(stages=stages, decoder=_decoder_like(dec, edges, pools), stem=arch.stem)
     return space.validate(child)
 
 
@@ -109,7 +109,7 @@ def crossover(space: SearchSpace, a: Arch, b: Arch, rng: random.Random) -> Arch:
     for node in range(NUM_LEVELS, a.decoder.num_nodes):
         edges += rng.choice((a.decoder, b.decoder)).incoming(node)
     pools = rng.choice((a.decoder.ppm_pool_sizes, b.decoder.ppm_pool_sizes))
-    child = Arch(stages=tuple(stages), decoder=_decoder_like(a.decoder, edges, pools))
+    child = Arch(stages=tuple(stages), decoder=_decoder_like(a.decoder, edges, pools), stem=a.stem)
     return space.validate(child)
 
 

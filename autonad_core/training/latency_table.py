@@ -197,7 +197,7 @@ def _parts(
         inputs = (in_channels,) if s == 0 else space.stages[s - 1].widths
         for c_in in inputs:
             for w in st.widths:
-                stage = SubnetStage(s, c_in, StageArch(w, ()), [])
+                stage = SubnetStage(s, c_in, StageArch(w, ()), [], space.stem)
                 yield f"embed|{s}|{c_in}|{w}", stage, _call_with, (1, c_in, *prev_sizes[s])
         h, w_ = sizes[s]
         for w in st.widths:
