@@ -28,6 +28,9 @@ PATCH_STRIDES: tuple[int, ...] = (4, 2, 2, 2)
 # Stage-1 stems: "patch" = the paper's 7x7 stride-4 patch embedding; "conv" = two 3x3 stride-2
 # conv-LayerNorm-GELU layers (more local detail before stride 4, like the hand-designed baselines).
 STEMS: tuple[str, ...] = ("patch", "conv")
+# W_P of the conv operator: "grouped" = the paper's per-channel (q, k, v) -> 1 projection; "dense" = a
+# full k x k convolution from all 3C Step-I channels.
+CONV_WPS: tuple[str, ...] = ("grouped", "dense")
 ARCH_FORMAT_VERSION = 1
 
 Position = tuple[int, int]  # (stage, block index) of a backbone block
@@ -135,6 +138,7 @@ class Arch:
     stages: tuple[StageArch, ...]
     decoder: DecoderArch
     stem: str = "patch"
+    conv_wp: str = "grouped"
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -162,7 +166,8 @@ class Arch:
         ]
         edges = ", ".join(f"{names[e.src]}->{names[e.dst]}:{e.op}" for e in dec.edges)
         lines.append(
-            f"PPM pool sizes {list(dec.ppm_pool_sizes)}; decoder {dec.channels} ch; {self.stem} stem"
+            f"PPM pool sizes {list(dec.ppm_pool_sizes)}; decoder {dec.channels} ch; "
+            f"{self.stem} stem, {self.conv_wp} W_P"
         )
         lines.append(f"MFAM edges: {edges}")
         return "\n".join(lines)
@@ -180,7 +185,10 @@ class Arch:
                 blocks.append(entry)
             stages.append({"width": st.width, "blocks": blocks})
         dec = self.decoder
-        stem = {} if self.stem == "patch" else {"stem": self.stem}  # unchanged JSON for the paper's stem
+        # switches at their paper value are left out, so the paper's arch.json is unchanged
+        stem = {} if self.stem == "patch" else {"stem": self.stem}
+        if self.conv_wp != "grouped":
+            stem["conv_wp"] = self.conv_wp
         return {
             "version": ARCH_FORMAT_VERSION,
             **stem,
@@ -283,4 +291,7 @@ def _parse_arch(data: Any) -> Arch:
     stem = data.get("stem", "patch")
     if stem not in STEMS:
         raise ArchValidationError(f"arch.stem: unknown stem {stem!r} (expected one of {STEMS})")
-    return Arch(stages=tuple(stages), decoder=decoder, stem=stem)
+    conv_wp = data.get("conv_wp", "grouped")
+    if conv_wp not in CONV_WPS:
+        raise ArchValidationError(f"arch.conv_wp: unknown W_P form {conv_wp!r} (expected one of {CONV_WPS})")
+    return Arch(stages=tuple(stages), decoder=decoder, stem=stem, conv_wp=conv_wp)

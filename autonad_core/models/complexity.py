@@ -29,25 +29,26 @@ def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def _mixer_params(blk: BlockArch, c: int) -> int:
+def _mixer_params(blk: BlockArch, c: int, dense_wp: bool = False) -> int:
     if blk.op == "conv":
-        return c * 3 * blk.kernel_size**2 + c
+        return c * 3 * (c if dense_wp else 1) * blk.kernel_size**2 + c
     if blk.op == "mlp":
         hid = max(c // SPLIT_ATTENTION_REDUCTION, 1)
         return (c * hid + hid) + (hid * 3 * c + 3 * c)
     return 0
 
 
-def block_params(blk: BlockArch, c: int) -> int:
-    """Parameters of one block at width ``c`` (norms, Step I + output projection, operator, FFN)."""
+def block_params(blk: BlockArch, c: int, dense_wp: bool = False) -> int:
+    """Parameters of one block at width ``c`` (norms, Step I + output projection, operator, FFN);
+    ``dense_wp``: the conv operator's W_P is a full convolution (space switch ``conv_wp: dense``)."""
     h = blk.hidden_dim(c)
     norms = 2 * (2 * c)
     step_one = 4 * (c * c + c)
     ffn = (c * h + h) + (9 * h + h) + (h * c + c)
-    return norms + step_one + _mixer_params(blk, c) + ffn
+    return norms + step_one + _mixer_params(blk, c, dense_wp) + ffn
 
 
-def block_flops(blk: BlockArch, c: int, hw: tuple[int, int], sr_ratio: int) -> int:
+def block_flops(blk: BlockArch, c: int, hw: tuple[int, int], sr_ratio: int, dense_wp: bool = False) -> int:
     """MACs of one block on an ``hw`` grid."""
     n = hw[0] * hw[1]
     h = blk.hidden_dim(c)
@@ -56,7 +57,7 @@ def block_flops(blk: BlockArch, c: int, hw: tuple[int, int], sr_ratio: int) -> i
         rh, rw = reduced_size(hw, sr_ratio)
         macs += 2 * n * (rh * rw) * c
     elif blk.op == "conv":
-        macs += n * c * 3 * blk.kernel_size**2
+        macs += n * c * 3 * (c if dense_wp else 1) * blk.kernel_size**2
     else:
         hid = max(c // SPLIT_ATTENTION_REDUCTION, 1)
         macs += c * hid + hid * 3 * c
@@ -100,7 +101,7 @@ def count_params(arch: Arch, in_channels: int = 3, num_classes: int = 2) -> int:
     for s, st in enumerate(arch.stages):
         c = st.width
         total += _stem_params(arch, s, prev, c)
-        total += sum(block_params(blk, c) for blk in st.blocks)
+        total += sum(block_params(blk, c, arch.conv_wp == "dense") for blk in st.blocks)
         total += 2 * c  # stage LayerNorm
         prev = c
     return total + _decoder_params(arch, num_classes)
@@ -114,7 +115,8 @@ def count_flops(arch: Arch, height: int, width: int, in_channels: int = 3, num_c
     for s, st in enumerate(arch.stages):
         c = st.width
         total += _stem_flops(arch, s, prev, c, height, width, areas[s])
-        total += sum(block_flops(blk, c, sizes[s], SR_RATIOS[s]) for blk in st.blocks)
+        dense = arch.conv_wp == "dense"
+        total += sum(block_flops(blk, c, sizes[s], SR_RATIOS[s], dense) for blk in st.blocks)
         prev = c
     dec, d = arch.decoder, arch.decoder.channels
     total += sum(areas[lvl] * arch.widths[lvl] * d for lvl in range(NUM_LEVELS - 1))

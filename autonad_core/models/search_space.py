@@ -43,6 +43,9 @@ class SearchSpace(FrozenModel):
     stem: Literal["patch", "conv"] = "patch"
     """Stage-1 stem of every arch (a switch, not searched): the paper's 7x7 stride-4 patch embedding,
     or two 3x3 stride-2 conv-norm-act layers."""
+    conv_wp: Literal["grouped", "dense"] = "grouped"
+    """W_P of the conv operator in every arch (a switch): the paper's per-channel projection, or a full
+    k x k convolution over all Step-I channels."""
 
     @field_validator("operators")
     @classmethod
@@ -158,7 +161,7 @@ class SearchSpace(FrozenModel):
     def sample(self, rng: random.Random, op_probs: OpProbs | None = None) -> Arch:
         """Uniform random architecture; ``op_probs[(stage, block)][op]`` biases the operator choice."""
         stages = tuple(self.sample_stage(rng, s, op_probs) for s in range(NUM_STAGES))
-        return Arch(stages=stages, decoder=self.sample_decoder(rng), stem=self.stem)
+        return Arch(stages, self.sample_decoder(rng), self.stem, self.conv_wp)
 
     def _decoder(self, edges: list[DecoderEdge], pools: tuple[int, ...]) -> DecoderArch:
         return DecoderArch(
@@ -182,7 +185,8 @@ class SearchSpace(FrozenModel):
                 kernel = pick(self.kernel_sizes) if op == "conv" else None
                 heads = pick(self.heads_for(width)) if op == "transformer" else None
                 options.append(BlockArch(op=op, ffn_ratio=ratio, kernel_size=kernel, num_heads=heads))
-            block = pick(options, key=lambda b, w=width: block_params(b, w))
+            dense = self.conv_wp == "dense"
+            block = pick(options, key=lambda b, w=width: block_params(b, w, dense))
             stages.append(StageArch(width=width, blocks=(block,) * pick(space.depths)))
         dec = self.decoder
         edges = []
@@ -198,7 +202,7 @@ class SearchSpace(FrozenModel):
             edges += [DecoderEdge(src=src, dst=node, op=op) for src in sources]
         sizes = sorted(dec.ppm_pool_sizes)
         pools = tuple(sizes[-dec.ppm_max_branches :]) if largest else (sizes[0],)
-        return Arch(stages=tuple(stages), decoder=self._decoder(edges, pools), stem=self.stem)
+        return Arch(tuple(stages), self._decoder(edges, pools), self.stem, self.conv_wp)
 
     def largest(self) -> Arch:
         """Deepest, widest subnet; per block the operator with the most parameters, densest MFAM."""
@@ -218,6 +222,10 @@ class SearchSpace(FrozenModel):
         if arch.stem != self.stem:
             raise ArchValidationError(
                 f"stem: {arch.stem!r} but this search space uses the {self.stem!r} stem"
+            )
+        if arch.conv_wp != self.conv_wp:
+            raise ArchValidationError(
+                f"conv_wp: {arch.conv_wp!r} but this search space uses the {self.conv_wp!r} W_P"
             )
         for s, (st, space) in enumerate(zip(arch.stages, self.stages, strict=True)):
             where = f"stages[{s}]"

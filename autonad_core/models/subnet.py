@@ -77,7 +77,13 @@ class SubnetStage(nn.Module):
     """
 
     def __init__(
-        self, index: int, in_channels: int, st: StageArch, drop_rates: list[float], stem: str = "patch"
+        self,
+        index: int,
+        in_channels: int,
+        st: StageArch,
+        drop_rates: list[float],
+        stem: str = "patch",
+        dense_wp: bool = False,
     ) -> None:
         super().__init__()
         if index == 0 and stem == "conv":
@@ -85,7 +91,7 @@ class SubnetStage(nn.Module):
         else:
             self.patch_embed = PatchEmbed(in_channels, st.width, PATCH_KERNELS[index], PATCH_STRIDES[index])
         self.blocks = nn.ModuleList(
-            SubnetBlock(st.width, blk, SR_RATIOS[index], rate)
+            SubnetBlock(st.width, blk, SR_RATIOS[index], rate, dense_wp)
             for blk, rate in zip(st.blocks, drop_rates, strict=True)
         )
         self.norm = nn.LayerNorm(st.width, eps=LN_EPS)
@@ -116,7 +122,8 @@ class Subnet(nn.Module):
         self.stages = nn.ModuleList()
         prev, start = in_channels, 0
         for s, st in enumerate(arch.stages):
-            self.stages.append(SubnetStage(s, prev, st, rates[start : start + st.depth], arch.stem))
+            rate = rates[start : start + st.depth]
+            self.stages.append(SubnetStage(s, prev, st, rate, arch.stem, arch.conv_wp == "dense"))
             prev, start = st.width, start + st.depth
         self.decoder = MFAM(arch.decoder, arch.widths, num_classes)
 

@@ -135,6 +135,7 @@ class Supernet(nn.Module):
                         sharing=sharing,
                         drop_path=rates[positions.index((s, b))],
                         operators=self.space.operators,
+                        dense_wp=self.space.conv_wp == "dense",
                     )
                     for b in range(self.space.max_depth(s))
                 )

@@ -206,7 +206,7 @@ def _parts(
                     for k in space.kernel_sizes if op == "conv" else (None,):
                         for heads in space.heads_for(w) if op == "transformer" else (None,):
                             blk = BlockArch(op, ratio, k, heads)
-                            module = SubnetBlock(w, blk, SR_RATIOS[s])
+                            module = SubnetBlock(w, blk, SR_RATIOS[s], 0.0, space.conv_wp == "dense")
                             forward = partial(_call_with, extra=((h, w_),))
                             yield block_key(s, w, blk), module, forward, (1, h * w_, w)
     dec, d = space.decoder, space.decoder.channels
