@@ -190,7 +190,6 @@ def _parts(
     space: SearchSpace, in_channels: int, num_classes: int, input_size: tuple[int, int], device: str
 ) -> Iterator[tuple[str, nn.Module, Callable[[nn.Module, Tensor], Tensor], tuple[int, ...]]]:
     """(key, module, forward(module, x), input shape) for every entry the space needs."""
-
     sizes = level_sizes(*input_size)
     prev_sizes = [tuple(input_size), *sizes[:-1]]
     for s, st in enumerate(space.stages):
