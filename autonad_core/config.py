@@ -115,10 +115,11 @@ class RetrainConfig(_Strict):
     weight_decay: float = Field(default=0.0, ge=0)
     inherit: bool = True
     """Start from the supernet's weights (the authors' fine-tuning) rather than from scratch."""
-    drop_path: float = Field(default=0.0, ge=0, lt=1)
-    """Stochastic-depth rate of the retrained subnet (linear 0 -> this over its blocks). 0 by default:
-    drop-path regularises the supernet's many weight-sharing subnets, but one subnet retrained for a
-    short budget only learns slower with it (issue 14). The `paper` preset keeps the authors' 0.1."""
+    drop_path: float = Field(default=0.1, ge=0, lt=1)
+    """Stochastic-depth rate of the retrained subnet (linear 0 -> this over its blocks); 0.1 = the
+    supernet's rate, what retraining used before this switch. Issue 14 suspected it slows a short
+    retraining; measured on the tiny end-to-end design (40 MT 'uneven' images, 64x64, 40 epochs, one
+    seed) 0 gave val mIoU 37.9 % against 40.5 % with 0.1, so 0.1 stays until MT says otherwise."""
     eval_every: int = Field(default=1, ge=1)
     amp: bool = True
     grad_clip: float | None = Field(default=5.0, gt=0)
