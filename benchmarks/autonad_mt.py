@@ -22,8 +22,8 @@ median of 20 runs, batch 1, 320x320, CPU, after 5 warm-up runs, measured at the 
 running. Results land in <out>/benchmark.json and <out>/benchmark.md; every stage resumes if the script
 is re-run with the same --out.
 
-Scheduling: the design runs alone with all threads, because it measures its latency table (prior and search latency)
-and a second job would corrupt those timings. The four other trainings (two baselines, two ablation
+Scheduling: the design runs alone with all threads, because it measures its latency table (the prior's
+and the search's latency) and a second job would corrupt those timings. The four other trainings (two baselines, two ablation
 supernets + retrainings) time nothing, so they run as separate processes, `--workers` at once with
 `--threads // workers` torch threads each (default 2 x 1 on 2 cores): these small models at 128x128
 gain little from a second OpenMP thread (U-Net step 0.156 s on 1 thread, 0.140 s on 2; two 1-thread
