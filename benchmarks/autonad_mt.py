@@ -25,12 +25,12 @@ is re-run with the same --out.
 Scheduling: the design runs alone with all threads, because it measures its latency table (the prior's
 and the search's latency) and a second job would corrupt those timings. The four other trainings (two
 baselines, two ablation supernets + retrainings) time nothing, so they run as separate processes,
-`--workers` at once with `--threads // workers` torch threads each (default 2 x 1 on 2 cores): these small models at 128x128
-gain little from a second OpenMP thread (U-Net step 0.156 s on 1 thread, 0.140 s on 2; two 1-thread
-processes side by side 0.160 s each), so two at once nearly halve that phase. Their "train (min)" is
-the wall time of that process, sharing the machine. Each such job logs to <out>/logs/<job>.log.
-The header of the table names the CPU and a reference time (one U-Net training step, 1 thread), so
-runs on hosts of different speed can be compared.
+`--workers` at once with `--threads // workers` torch threads each (default 2 x 1 on 2 cores): these
+small models at 128x128 gain little from a second OpenMP thread (U-Net step 0.156 s on 1 thread, 0.140 s
+on 2; two 1-thread processes side by side 0.160 s each), so two at once nearly halve that phase. Their
+"train (min)" is the wall time of that process, sharing the machine. Each such job logs to
+<out>/logs/<job>.log. The header of the table names the CPU and a reference time (one U-Net training
+step, 1 thread), so runs on hosts of different speed can be compared.
 """
 
 from __future__ import annotations
