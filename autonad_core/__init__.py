@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 import importlib
 
-from autonad_core.arch import (
+from autonad_core.models.arch import (
     DECODER_OPS,
     OPERATORS,
     Arch,
@@ -20,19 +20,19 @@ from autonad_core.arch import (
     DecoderEdge,
     StageArch,
 )
-from autonad_core.blocks import SHARING_MODES
-from autonad_core.complexity import count_flops, count_params
-from autonad_core.search_space import DecoderSpace, SearchSpace, StageSpace
-from autonad_core.subnet import Subnet, load_subnet, materialize, save_subnet
-from autonad_core.supernet import Supernet
+from autonad_core.models.blocks import SHARING_MODES
+from autonad_core.models.complexity import count_flops, count_params
+from autonad_core.models.search_space import DecoderSpace, SearchSpace, StageSpace
+from autonad_core.models.subnet import Subnet, load_subnet, materialize, save_subnet
+from autonad_core.models.supernet import Supernet
 
 # Pipeline names, imported on first use so `import autonad_core` stays light and acyclic.
 _LAZY = {
     "design": "autonad_core.pipeline",
     "DesignResult": "autonad_core.pipeline",
     "ProgressEvent": "autonad_core.pipeline",
-    "Detector": "autonad_core.predict",
-    "Prediction": "autonad_core.predict",
+    "Detector": "autonad_core.deploy.predict",
+    "Prediction": "autonad_core.deploy.predict",
 }
 
 

@@ -7,13 +7,16 @@ Every command takes `--preset` (paper | cpu-small), `--config FILE.yaml` (merged
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -26,13 +29,67 @@ app = typer.Typer(
     add_completion=False,
 )
 
-PresetOpt = typer.Option("cpu-small", "--preset", help="Budget preset: paper | cpu-small.")
-ConfigOpt = typer.Option(None, "--config", help="YAML file merged over the preset.")
-SetOpt = typer.Option(None, "--set", help="Override, e.g. --set search.population=20 (repeatable).")
-DeviceOpt = typer.Option(
-    None, "--device", help="Training/inference device (cpu, cuda, cuda:1); default from config."
+Preset = Annotated[str, typer.Option("--preset", help="Budget preset: paper | cpu-small.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML file merged over the preset.")]
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", help="Override, e.g. --set search.population=20 (repeatable).")
+]
+Device = Annotated[
+    str | None,
+    typer.Option("--device", help="Training/inference device (cpu, cuda, cuda:1); default from config."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+LatencyTableFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--latency-table",
+        help="latency_table.json of another design to reuse (same space, device, input size); "
+        "default: measured once into OUT/latency_table.json.",
+    ),
+]
+ModelDir = Annotated[Path, typer.Argument(help="Model folder or design output folder.")]
+DatasetDir = Annotated[Path, typer.Argument(help="Dataset folder (generic format or MT layout).")]
+OutDir = Annotated[Path, typer.Argument(help="Output folder (resumed if it exists).")]
+
+
+@dataclass(frozen=True)
+class ConfigArgs:
+    """The options every command shares, resolved as preset <- --config <- --set (--device is a --set)."""
+
+    preset: str = "cpu-small"
+    config: Path | None = None
+    sets: tuple[str, ...] = ()
+    device: str | None = None
+
+    def items(self, **extra: str | None) -> list[str]:
+        """The --set strings, plus ``key=value`` for --device and each given ``extra``."""
+        items = list(self.sets)
+        for key, value in {"device": self.device, **extra}.items():
+            if value:
+                items.append(f"{key}={value}")
+        return items
+
+    def load(self):
+        """The resolved configuration (commands that read a model, not an output folder)."""
+        from autonad_core.config import load_config
+
+        return load_config(self.preset, self.config, self.items())
+
+    def pin(self, out: Path, **extra: str | None):
+        """The resolved configuration, pinned in (or checked against) ``out/config.yaml``."""
+        from autonad_core.config import parse_overrides
+        from autonad_core.pipeline import prepare_run
+
+        return prepare_run(out, self.preset, self.config, parse_overrides(self.items(**extra)))
+
+
+# The shared options, declared once; `_command` appends them to every command that takes `opts`.
+_SHARED_OPTIONS = (
+    inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default="cpu-small", annotation=Preset),
+    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigFile),
+    inspect.Parameter("set_", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Sets),
+    inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Device),
 )
-QuietOpt = typer.Option(False, "--quiet", help="No progress bars.")
 
 
 def _version(value: bool) -> None:
@@ -69,7 +126,7 @@ def _friendly_errors(func: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         from autonad_core.config import ConfigError
         from autonad_core.data.spec import DatasetError
-        from autonad_core.export import ExportError
+        from autonad_core.deploy.export import ExportError
         from autonad_core.search.evolution import SearchError
 
         _log_to_stderr()
@@ -84,50 +141,55 @@ def _friendly_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def _config(preset: str | None, config: Path | None, sets: list[str] | None, device: str | None):
-    from autonad_core.config import load_config
+def _command(name: str | None = None, *, device: bool = True) -> Callable[[Callable], Callable]:
+    """Register ``func(..., opts: ConfigArgs)`` as a command with the shared options and clear errors."""
 
-    items = list(sets or [])
-    if device:
-        items.append(f"device={device}")
-    return load_config(preset, config, items)
+    def decorate(func: Callable) -> Callable:
+        shared = _SHARED_OPTIONS if device else _SHARED_OPTIONS[:3]
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "opts"]
+
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            opts = ConfigArgs(
+                preset=kwargs.pop("preset"),
+                config=kwargs.pop("config"),
+                sets=tuple(kwargs.pop("set_") or ()),
+                device=kwargs.pop("device", None),
+            )
+            return func(*args, opts=opts, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *shared])
+        wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+        return app.command(name)(_friendly_errors(wrapper))
+
+    return decorate
 
 
-def _run_config(out: Path, preset, config, sets, device):
-    from autonad_core.config import parse_overrides
-    from autonad_core.pipeline import prepare_run
-
-    items = list(sets or [])
-    if device:
-        items.append(f"device={device}")
-    return prepare_run(out, preset, config, parse_overrides(items))
+def _table_override(path: Path | None) -> dict[str, str | None]:
+    """--latency-table as the `search.latency_table` setting (absolute, so the pinned config holds)."""
+    return {"search.latency_table": str(path.resolve()) if path else None}
 
 
 def _print_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-@app.command()
-@_friendly_errors
+@_command()
 def design(
-    dataset: Path = typer.Argument(..., help="Dataset folder (generic format or MT layout)."),
-    out: Path = typer.Argument(..., help="Output folder (resumed if it exists)."),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
-    device: str | None = DeviceOpt,
+    dataset: DatasetDir,
+    out: OutDir,
     target_device: str | None = typer.Option(None, "--target-device", help="Where latency counts."),
-    quiet: bool = QuietOpt,
+    latency_table: LatencyTableFile = None,
+    quiet: Quiet = False,
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """All three stages (supernet, search, retrain) + evaluation + export."""
     from autonad_core.pipeline import design as run_design
 
-    items = list(set_ or [])
-    if device:
-        items.append(f"device={device}")
-    if target_device:
-        items.append(f"target_device={target_device}")
-    result = run_design(dataset, out, preset, config, overrides=items, show_progress=not quiet)
+    items = opts.items(target_device=target_device, **_table_override(latency_table))
+    result = run_design(dataset, out, opts.preset, opts.config, overrides=items, show_progress=not quiet)
     m = result.metrics
     typer.echo(
         f"designed {result.model_dir}: mIoU {100 * m['miou']:.2f}% (defects {100 * m['miou_defect']:.2f}%), "
@@ -136,21 +198,18 @@ def design(
     )
 
 
-@app.command("train-supernet")
-@_friendly_errors
+@_command("train-supernet")
 def train_supernet_cmd(
-    dataset: Path = typer.Argument(...),
-    out: Path = typer.Argument(...),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
-    device: str | None = DeviceOpt,
-    quiet: bool = QuietOpt,
+    dataset: DatasetDir,
+    out: OutDir,
+    quiet: Quiet = False,
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """Stage 1: train the supernet and record the latency prior (torchrun for several GPUs)."""
     from autonad_core.training.supernet_trainer import train_supernet
 
-    cfg = _run_config(out, preset, config, set_, device)
+    cfg = opts.pin(out)
     result = train_supernet(cfg, dataset, out, show_progress=not quiet)
     if result.history:
         typer.echo(
@@ -159,21 +218,19 @@ def train_supernet_cmd(
         )
 
 
-@app.command()
-@_friendly_errors
+@_command()
 def search(
-    dataset: Path = typer.Argument(...),
-    out: Path = typer.Argument(..., help="Output folder holding a trained supernet."),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
-    device: str | None = DeviceOpt,
-    quiet: bool = QuietOpt,
+    dataset: DatasetDir,
+    out: OutDir,
+    latency_table: LatencyTableFile = None,
+    quiet: Quiet = False,
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """Stage 2: evolution search with the latency-aware prior."""
     from autonad_core.search.stage import run_search
 
-    cfg = _run_config(out, preset, config, set_, device)
+    cfg = opts.pin(out, **_table_override(latency_table))
     result = run_search(cfg, dataset, out, show_progress=not quiet)
     best = result.result.best
     typer.echo(
@@ -182,22 +239,19 @@ def search(
     )
 
 
-@app.command()
-@_friendly_errors
+@_command()
 def retrain(
-    dataset: Path = typer.Argument(...),
-    out: Path = typer.Argument(...),
+    dataset: DatasetDir,
+    out: OutDir,
     arch: Path | None = typer.Option(None, "--arch", help="Architecture JSON (default: search result)."),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
-    device: str | None = DeviceOpt,
-    quiet: bool = QuietOpt,
+    quiet: Quiet = False,
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """Stage 3: retrain the searched subnet; best model by validation mIoU."""
-    from autonad_core.retrain import retrain as run_retrain
+    from autonad_core.training.retrain import retrain as run_retrain
 
-    cfg = _run_config(out, preset, config, set_, device)
+    cfg = opts.pin(out)
     result = run_retrain(cfg, dataset, out, arch, show_progress=not quiet)
     typer.echo(
         f"best val mIoU {100 * result.fit.best_miou:.2f}% at epoch {result.fit.best_epoch} -> "
@@ -205,23 +259,20 @@ def retrain(
     )
 
 
-@app.command()
-@_friendly_errors
+@_command()
 def evaluate(
-    model: Path = typer.Argument(..., help="Model folder or design output folder."),
-    dataset: Path = typer.Argument(...),
+    model: ModelDir,
+    dataset: DatasetDir,
     split: str = typer.Option("val", "--split"),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
-    device: str | None = DeviceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """mIoU / mF1 (all classes and defect classes) from one confusion matrix over the split."""
     from autonad_core.config import resolve_device
     from autonad_core.evaluation import evaluate_model_dir
 
-    cfg = _config(preset, config, set_, device)
+    cfg = opts.load()
     result = evaluate_model_dir(model, dataset, split, resolve_device(cfg.device), cfg.data.max_val_images)
     if as_json:
         _print_json(result)
@@ -234,41 +285,36 @@ def evaluate(
         )
 
 
-@app.command()
-@_friendly_errors
+@_command()
 def predict(
-    model: Path = typer.Argument(..., help="Model folder or design output folder."),
+    model: ModelDir,
     inputs: list[Path] = typer.Argument(..., help="Image files or channel folders."),
     out: Path = typer.Option(..., "--out", help="Folder for <name>_mask.png and <name>_overlay.png."),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
-    device: str | None = DeviceOpt,
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """Segment images: class-index masks and colour overlays."""
     from autonad_core.config import resolve_device
-    from autonad_core.predict import predict_files
+    from autonad_core.deploy.predict import predict_files
 
-    cfg = _config(preset, config, set_, device)
+    cfg = opts.load()
     summary = predict_files(model, inputs, out, resolve_device(cfg.device))
     for item in summary:
         defects = {k: round(v, 4) for k, v in item["class_fraction"].items() if v > 0 and k != "background"}
         typer.echo(f"{item['input']}: {item['mask']} defects {defects or 'none'}")
 
 
-@app.command()
-@_friendly_errors
+@_command(device=False)
 def export(
-    model: Path = typer.Argument(..., help="Model folder or design output folder."),
+    model: ModelDir,
     out: Path = typer.Option(..., "--out", help="Export folder."),
-    preset: str = PresetOpt,
-    config: Path | None = ConfigOpt,
-    set_: list[str] | None = SetOpt,
+    *,
+    opts: ConfigArgs,
 ) -> None:
     """TorchScript + ONNX export, checked against PyTorch (ONNX Runtime within the tolerance)."""
-    from autonad_core.export import export_model
+    from autonad_core.deploy.export import export_model
 
-    cfg = _config(preset, config, set_, None)
+    cfg = opts.load()
     e = cfg.export
     result = export_model(model, out, e.torchscript, e.onnx, e.opset, e.tolerance)
     typer.echo(

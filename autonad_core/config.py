@@ -46,16 +46,9 @@ class SpaceConfig(_Strict):
 
 
 class PriorConfig(_Strict):
-    """Latency recording during supernet training and its conversion to operator probabilities."""
+    """The latency-aware prior: operator probabilities per block position from the latency table."""
 
     enabled: bool = True
-    target_device: str | None = None
-    """Device whose latency counts (the detector's hardware); None = the training device."""
-    every_n_steps: int = Field(default=1, ge=1)
-    warmup: int = Field(default=1, ge=0)
-    repeats: int = Field(default=1, ge=1)
-    input_size: tuple[int, int] | None = None
-    """Timing input (H, W), batch 1; None = data.input_size."""
     temperature: float = Field(default=1.0, gt=0)
     uniform_mix: float = Field(default=0.1, ge=0, le=1)
 
@@ -73,6 +66,10 @@ class SupernetConfig(_Strict):
     amp: bool = True
     """Mixed precision; used only on CUDA devices."""
     grad_clip: float | None = Field(default=5.0, gt=0)
+    hold_unused_slices: bool = True
+    """Entries of shared weights with zero gradient this step (slices the sampled subnet did not use)
+    keep their value and AdamW state instead of drifting by weight decay and stale momentum
+    (training/unused_slices.py). The `paper` preset turns it off (plain AdamW, as the authors)."""
     prior: PriorConfig = Field(default_factory=PriorConfig)
 
 
@@ -88,9 +85,16 @@ class SearchConfig(_Strict):
     max_latency_ms: float | None = Field(default=None, gt=0)
     max_params: int | None = Field(default=None, ge=1)
     target_device: str | None = None
+    """Device whose latency counts (the detector's hardware); None = DesignConfig.target_device, else
+    the training device."""
     latency_input_size: tuple[int, int] | None = None
+    """Input (H, W) of the latency table, batch 1; None = data.input_size."""
     latency_warmup: int = Field(default=2, ge=0)
     latency_repeats: int = Field(default=5, ge=1)
+    """Warm-up runs and timed runs (median) per latency-table entry."""
+    latency_table: Path | None = None
+    """A latency table from another run (its `latency_table.json`) instead of measuring one; it must
+    match this run's search space, device, input size, channels and classes."""
     use_prior: bool = True
     eval_batch_size: int = Field(default=8, ge=1)
     max_tries: int = Field(default=2000, ge=1)
@@ -111,6 +115,11 @@ class RetrainConfig(_Strict):
     weight_decay: float = Field(default=0.0, ge=0)
     inherit: bool = True
     """Start from the supernet's weights (the authors' fine-tuning) rather than from scratch."""
+    drop_path: float = Field(default=0.1, ge=0, lt=1)
+    """Stochastic-depth rate of the retrained subnet (linear 0 -> this over its blocks); 0.1 = the
+    supernet's rate, what retraining used before this switch. Issue 14 suspected it slows a short
+    retraining; measured on the tiny end-to-end design (40 MT 'uneven' images, 64x64, 40 epochs, one
+    seed) 0 gave val mIoU 37.9 % against 40.5 % with 0.1, so 0.1 stays until MT says otherwise."""
     eval_every: int = Field(default=1, ge=1)
     amp: bool = True
     grad_clip: float | None = Field(default=5.0, gt=0)

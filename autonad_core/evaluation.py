@@ -10,9 +10,9 @@ import torch
 from autonad_core.data.dataset import SegmentationDataset
 from autonad_core.data.mt import open_dataset
 from autonad_core.data.preprocess import Preprocess
-from autonad_core.inference import evaluate
+from autonad_core.deploy.inference import evaluate
+from autonad_core.deploy.predict import resolve_model_dir
 from autonad_core.metrics import ConfusionMatrix
-from autonad_core.predict import resolve_model_dir
 
 
 def all_background_scores(dataset: SegmentationDataset, num_classes: int, class_names) -> dict:
@@ -31,7 +31,7 @@ def evaluate_model_dir(
     max_images: int | None = None,
     batch_size: int = 8,
 ) -> dict:
-    from autonad_core import load_subnet
+    from autonad_core.models.subnet import load_subnet
 
     model_dir = resolve_model_dir(model_dir)
     preprocess = Preprocess.load(model_dir)

@@ -84,8 +84,8 @@ def prepare_run(
 
 
 def _latency(model_dir: Path, device: str, repeats: int = 10) -> float:
-    from autonad_core import load_subnet
     from autonad_core.data.preprocess import Preprocess
+    from autonad_core.models.subnet import load_subnet
     from autonad_core.training.timing import time_forward
 
     pre = Preprocess.load(model_dir)
@@ -111,10 +111,10 @@ def design(
     counts (the detector's hardware; default: the training device). `progress` receives ProgressEvents;
     raising from it cancels (re-run the same call to resume).
     """
-    from autonad_core.export import export_model
-    from autonad_core.retrain import retrain
+    from autonad_core.deploy.export import export_model
     from autonad_core.search.stage import run_search
     from autonad_core.training.distributed import init_distributed, shutdown_distributed
+    from autonad_core.training.retrain import retrain
     from autonad_core.training.supernet_trainer import train_supernet
 
     extra: dict[str, Any] = {}
@@ -164,8 +164,8 @@ def design(
             "onnx_max_diff": ex.onnx_max_diff,
         }
         report(progress, "export", 1.0, "exported")
-    from autonad_core import count_params
     from autonad_core.data.preprocess import Preprocess
+    from autonad_core.models.complexity import count_params
 
     pre = Preprocess.load(model_dir)
     params = count_params(retrained.arch, in_channels=len(pre.channels), num_classes=len(pre.class_names))
@@ -179,6 +179,7 @@ def design(
         params=int(params),
         history={
             "supernet": str(out_dir / "supernet" / "history.json"),
+            "latency_table": str(out_dir / "latency_table.json"),
             "latency_prior": str(out_dir / "supernet" / "latency_prior.json"),
             "latency_prior_png": str(out_dir / "supernet" / "latency_prior.png"),
             "search": str(out_dir / "search" / "history.json"),

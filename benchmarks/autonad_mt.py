@@ -22,15 +22,15 @@ median of 20 runs, batch 1, 320x320, CPU, after 5 warm-up runs, measured at the 
 running. Results land in <out>/benchmark.json and <out>/benchmark.md; every stage resumes if the script
 is re-run with the same --out.
 
-Scheduling: the design runs alone with all threads, because its latency prior and search time subnets
-and a second job would corrupt those timings. The four other trainings (two baselines, two ablation
-supernets + retrainings) time nothing, so they run as separate processes, `--workers` at once with
-`--threads // workers` torch threads each (default 2 x 1 on 2 cores): these small models at 128x128
-gain little from a second OpenMP thread (U-Net step 0.156 s on 1 thread, 0.140 s on 2; two 1-thread
-processes side by side 0.160 s each), so two at once nearly halve that phase. Their "train (min)" is
-the wall time of that process, sharing the machine. Each such job logs to <out>/logs/<job>.log.
-The header of the table names the CPU and a reference time (one U-Net training step, 1 thread), so
-runs on hosts of different speed can be compared.
+Scheduling: the design runs alone with all threads, because it measures its latency table (the prior's
+and the search's latency) and a second job would corrupt those timings. The four other trainings (two
+baselines, two ablation supernets + retrainings) time nothing, so they run as separate processes,
+`--workers` at once with `--threads // workers` torch threads each (default 2 x 1 on 2 cores): these
+small models at 128x128 gain little from a second OpenMP thread (U-Net step 0.156 s on 1 thread, 0.140 s
+on 2; two 1-thread processes side by side 0.160 s each), so two at once nearly halve that phase. Their
+"train (min)" is the wall time of that process, sharing the machine. Each such job logs to
+<out>/logs/<job>.log. The header of the table names the CPU and a reference time (one U-Net training
+step, 1 thread), so runs on hosts of different speed can be compared.
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ from autonad_core.baselines import DeepLabV3Plus, UNet  # noqa: E402
 from autonad_core.config import DesignConfig, load_config  # noqa: E402
 from autonad_core.data.preprocess import Preprocess  # noqa: E402
 from autonad_core.pipeline import design  # noqa: E402
-from autonad_core.retrain import retrain  # noqa: E402
 from autonad_core.search.candidates import InheritedEvaluator  # noqa: E402
 from autonad_core.training.checkpoint import seed_everything  # noqa: E402
 from autonad_core.training.common import build_loss, prepare_data  # noqa: E402
 from autonad_core.training.fit import fit_segmentation  # noqa: E402
+from autonad_core.training.retrain import retrain  # noqa: E402
 from autonad_core.training.supernet_trainer import load_supernet, train_supernet  # noqa: E402
-from autonad_core.training.timing import time_forward  # noqa: E402
+from autonad_core.training.timing import cpu_name, time_forward  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "mt320"
 QUICK = [
@@ -72,7 +72,6 @@ QUICK = [
     "data.max_train_images=24",
     "data.max_val_images=8",
     "supernet.epochs=2",
-    "supernet.prior.every_n_steps=4",
     "search.population=4",
     "search.generations=2",
     "search.top_k=2",
@@ -224,18 +223,6 @@ def run_jobs(jobs: dict[str, tuple[Callable, tuple]], workers: int, threads: int
     if failures:
         raise RuntimeError("benchmark jobs failed:\n  " + "\n  ".join(failures))
     return results
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def reference_step_ms(steps: int = 10) -> float:

@@ -19,13 +19,35 @@ MT_CLASSES = ("background", "blowhole", "break", "crack", "fray", "uneven")
 MT_SPEC = DatasetSpec(name="mt320", classes=MT_CLASSES, channels=("grey",), bit_depth=8)
 
 
+MT_HEADER = ["filename", "class", "class_index", "split"]
+
+
+def _rows_under_mt_header(root: Path) -> list[dict[str, str]] | None:
+    """The rows of ``split.csv`` when it has MT's header (and ``images/`` exists), else None."""
+    split_csv = Path(root) / "split.csv"
+    if not split_csv.is_file() or not (Path(root) / "images").is_dir():
+        return None
+    with split_csv.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if [name.strip() for name in reader.fieldnames or []] != MT_HEADER:
+            return None
+        return list(reader)
+
+
+def _foreign_classes(rows: list[dict[str, str]]) -> list[str]:
+    """Class names (with their index) in ``rows`` that are not one of MT's defect classes."""
+    valid = {(name, str(i)) for i, name in enumerate(MT_CLASSES) if i > 0}
+    return sorted(
+        {f"{row.get('class')} ({row.get('class_index')})" for row in rows}
+        - {f"{name} ({index})" for name, index in valid}
+    )
+
+
 def is_mt_layout(root: Path) -> bool:
-    root = Path(root)
-    split_csv = root / "split.csv"
-    if not split_csv.is_file() or not (root / "images").is_dir():
-        return False
-    header = split_csv.read_text().splitlines()[:1]
-    return bool(header) and header[0].strip() == "filename,class,class_index,split"
+    """MT is recognised by its ``split.csv`` header *and* its classes: every row names one of MT's
+    defect classes with MT's index (another data set can share the header)."""
+    rows = _rows_under_mt_header(root)
+    return bool(rows) and not _foreign_classes(rows)
 
 
 def _read_classes(split_csv: Path) -> dict[str, int]:
@@ -71,8 +93,17 @@ def open_dataset(root: Path) -> DatasetFolder:
         raise DatasetError(f"{root}: dataset folder not found")
     if (root / DESCRIPTOR_NAME).is_file():
         return DatasetFolder.open(root)
-    if is_mt_layout(root):
-        return open_mt(root)
+    rows = _rows_under_mt_header(root)
+    if rows is not None:
+        foreign = _foreign_classes(rows) if rows else ["none (split.csv has no rows)"]
+        if not foreign:
+            return open_mt(root)
+        raise DatasetError(
+            f"{root / 'split.csv'}: has the MT header but classes {', '.join(foreign[:6])}"
+            f"{' ...' if len(foreign) > 6 else ''} that MT does not have (MT: {', '.join(MT_CLASSES[1:])}), "
+            f"so this is not the MT data set; describe your data set in {root / DESCRIPTOR_NAME} "
+            "(classes, channels; see autonad_core/data/FORMAT.md)"
+        )
     raise DatasetError(
         f"{root}: no {DESCRIPTOR_NAME} and not the MT layout (see autonad_core/data/FORMAT.md)"
     )

@@ -11,6 +11,11 @@ runs as one ``F.conv2d`` call instead of k^2 shifted copies; a test checks it ag
 shift-and-sum. Channel mixing is done by the shared Step-I and output projections around it, as in
 ACmix, which keeps the operator at ``3 k^2 C`` weights. The largest kernel is stored; a smaller kernel
 is its centred window, and the padding ``k // 2`` keeps the map size.
+
+``dense=True`` (the search space's ``conv_wp: dense``) makes W_P a full k x k convolution from all 3C
+Step-I channels to C (``3 k^2 C^2`` weights), so the operator mixes channels spatially like the
+hand-designed baselines' 3x3 convs. Width C uses ``W[:C, :3C]``: in the interleaved order the first 3C
+inputs are exactly (q, k, v) of channels 0..C-1, so the slice is a plain leading slice.
 """
 
 from __future__ import annotations
@@ -39,9 +44,10 @@ class ShiftSumConv(nn.Module):
         - Output: ``(B, H*W, C)``
     """
 
-    def __init__(self, dim: int, kernel_size: int) -> None:
+    def __init__(self, dim: int, kernel_size: int, dense: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3 * dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        groups = 1 if dense else dim
+        self.conv = nn.Conv2d(3 * dim, dim, kernel_size, padding=kernel_size // 2, groups=groups)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, hw: tuple[int, int]) -> Tensor:
         return map_to_tokens(self.conv(interleave_qkv(q, k, v, hw)))
@@ -55,22 +61,26 @@ class ElasticShiftSumConv(nn.Module):
         - Output: ``(B, H*W, C)``
     """
 
-    def __init__(self, max_dim: int, max_kernel: int) -> None:
+    def __init__(self, max_dim: int, max_kernel: int, dense: bool = False) -> None:
         super().__init__()
-        self.max_dim, self.max_kernel = max_dim, max_kernel
-        self.weight = nn.Parameter(torch.empty(max_dim, 3, max_kernel, max_kernel))
+        self.max_dim, self.max_kernel, self.dense = max_dim, max_kernel, dense
+        inputs = 3 * max_dim if dense else 3
+        self.weight = nn.Parameter(torch.empty(max_dim, inputs, max_kernel, max_kernel))
         self.bias = nn.Parameter(torch.zeros(max_dim))
-        nn.init.normal_(self.weight, std=math.sqrt(2.0 / max_kernel**2))  # fan_out of one group
+        fan_out = max_kernel**2 * (max_dim if dense else 1)  # per group
+        nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan_out))
 
     def sliced(self, dim: int, kernel_size: int) -> tuple[Tensor, Tensor]:
         if not 0 < dim <= self.max_dim:
             raise ValueError(f"{dim} channels exceed max_dim {self.max_dim}")
-        return centre_slice(self.weight[:dim], kernel_size), self.bias[:dim]
+        rows = self.weight[:dim, : 3 * dim] if self.dense else self.weight[:dim]
+        return centre_slice(rows, kernel_size), self.bias[:dim]
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, hw: tuple[int, int], kernel_size: int) -> Tensor:
         c = q.shape[-1]
         weight, bias = self.sliced(c, kernel_size)
-        y = F.conv2d(interleave_qkv(q, k, v, hw), weight, bias, padding=kernel_size // 2, groups=c)
+        groups = 1 if self.dense else c
+        y = F.conv2d(interleave_qkv(q, k, v, hw), weight, bias, padding=kernel_size // 2, groups=groups)
         return map_to_tokens(y)
 
     def export_state(self, dim: int, kernel_size: int) -> dict[str, Tensor]:
@@ -78,4 +88,4 @@ class ElasticShiftSumConv(nn.Module):
         return {"conv.weight": weight.detach().clone(), "conv.bias": bias.detach().clone()}
 
     def extra_repr(self) -> str:
-        return f"max_dim={self.max_dim}, max_kernel={self.max_kernel}"
+        return f"max_dim={self.max_dim}, max_kernel={self.max_kernel}, dense={self.dense}"

@@ -1,6 +1,6 @@
 """Evolution search with the latency-aware prior (paper Algorithm 1)."""
 
-from autonad_core.search.candidates import CandidateScore, InheritedEvaluator, LatencyMeter
+from autonad_core.search.candidates import CandidateScore, InheritedEvaluator
 from autonad_core.search.evolution import EvolutionSearch, SearchError, SearchResult, plot_search
 from autonad_core.search.stage import SearchOutput, run_search
 
@@ -8,7 +8,6 @@ __all__ = [
     "CandidateScore",
     "EvolutionSearch",
     "InheritedEvaluator",
-    "LatencyMeter",
     "SearchError",
     "SearchOutput",
     "SearchResult",

@@ -1,6 +1,6 @@
 """Scoring one candidate architecture for the evolution search: validation mIoU with weights inherited
-from the supernet, latency on the target device, parameter count. Each is cached per architecture
-(Arch is hashable), so a subnet that survives several generations is measured once.
+from the supernet (cached per architecture by the search), latency from the design's latency table
+(training/latency_table.py: a sum of measured parts, the same number on every run), parameter count.
 
 The supernet uses LayerNorm/GroupNorm only (no BatchNorm), so evaluating a subnet with inherited
 weights needs no BatchNorm recalibration: its normalisation does not depend on batch statistics.
@@ -8,14 +8,12 @@ weights needs no BatchNorm recalibration: its normalisation does not depend on b
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
 import torch
 
 from autonad_core.data.dataset import SegmentationDataset
-from autonad_core.inference import evaluate
-from autonad_core.training.timing import time_forward
+from autonad_core.deploy.inference import evaluate
 
 
 @dataclass(frozen=True)
@@ -52,34 +50,3 @@ class InheritedEvaluator:
             lambda x: self.net(x, arch), self.val, self.num_classes, self.device, self.batch_size
         )
         return matrix.scores(self.class_names)
-
-
-class LatencyMeter:
-    """Median latency (ms) of the materialized subnet on the target device, batch 1, warm-up + sync."""
-
-    def __init__(
-        self,
-        net: torch.nn.Module,
-        device: str,
-        input_shape: tuple[int, int, int, int],
-        warmup: int = 2,
-        repeats: int = 5,
-    ) -> None:
-        self.net = net
-        self.device = torch.device(device)
-        self.input_shape = input_shape
-        self.warmup = warmup
-        self.repeats = repeats
-        self._cache: dict = {}
-
-    def __call__(self, arch) -> float:
-        if arch not in self._cache:
-            from autonad_core import materialize
-
-            model = materialize(self.net, arch).to(self.device).eval()
-            example = torch.zeros(self.input_shape, device=self.device)
-            self._cache[arch] = statistics.median(time_forward(model, example, self.warmup, self.repeats))
-        return self._cache[arch]
-
-    def preload(self, cache: dict) -> None:
-        self._cache.update(cache)

@@ -35,6 +35,7 @@ from autonad_core.atomic_io import atomic_write_json
 from autonad_core.config import SearchConfig
 from autonad_core.progress import ProgressCallback, report
 from autonad_core.search.candidates import CandidateScore
+from autonad_core.search.operators import crossover, mutate
 
 log = logging.getLogger("autonad.search")
 SAVE_EVERY = 10
@@ -113,7 +114,7 @@ class EvolutionSearch:
 
     # ---- candidates ---------------------------------------------------------------------------
     def _arch(self, text: str):
-        from autonad_core import Arch
+        from autonad_core.models.arch import Arch
 
         return Arch.from_json(text)
 
@@ -189,9 +190,9 @@ class EvolutionSearch:
                 break
             if len(parents) > 1 and rng.random() < self.cfg.crossover_prob:
                 a, b = rng.sample(parents, 2)
-                child = self.space.crossover(a, b, rng)
+                child = crossover(self.space, a, b, rng)
             else:
-                child = self.space.mutate(rng.choice(parents), rng, self.cfg.mutation_prob, self.op_probs)
+                child = mutate(self.space, rng.choice(parents), rng, self.cfg.mutation_prob, self.op_probs)
             key = child.to_json()
             if key in keys:
                 self.rejected["duplicate"] += 1

@@ -53,6 +53,8 @@ def prepare_data(
             f"{dataset_dir}: classes {list(folder.spec.classes)} / channels {list(folder.spec.channels)} "
             f"differ from the model's {list(preprocess.class_names)} / {list(preprocess.channels)}"
         )
+    if train_split is not None and preprocess.mode == "crop":
+        check_crop_fits(train_split.names, train_split.images, preprocess, Path(dataset_dir))
     train = (
         SegmentationDataset(train_split, preprocess, d.augment, cfg.seed) if train_split is not None else None
     )
@@ -60,9 +62,27 @@ def prepare_data(
     return PreparedData(folder.spec, preprocess, train, val)
 
 
+def check_crop_fits(
+    names: Sequence[str], images: Sequence[np.ndarray], preprocess: Preprocess, dataset_dir: Path
+) -> None:
+    """`crop` mode trains on `data.input_size` crops of the rescaled images: a crop larger than an image
+    would be mostly padding, so it is refused, naming the smallest image."""
+    crop_h, crop_w = preprocess.input_size
+    sizes = [(preprocess.geometry(image), name) for name, image in zip(names, images, strict=True)]
+    too_small = [(hw, name) for hw, name in sizes if hw[0] < crop_h or hw[1] < crop_w]
+    if too_small:
+        (h, w), name = min(too_small, key=lambda item: item[0][0] * item[0][1])
+        raise ConfigError(
+            f"data.input_size {crop_h}x{crop_w} (the crop size in data.mode=crop) is larger than "
+            f"{len(too_small)} training image(s) of {dataset_dir}, e.g. '{name}' ({h}x{w} after "
+            f"data.scale {preprocess.scale[0]:g}); use a crop size of at most the smallest image, a larger "
+            "data.scale, or data.mode=resize"
+        )
+
+
 def build_space(cfg: DesignConfig):
     """The SearchSpace the configuration names (paper Table I when no YAML is given)."""
-    from autonad_core import SearchSpace
+    from autonad_core.models.search_space import SearchSpace
 
     if cfg.space.yaml is None:
         return SearchSpace()

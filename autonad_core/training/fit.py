@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from autonad_core.atomic_io import atomic_torch_save, atomic_write_json
 from autonad_core.config import ConfigError, RetrainConfig
-from autonad_core.inference import evaluate
+from autonad_core.deploy.inference import evaluate
 from autonad_core.metrics import SegmentationScores
 from autonad_core.progress import ProgressCallback, report
 from autonad_core.training.checkpoint import (

@@ -3,18 +3,17 @@
 AdamW (lr 5e-4) with per-step cosine decay; one subnet sampled uniformly per step (or the sandwich rule:
 largest + smallest + one random, gradients summed); cross-entropy; AMP on CUDA only; DDP under torchrun.
 The architecture of step s in epoch e is drawn from `random.Random(f"{seed}-{e}-{s}")`, so it is the same
-on every rank and after a resume. While training, the main rank times the sampled subnet block by block
-on the target device to build the latency prior (latency_prior.py).
+on every rank and after a resume. At the end the main rank writes the latency prior, built from the
+design's latency table (measured once on the target device, latency_table.py).
 
 Output folder (`<out>/supernet/`): `last.pt` (atomic, every epoch: weights, optimizer, scheduler, AMP
-scaler, RNG states, prior accumulator, epoch, loss log), `history.json`, `supernet.pt` (final weights),
-`latency_prior.json` + `latency_prior.png`. Re-running with the same configuration resumes from
-`last.pt`; a finished stage is not re-run.
+scaler, RNG states, epoch, loss log), `history.json`, `supernet.pt` (final weights),
+`latency_prior.json` + `latency_prior.png`; the table itself is `<out>/latency_table.json`.
+Re-running with the same configuration resumes from `last.pt`; a finished stage is not re-run.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import time
@@ -46,7 +45,10 @@ from autonad_core.training.common import (
     use_amp,
 )
 from autonad_core.training.distributed import DistContext, init_distributed
-from autonad_core.training.latency_prior import BlockTimer, LatencyPrior, plot_prior
+from autonad_core.training.latency_prior import plot_prior
+from autonad_core.training.latency_prior import prior_json as build_prior_json
+from autonad_core.training.latency_table import design_table
+from autonad_core.training.unused_slices import UnusedSliceGuard
 
 STAGE = "supernet"
 CHECKPOINT = "last.pt"
@@ -100,7 +102,8 @@ def sample_archs(space, seed: int, epoch: int, step: int, sandwich: bool) -> lis
 
 def load_supernet(directory: Path, device: str = "cpu"):
     """(net, meta) from `<out>/supernet/supernet.pt` (meta: sharing, in_channels, num_classes)."""
-    from autonad_core import SearchSpace, Supernet
+    from autonad_core.models.search_space import SearchSpace
+    from autonad_core.models.supernet import Supernet
 
     path = Path(directory) / WEIGHTS
     if not path.is_file():
@@ -124,7 +127,7 @@ def train_supernet(
     progress: ProgressCallback | None = None,
     show_progress: bool = True,
 ) -> SupernetResult:
-    from autonad_core import OPERATORS, Supernet
+    from autonad_core.models.supernet import Supernet
 
     sc = cfg.supernet
     apply_threads(cfg)
@@ -160,7 +163,7 @@ def train_supernet(
         optimizer, lambda step: cosine_factor(step, total_steps, sc.lr, sc.min_lr)
     )
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    prior = LatencyPrior(space.block_positions(), tuple(OPERATORS))
+    guard = UnusedSliceGuard(optimizer, sc.hold_unused_slices)
     history: list[dict] = []
     start_epoch = 0
     if ckpt is not None:
@@ -168,18 +171,10 @@ def train_supernet(
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
-        prior.load_state_dict(ckpt["prior"])
         history = ckpt["history"]
         start_epoch = ckpt["epoch"]
         restore_rng_state(ckpt["rng"])
     model = DistributedDataParallel(net, find_unused_parameters=True) if ctx.enabled else net
-
-    target = resolve_device(sc.prior.target_device or cfg.target_device or device)
-    timer = None
-    if sc.prior.enabled and ctx.is_main:
-        timer = BlockTimer(copy.deepcopy(net).to(target), target)
-    timing_size = sc.prior.input_size or cfg.data.input_size
-    timing_shape = (1, data.spec.in_channels, *timing_size)
 
     for epoch in range(start_epoch, sc.epochs):
         loader = train_loader(data.train, sc.batch_size, cfg.seed, epoch, ctx, cfg.data.num_workers)
@@ -208,15 +203,12 @@ def train_supernet(
             if sc.grad_clip is not None:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(net.parameters(), sc.grad_clip)
-            scaler.step(optimizer)
+            guard.step(scaler)
             scaler.update()
             scheduler.step()
             losses.append(_mean_over_ranks(step_loss, ctx, device))
             seen += image.shape[0] * ctx.world_size
             global_step = epoch * steps + step
-            if timer is not None and global_step % sc.prior.every_n_steps == 0:
-                block_ms, total_ms = timer.measure(archs[-1], timing_shape, sc.prior.warmup, sc.prior.repeats)
-                prior.add(block_ms, total_ms)
             rate = seen / max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
             report(
@@ -248,7 +240,6 @@ def train_supernet(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
-                    "prior": prior.state_dict(),
                     "history": history,
                     "rng": capture_rng_state(),
                 },
@@ -270,7 +261,8 @@ def train_supernet(
             stage_dir / WEIGHTS,
         )
         if sc.prior.enabled:
-            prior_data = prior.to_json(sc.prior.temperature, sc.prior.uniform_mix, target)
+            table = design_table(cfg, Path(out_dir), space, data.spec.in_channels, data.spec.num_classes)
+            prior_data = build_prior_json(table, space, sc.prior.temperature, sc.prior.uniform_mix)
             prior_json = atomic_write_json(stage_dir / PRIOR_JSON, prior_data)
             plot_prior(prior_data, stage_dir / PRIOR_PNG)
     ctx.barrier()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from autonad_core import SearchSpace, StageSpace, Supernet
-from autonad_core.search_space import DecoderSpace
+from autonad_core.models.search_space import DecoderSpace
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from autonad_core import Subnet, count_flops, count_params
-from autonad_core.complexity import level_sizes
+from autonad_core.models.complexity import level_sizes
 
 
 @pytest.mark.parametrize(("in_channels", "num_classes"), [(1, 6), (3, 2), (8, 4)])

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from autonad_core import Arch, BlockArch, StageArch, Supernet, count_params, materialize
-from autonad_core.blocks import SupernetBlock
+from autonad_core.models.blocks import SupernetBlock
 from autonad_core.ops import (
     K_SHIFTS,
     Q_SHIFTS,
@@ -238,7 +238,7 @@ def test_9_parameter_count_includes_every_module_kind(paper_space):
     stage = StageArch(arch.stages[0].width, (BlockArch("transformer", 9.0, None, 2),) * 4)
     no_mixer = Arch((stage, *arch.stages[1:]), arch.decoder)
     # Swapping the stage-1 operators for parameter-free attention drops exactly their weights.
-    from autonad_core.complexity import block_params
+    from autonad_core.models.complexity import block_params
 
     diff = count_params(arch) - count_params(no_mixer)
     assert diff == 4 * (block_params(arch.stages[0].blocks[0], 64) - block_params(stage.blocks[0], 64)) > 0

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies
 
 from autonad_core import ArchValidationError, DecoderEdge, SearchSpace, count_params
+from autonad_core.search.operators import crossover, mutate
 
 
 def test_defaults_are_paper_table_one(paper_space):
@@ -140,19 +141,19 @@ def test_mutation_and_crossover_are_always_valid(paper_space, seed, prob):
     rng = random.Random(seed)
     a = paper_space.sample(rng)
     probs = {pos: {"conv": rng.random(), "mlp": rng.random()} for pos in paper_space.block_positions()}
-    child = paper_space.mutate(a, rng, prob, probs)
+    child = mutate(paper_space, a, rng, prob, probs)
     assert paper_space.contains(child)
-    mixed = paper_space.crossover(a, child, rng)
+    mixed = crossover(paper_space, a, child, rng)
     assert paper_space.contains(mixed)
 
 
 def test_mutation_prob_zero_keeps_and_one_changes(paper_space):
     rng = random.Random(7)
     arch = paper_space.sample(rng)
-    assert paper_space.mutate(arch, rng, 0.0) == arch
-    assert sum(paper_space.mutate(arch, rng, 1.0) != arch for _ in range(20)) >= 19
+    assert mutate(paper_space, arch, rng, 0.0) == arch
+    assert sum(mutate(paper_space, arch, rng, 1.0) != arch for _ in range(20)) >= 19
     with pytest.raises(ValueError, match="prob"):
-        paper_space.mutate(arch, rng, 1.5)
+        mutate(paper_space, arch, rng, 1.5)
 
 
 def test_width_mutation_keeps_head_dim():
@@ -160,7 +161,7 @@ def test_width_mutation_keeps_head_dim():
     rng = random.Random(0)
     for _ in range(200):
         arch = space.sample(rng)
-        child = space.mutate(arch, rng, 0.5)
+        child = mutate(space, arch, rng, 0.5)
         for st in child.stages:
             for blk in st.blocks:
                 if blk.op == "transformer":
@@ -171,7 +172,7 @@ def test_crossover_genes_come_from_the_parents(paper_space):
     rng = random.Random(11)
     for _ in range(100):
         a, b = paper_space.sample(rng), paper_space.sample(rng)
-        child = paper_space.crossover(a, b, rng)
+        child = crossover(paper_space, a, b, rng)
         for s, st in enumerate(child.stages):
             assert st.width in (a.stages[s].width, b.stages[s].width)
             assert st.depth in (a.stages[s].depth, b.stages[s].depth)
@@ -189,7 +190,7 @@ def test_crossover_genes_come_from_the_parents(paper_space):
 def test_crossover_rejects_parents_outside_the_space(paper_space, small_space):
     rng = random.Random(0)
     with pytest.raises(ArchValidationError):
-        paper_space.crossover(paper_space.sample(rng), small_space.sample(rng), rng)
+        crossover(paper_space, paper_space.sample(rng), small_space.sample(rng), rng)
 
 
 def test_describe_space_mentions_ranges_and_params():
@@ -204,7 +205,7 @@ def test_sampling_and_evolution_are_reproducible_from_the_seed(paper_space):
     def run(seed):
         rng = random.Random(seed)
         a, b = paper_space.sample(rng), paper_space.sample(rng)
-        return a, paper_space.mutate(a, rng, 0.3), paper_space.crossover(a, b, rng)
+        return a, mutate(paper_space, a, rng, 0.3), crossover(paper_space, a, b, rng)
 
     assert run(5) == run(5)
     assert run(5) != run(6)

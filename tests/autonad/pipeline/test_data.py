@@ -178,7 +178,7 @@ def test_crop_mode_trains_on_crops_and_evaluates_whole_frames(tmp_path: Path) ->
     import torch
 
     from autonad_core.data import AugmentConfig
-    from autonad_core.inference import evaluate
+    from autonad_core.deploy.inference import evaluate
 
     root = _write_dataset(tmp_path / "big", ["grey"])
     for name in ("a", "b"):

@@ -26,7 +26,6 @@ TINY = [
     "data.augment.scale_range=[1.0,1.0]",
     "supernet.epochs=12",
     "supernet.lr=2e-3",
-    "supernet.prior.every_n_steps=2",
     "search.population=4",
     "search.generations=2",
     "search.top_k=2",

@@ -13,9 +13,9 @@ import torch
 
 from autonad_core import SearchSpace, Supernet, materialize, save_subnet
 from autonad_core.data.preprocess import Preprocess
-from autonad_core.export import export_model
-from autonad_core.inference import sliding_window_probabilities
-from autonad_core.predict import Detector, overlay, predict_files
+from autonad_core.deploy.export import export_model
+from autonad_core.deploy.inference import sliding_window_probabilities
+from autonad_core.deploy.predict import Detector, overlay, predict_files
 
 
 @pytest.fixture(scope="module")

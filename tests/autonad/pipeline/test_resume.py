@@ -27,7 +27,7 @@ dataset, out, space, mode, marker = sys.argv[1:6]
 cfg = load_config(None, None, {
     "device": "cpu", "threads": 1, "seed": 3, "space": {"yaml": space},
     "data": {"input_size": [32, 32], "max_train_images": 16, "max_val_images": 4},
-    "supernet": {"epochs": 2, "batch_size": 4, "prior": {"every_n_steps": 1}},
+    "supernet": {"epochs": 2, "batch_size": 4, "prior": {"enabled": True}},
 })
 calls = 0
 
@@ -103,11 +103,13 @@ def test_kill_minus_nine_mid_epoch_then_resume_is_identical(
     got_log = _load(crashed / "supernet" / "last.pt")["history"]
     assert [e["step_losses"] for e in ref_log] == [e["step_losses"] for e in got_log]
     assert len(ref_log) == 2 and len(ref_log[1]["step_losses"]) == 4
-    # the latency prior was recorded (per block, per operator) and written as JSON + heat map
+    # the latency prior comes from the latency table (every block configuration of the tiny space:
+    # stage 1 has one width, stages 2-4 two, each with mlp, transformer, conv3 and conv5 -> 4 + 3 * 8)
     import json
 
     prior = json.loads((crashed / "supernet" / "latency_prior.json").read_text())
-    assert prior["measurements"] == 8
+    assert prior["measurements"] == 28
+    assert (crashed / "latency_table.json").is_file()
     assert (crashed / "supernet" / "latency_prior.png").stat().st_size > 5000
 
 
@@ -158,7 +160,7 @@ def test_sandwich_rule_and_retraining_from_scratch(
     starts from fresh weights and keeps its best model loadable with its metrics."""
     from autonad_core import SearchSpace, load_subnet
     from autonad_core.config import load_config
-    from autonad_core.retrain import retrain
+    from autonad_core.training.retrain import retrain
     from autonad_core.training.supernet_trainer import sample_archs, train_supernet
 
     space = SearchSpace.from_yaml(tiny_space_yaml)
@@ -171,7 +173,7 @@ def test_sandwich_rule_and_retraining_from_scratch(
         "device": "cpu", "threads": 1, "space": {"yaml": str(tiny_space_yaml)},
         "data": {"input_size": [32, 32], "max_train_images": 8, "max_val_images": 4},
         "supernet": {"epochs": 1, "batch_size": 4, "sandwich": True, "prior": {"enabled": False}},
-        "retrain": {"epochs": 2, "batch_size": 4, "inherit": False},
+        "retrain": {"epochs": 2, "batch_size": 4, "inherit": False, "drop_path": 0.0},
     })  # fmt: skip
     result = train_supernet(cfg, mt_tiny, tmp_path, show_progress=False)
     assert len(result.history[0]["step_losses"]) == 2
@@ -180,6 +182,13 @@ def test_sandwich_rule_and_retraining_from_scratch(
     assert out.fit.best_epoch in (1, 2)
     model = load_subnet(out.model_dir)
     assert model.arch == space.smallest()
+    # retrain.drop_path = 0 retrains without stochastic depth (the supernet's rate is 0.1)
+    from autonad_core.ops import DropPath
+
+    assert model.drop_path_rate == 0.0
+    assert [m.drop_prob for m in model.modules() if isinstance(m, DropPath)] == [0.0] * len(
+        space.smallest().block_ops()
+    )
     import json
 
     metrics = json.loads((out.model_dir / "metrics.json").read_text())

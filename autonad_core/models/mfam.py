@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from autonad_core.arch import NUM_LEVELS, DecoderArch
+from autonad_core.models.arch import NUM_LEVELS, DecoderArch
 from autonad_core.ops.conv import ElasticConv2d
 from autonad_core.ops.decoder_layers import (
     ConvNormAct,
@@ -141,7 +141,7 @@ class SearchableMFAM(nn.Module):
         return resize_to(self.classifier(fused), out_size)
 
     def export_state(self, dec: DecoderArch, widths: tuple[int, ...]) -> dict[str, Tensor]:
-        """State dict of :class:`autonad_core.subnet_mfam.MFAM` for ``dec`` on backbone ``widths``."""
+        """State dict of :class:`autonad_core.models.subnet_mfam.MFAM` for ``dec`` on backbone ``widths``."""
         state: dict[str, Tensor] = {}
         for i, lateral in enumerate(self.laterals):
             state.update({f"laterals.{i}.{k}": v for k, v in lateral.export_state(widths[i]).items()})

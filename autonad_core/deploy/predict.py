@@ -17,7 +17,7 @@ import torch
 
 from autonad_core.data.image_io import read_image
 from autonad_core.data.preprocess import Preprocess, resize_image, to_unit
-from autonad_core.inference import sliding_window_probabilities
+from autonad_core.deploy.inference import check_overlap, sliding_window_probabilities
 
 PALETTE = np.array(
     [
@@ -74,13 +74,13 @@ class Detector:
     """Loads a retrained subnet folder once; `predict(frame)` gives the class mask and probabilities."""
 
     def __init__(self, model_dir: Path, device: str = "cpu", overlap: float = 0.25) -> None:
-        from autonad_core import load_subnet
+        from autonad_core.models.subnet import load_subnet
 
+        self.overlap = check_overlap(overlap)  # before loading anything: bad input fails at once
         self.model_dir = resolve_model_dir(model_dir)
         self.preprocess = Preprocess.load(self.model_dir)
         self.device = torch.device(device)
         self.model = load_subnet(self.model_dir).to(self.device).eval()
-        self.overlap = overlap
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from autonad_core.data.preprocess import PREPROCESS_FILE, Preprocess
-from autonad_core.predict import resolve_model_dir
+from autonad_core.deploy.predict import resolve_model_dir
 
 
 class ExportError(RuntimeError):
@@ -110,7 +110,7 @@ def export_model(
     input_size: tuple[int, int] | None = None,
     seed: int = 0,
 ) -> ExportResult:
-    from autonad_core import load_subnet
+    from autonad_core.models.subnet import load_subnet
 
     model_dir = resolve_model_dir(model_dir)
     out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """The MFAM decoder of a materialized subnet: only the chosen edges and PPM branches, plain layers.
 
-Same graph semantics as :mod:`autonad_core.mfam` (read its docstring); nothing here slices or
+Same graph semantics as :mod:`autonad_core.models.mfam` (read its docstring); nothing here slices or
 dispatches on a search space.
 """
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from autonad_core.arch import NUM_LEVELS, DecoderArch
+from autonad_core.models.arch import NUM_LEVELS, DecoderArch
 from autonad_core.ops.decoder_layers import ConvNormAct, EdgeOp, edge_output, resize_to
 from autonad_core.ops.norm import make_group_norm
 

@@ -8,12 +8,10 @@ validated.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
-from autonad_core.arch import NUM_LEVELS, Arch, BlockArch, DecoderArch, StageArch
-
-if TYPE_CHECKING:
-    from autonad_core.search_space import OpProbs, SearchSpace
+from autonad_core.models.arch import NUM_LEVELS, Arch, BlockArch, DecoderArch, OpProbs, StageArch
+from autonad_core.models.search_space import SearchSpace
 
 
 def _refit_heads(
@@ -88,7 +86,7 @@ def mutate(
             op = rng.choice(space.decoder.edge_ops) if rng.random() < prob else e.op
             edges.append(type(e)(src=e.src, dst=e.dst, op=op))
     pools = space.sample_pool_sizes(rng) if rng.random() < prob else dec.ppm_pool_sizes
-    child = Arch(stages=stages, decoder=_decoder_like(dec, edges, pools))
+    child = replace(arch, stages=stages, decoder=_decoder_like(dec, edges, pools))
     return space.validate(child)
 
 
@@ -112,7 +110,7 @@ def crossover(space: SearchSpace, a: Arch, b: Arch, rng: random.Random) -> Arch:
     for node in range(NUM_LEVELS, a.decoder.num_nodes):
         edges += rng.choice((a.decoder, b.decoder)).incoming(node)
     pools = rng.choice((a.decoder.ppm_pool_sizes, b.decoder.ppm_pool_sizes))
-    child = Arch(stages=tuple(stages), decoder=_decoder_like(a.decoder, edges, pools))
+    child = replace(a, stages=tuple(stages), decoder=_decoder_like(a.decoder, edges, pools))
     return space.validate(child)
 
 

@@ -1,21 +1,23 @@
 """The AutoNAD supernet: a 4-stage hybrid backbone and the searchable MFAM decoder.
 
 ``net(x, arch)`` runs any architecture of its search space with the shared weights. Stage ``s``
-starts with a patch embedding (7x7 stride 4 for stage 1, 3x3 stride 2 after, then LayerNorm), runs
-``depth`` unified blocks (:mod:`autonad_core.blocks`) and ends with a LayerNorm; the four stage outputs
-(strides 4, 8, 16, 32) feed the decoder (:mod:`autonad_core.mfam`). Inputs of any H, W work: every
+starts with a patch embedding (7x7 stride 4 for stage 1, or the space's ``conv`` stem of two 3x3
+stride-2 conv-norm-act layers; 3x3 stride 2 after; then LayerNorm), runs
+``depth`` unified blocks (:mod:`autonad_core.models.blocks`) and ends with a LayerNorm; the four stage outputs
+(strides 4, 8, 16, 32) feed the decoder (:mod:`autonad_core.models.mfam`). Inputs of any H, W work: every
 resize uses exact target sizes.
 """
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from autonad_core.arch import NUM_STAGES, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, StageArch
-from autonad_core.blocks import LN_EPS, SHARING_MODES, SupernetBlock
-from autonad_core.mfam import SearchableMFAM
+from autonad_core.models.arch import NUM_STAGES, PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, StageArch
+from autonad_core.models.blocks import LN_EPS, SHARING_MODES, SupernetBlock
+from autonad_core.models.mfam import SearchableMFAM
+from autonad_core.models.search_space import SearchSpace
 from autonad_core.ops import ElasticConv2d, ElasticLayerNorm, map_to_tokens, tokens_to_map
-from autonad_core.search_space import SearchSpace
 
 
 class ElasticPatchEmbed(nn.Module):
@@ -45,6 +47,39 @@ class ElasticPatchEmbed(nn.Module):
         }
 
 
+class ElasticConvStem(nn.Module):
+    """The ``conv`` stem of stage 1: 3x3 stride-2 conv, LayerNorm, GELU, 3x3 stride-2 conv, LayerNorm;
+    both convs elastic in their output width (the stage width). Same interface as the patch embedding.
+
+    Shape:
+        - Input: ``(B, C_in, H, W)``
+        - Output: ``(B, H'*W', C_out)`` and ``(H', W')``, ``H' = ceil(ceil(H / 2) / 2)``
+    """
+
+    def __init__(self, max_in: int, max_out: int) -> None:
+        super().__init__()
+        self.conv1 = ElasticConv2d(max_in, max_out, 3, stride=2)
+        self.norm1 = ElasticLayerNorm(max_out, LN_EPS)
+        self.proj = ElasticConv2d(max_out, max_out, 3, stride=2)
+        self.norm = ElasticLayerNorm(max_out, LN_EPS)
+
+    def forward(self, x: Tensor, width: int) -> tuple[Tensor, tuple[int, int]]:
+        x = self.conv1(x, width)
+        hw = (x.shape[-2], x.shape[-1])
+        x = tokens_to_map(F.gelu(self.norm1(map_to_tokens(x))), hw)
+        x = self.proj(x, width)
+        hw = (x.shape[-2], x.shape[-1])
+        return self.norm(map_to_tokens(x)), hw
+
+    def export_state(self, in_channels: int, width: int) -> dict[str, Tensor]:
+        state = {}
+        for name, conv, c_in in (("conv1", self.conv1, in_channels), ("proj", self.proj, width)):
+            state.update({f"{name}.{k}": v for k, v in conv.export_state(c_in, width, 3).items()})
+        for name, norm in (("norm1", self.norm1), ("norm", self.norm)):
+            state.update({f"{name}.{k}": v for k, v in norm.export_state(width).items()})
+        return state
+
+
 class Supernet(nn.Module):
     """Weight-sharing supernet over a :class:`SearchSpace`.
 
@@ -52,7 +87,7 @@ class Supernet(nn.Module):
         space: the search space (default: the paper's Table I).
         in_channels: image channels (1 grey, 3 RGB, N multispectral).
         num_classes: segmentation classes including background.
-        sharing: ``cross`` (default), ``entangled`` or ``classical``; see :mod:`autonad_core.blocks`.
+        sharing: ``cross`` (default), ``entangled`` or ``classical``; see :mod:`autonad_core.models.blocks`.
         drop_path_rate: stochastic depth, linear from 0 to this over all block positions.
 
     Shape:
@@ -84,9 +119,12 @@ class Supernet(nn.Module):
         self.norms = nn.ModuleList()
         for s in range(NUM_STAGES):
             prev = in_channels if s == 0 else max_widths[s - 1]
-            self.patch_embeds.append(
-                ElasticPatchEmbed(prev, max_widths[s], PATCH_KERNELS[s], PATCH_STRIDES[s])
-            )
+            if s == 0 and self.space.stem == "conv":
+                self.patch_embeds.append(ElasticConvStem(prev, max_widths[s]))
+            else:
+                self.patch_embeds.append(
+                    ElasticPatchEmbed(prev, max_widths[s], PATCH_KERNELS[s], PATCH_STRIDES[s])
+                )
             self.stages.append(
                 nn.ModuleList(
                     SupernetBlock(
@@ -97,6 +135,7 @@ class Supernet(nn.Module):
                         sharing=sharing,
                         drop_path=rates[positions.index((s, b))],
                         operators=self.space.operators,
+                        dense_wp=self.space.conv_wp == "dense",
                     )
                     for b in range(self.space.max_depth(s))
                 )

@@ -1,6 +1,6 @@
 """Typed configuration of a search space (pydantic, frozen): one stage's ranges and the decoder's.
 
-Kept apart from :mod:`autonad_core.search_space`, which adds the behaviour (sampling, validation).
+Kept apart from :mod:`autonad_core.models.search_space`, which adds the behaviour (sampling, validation).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from autonad_core.arch import DECODER_OPS, NUM_LEVELS
+from autonad_core.models.arch import DECODER_OPS, NUM_LEVELS
 
 PositiveInt = Annotated[int, Field(gt=0)]
 

@@ -16,13 +16,21 @@ import json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from autonad_core.arch import PATCH_KERNELS, PATCH_STRIDES, SR_RATIOS, Arch, ArchValidationError, StageArch
 from autonad_core.atomic_io import atomic_torch_save, atomic_write_text
-from autonad_core.blocks import LN_EPS, SubnetBlock
+from autonad_core.models.arch import (
+    PATCH_KERNELS,
+    PATCH_STRIDES,
+    SR_RATIOS,
+    Arch,
+    ArchValidationError,
+    StageArch,
+)
+from autonad_core.models.blocks import LN_EPS, SubnetBlock
+from autonad_core.models.subnet_mfam import MFAM
 from autonad_core.ops import map_to_tokens, tokens_to_map
-from autonad_core.subnet_mfam import MFAM
 
 ARCH_FILE, WEIGHTS_FILE, META_FILE = "arch.json", "weights.pt", "meta.json"
 SUBNET_FORMAT = "autonad-subnet"
@@ -42,6 +50,24 @@ class PatchEmbed(nn.Module):
         return self.norm(map_to_tokens(x)), (x.shape[-2], x.shape[-1])
 
 
+class ConvStem(nn.Module):
+    """The ``conv`` stem of stage 1 (see ``ElasticConvStem``): two 3x3 stride-2 convs, LayerNorm + GELU
+    between them, LayerNorm after -> tokens ``(B, H'*W', C)`` and ``(H', W')``."""
+
+    def __init__(self, in_channels: int, width: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 2, padding=1)
+        self.norm1 = nn.LayerNorm(width, eps=LN_EPS)
+        self.proj = nn.Conv2d(width, width, 3, 2, padding=1)
+        self.norm = nn.LayerNorm(width, eps=LN_EPS)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        x = self.conv1(x)
+        hw = (x.shape[-2], x.shape[-1])
+        x = self.proj(tokens_to_map(F.gelu(self.norm1(map_to_tokens(x))), hw))
+        return self.norm(map_to_tokens(x)), (x.shape[-2], x.shape[-1])
+
+
 class SubnetStage(nn.Module):
     """Patch embedding, the stage's blocks, final LayerNorm.
 
@@ -50,11 +76,22 @@ class SubnetStage(nn.Module):
         - Output: ``(B, width, H', W')``
     """
 
-    def __init__(self, index: int, in_channels: int, st: StageArch, drop_rates: list[float]) -> None:
+    def __init__(
+        self,
+        index: int,
+        in_channels: int,
+        st: StageArch,
+        drop_rates: list[float],
+        stem: str = "patch",
+        dense_wp: bool = False,
+    ) -> None:
         super().__init__()
-        self.patch_embed = PatchEmbed(in_channels, st.width, PATCH_KERNELS[index], PATCH_STRIDES[index])
+        if index == 0 and stem == "conv":
+            self.patch_embed = ConvStem(in_channels, st.width)
+        else:
+            self.patch_embed = PatchEmbed(in_channels, st.width, PATCH_KERNELS[index], PATCH_STRIDES[index])
         self.blocks = nn.ModuleList(
-            SubnetBlock(st.width, blk, SR_RATIOS[index], rate)
+            SubnetBlock(st.width, blk, SR_RATIOS[index], rate, dense_wp)
             for blk, rate in zip(st.blocks, drop_rates, strict=True)
         )
         self.norm = nn.LayerNorm(st.width, eps=LN_EPS)
@@ -85,7 +122,8 @@ class Subnet(nn.Module):
         self.stages = nn.ModuleList()
         prev, start = in_channels, 0
         for s, st in enumerate(arch.stages):
-            self.stages.append(SubnetStage(s, prev, st, rates[start : start + st.depth]))
+            rate = rates[start : start + st.depth]
+            self.stages.append(SubnetStage(s, prev, st, rate, arch.stem, arch.conv_wp == "dense"))
             prev, start = st.width, start + st.depth
         self.decoder = MFAM(arch.decoder, arch.widths, num_classes)
 
@@ -119,7 +157,7 @@ def materialize(net: nn.Module, arch: Arch, drop_path_rate: float | None = None)
 
 def save_subnet(model: Subnet, directory: str | Path) -> Path:
     """Write ``arch.json``, ``weights.pt`` and ``meta.json`` (each atomically) into ``directory``."""
-    from autonad_core.complexity import count_params
+    from autonad_core.models.complexity import count_params
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from autonad_core.arch import BlockArch
+from autonad_core.models.arch import BlockArch
 from autonad_core.ops import (
     DropPath,
     ElasticLayerNorm,
@@ -87,6 +87,7 @@ class SupernetBlock(nn.Module):
         sharing: str = "cross",
         drop_path: float = 0.0,
         operators: tuple[str, ...] = ("mlp", "transformer", "conv"),
+        dense_wp: bool = False,
     ) -> None:
         super().__init__()
         if sharing not in SHARING_MODES:
@@ -105,9 +106,11 @@ class SupernetBlock(nn.Module):
         self.conv_op = nn.ModuleDict()
         if "conv" in operators:
             if sharing == "classical":
-                self.conv_op.update({f"conv{k}": ElasticShiftSumConv(max_dim, k) for k in self.kernel_sizes})
+                self.conv_op.update(
+                    {f"conv{k}": ElasticShiftSumConv(max_dim, k, dense_wp) for k in self.kernel_sizes}
+                )
             else:
-                self.conv_op["shared"] = ElasticShiftSumConv(max_dim, self.kernel_sizes[-1])
+                self.conv_op["shared"] = ElasticShiftSumConv(max_dim, self.kernel_sizes[-1], dense_wp)
         self.mlp_op = ElasticShiftMLP(max_dim) if "mlp" in operators else None
         self.norm2 = ElasticLayerNorm(max_dim, LN_EPS)
         self.ffn = ElasticMixFFN(max_dim, max_hidden)
@@ -172,7 +175,9 @@ class SubnetBlock(nn.Module):
         - Output: ``(B, H*W, dim)``
     """
 
-    def __init__(self, dim: int, blk: BlockArch, sr_ratio: int, drop_path: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, blk: BlockArch, sr_ratio: int, drop_path: float = 0.0, dense_wp: bool = False
+    ) -> None:
         super().__init__()
         self.op = blk.op
         self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
@@ -180,7 +185,7 @@ class SubnetBlock(nn.Module):
         if blk.op == "transformer":
             self.mixer = SpatialReductionAttention(blk.num_heads, sr_ratio)
         elif blk.op == "conv":
-            self.mixer = ShiftSumConv(dim, blk.kernel_size)
+            self.mixer = ShiftSumConv(dim, blk.kernel_size, dense_wp)
         else:
             self.mixer = ShiftMLP(dim)
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)

@@ -4,20 +4,20 @@ A :class:`SearchSpace` is a frozen pydantic model, so a YAML file is checked fie
 error names the file and the field. It answers which architectures exist (``validate``), draws them
 (``sample``, optionally biased per block position by the latency prior), and gives the bounds
 (``largest``/``smallest``). Evolution operators (``mutate``/``crossover``) live in
-:mod:`autonad_core.evolution_ops` and always return an architecture this space accepts.
+:mod:`autonad_core.search.operators`, which depends on this module and not the other way round.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import ValidationError, field_validator, model_validator
 
-from autonad_core.arch import (
+from autonad_core.models.arch import (
     NUM_LEVELS,
     NUM_STAGES,
     OPERATORS,
@@ -26,11 +26,10 @@ from autonad_core.arch import (
     BlockArch,
     DecoderArch,
     DecoderEdge,
+    OpProbs,
     StageArch,
 )
-from autonad_core.space_config import PAPER_STAGES, DecoderSpace, FrozenModel, PositiveInt, StageSpace
-
-OpProbs = Mapping[tuple[int, int], Mapping[str, float]]
+from autonad_core.models.space_config import PAPER_STAGES, DecoderSpace, FrozenModel, PositiveInt, StageSpace
 
 
 class SearchSpace(FrozenModel):
@@ -41,6 +40,12 @@ class SearchSpace(FrozenModel):
     kernel_sizes: tuple[PositiveInt, ...] = (3, 5, 7)
     head_dims: tuple[PositiveInt, ...] = (32,)
     decoder: DecoderSpace = DecoderSpace()
+    stem: Literal["patch", "conv"] = "patch"
+    """Stage-1 stem of every arch (a switch, not searched): the paper's 7x7 stride-4 patch embedding,
+    or two 3x3 stride-2 conv-norm-act layers."""
+    conv_wp: Literal["grouped", "dense"] = "grouped"
+    """W_P of the conv operator in every arch (a switch): the paper's per-channel projection, or a full
+    k x k convolution over all Step-I channels."""
 
     @field_validator("operators")
     @classmethod
@@ -156,7 +161,7 @@ class SearchSpace(FrozenModel):
     def sample(self, rng: random.Random, op_probs: OpProbs | None = None) -> Arch:
         """Uniform random architecture; ``op_probs[(stage, block)][op]`` biases the operator choice."""
         stages = tuple(self.sample_stage(rng, s, op_probs) for s in range(NUM_STAGES))
-        return Arch(stages=stages, decoder=self.sample_decoder(rng))
+        return Arch(stages, self.sample_decoder(rng), self.stem, self.conv_wp)
 
     def _decoder(self, edges: list[DecoderEdge], pools: tuple[int, ...]) -> DecoderArch:
         return DecoderArch(
@@ -168,7 +173,7 @@ class SearchSpace(FrozenModel):
 
     # ---- bounds -------------------------------------------------------------------------------
     def _extreme(self, largest: bool) -> Arch:
-        from autonad_core.complexity import block_params  # local: complexity needs only arch
+        from autonad_core.models.complexity import block_params  # local: complexity needs only arch
 
         pick = max if largest else min
         stages = []
@@ -180,7 +185,8 @@ class SearchSpace(FrozenModel):
                 kernel = pick(self.kernel_sizes) if op == "conv" else None
                 heads = pick(self.heads_for(width)) if op == "transformer" else None
                 options.append(BlockArch(op=op, ffn_ratio=ratio, kernel_size=kernel, num_heads=heads))
-            block = pick(options, key=lambda b, w=width: block_params(b, w))
+            dense = self.conv_wp == "dense"
+            block = pick(options, key=lambda b, w=width: block_params(b, w, dense))
             stages.append(StageArch(width=width, blocks=(block,) * pick(space.depths)))
         dec = self.decoder
         edges = []
@@ -196,7 +202,7 @@ class SearchSpace(FrozenModel):
             edges += [DecoderEdge(src=src, dst=node, op=op) for src in sources]
         sizes = sorted(dec.ppm_pool_sizes)
         pools = tuple(sizes[-dec.ppm_max_branches :]) if largest else (sizes[0],)
-        return Arch(stages=tuple(stages), decoder=self._decoder(edges, pools))
+        return Arch(tuple(stages), self._decoder(edges, pools), self.stem, self.conv_wp)
 
     def largest(self) -> Arch:
         """Deepest, widest subnet; per block the operator with the most parameters, densest MFAM."""
@@ -213,6 +219,14 @@ class SearchSpace(FrozenModel):
             raise ArchValidationError(f"arch: expected an Arch, got {type(arch).__name__}")
         if len(arch.stages) != NUM_STAGES:
             raise ArchValidationError(f"stages: expected {NUM_STAGES}, got {len(arch.stages)}")
+        if arch.stem != self.stem:
+            raise ArchValidationError(
+                f"stem: {arch.stem!r} but this search space uses the {self.stem!r} stem"
+            )
+        if arch.conv_wp != self.conv_wp:
+            raise ArchValidationError(
+                f"conv_wp: {arch.conv_wp!r} but this search space uses the {self.conv_wp!r} W_P"
+            )
         for s, (st, space) in enumerate(zip(arch.stages, self.stages, strict=True)):
             where = f"stages[{s}]"
             _check(st.width in space.widths, f"{where}.width", st.width, space.widths)
@@ -282,19 +296,6 @@ class SearchSpace(FrozenModel):
         except ArchValidationError:
             return False
         return True
-
-    # ---- evolution ----------------------------------------------------------------------------
-    def mutate(self, arch: Arch, rng: random.Random, prob: float, op_probs: OpProbs | None = None) -> Arch:
-        """Resample each gene with probability ``prob`` (operators drawn from ``op_probs``)."""
-        from autonad_core.evolution_ops import mutate
-
-        return mutate(self, arch, rng, prob, op_probs)
-
-    def crossover(self, a: Arch, b: Arch, rng: random.Random) -> Arch:
-        """Uniform crossover: each gene from either parent, repaired so the child is valid."""
-        from autonad_core.evolution_ops import crossover
-
-        return crossover(self, a, b, rng)
 
     def describe(self) -> str:
         """Human-readable summary of the ranges (for an ``autonad space`` command and logs)."""

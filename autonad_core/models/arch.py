@@ -13,6 +13,7 @@ parameter or FLOP count needs nothing but the arch.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,18 @@ STAGE_STRIDES: tuple[int, ...] = (4, 8, 16, 32)
 SR_RATIOS: tuple[int, ...] = (8, 4, 2, 1)  # spatial reduction of keys/values per stage (PVT)
 PATCH_KERNELS: tuple[int, ...] = (7, 3, 3, 3)
 PATCH_STRIDES: tuple[int, ...] = (4, 2, 2, 2)
+# Stage-1 stems: "patch" = the paper's 7x7 stride-4 patch embedding; "conv" = two 3x3 stride-2
+# conv-LayerNorm-GELU layers (more local detail before stride 4, like the hand-designed baselines).
+STEMS: tuple[str, ...] = ("patch", "conv")
+# W_P of the conv operator: "grouped" = the paper's per-channel (q, k, v) -> 1 projection; "dense" = a
+# full k x k convolution from all 3C Step-I channels.
+CONV_WPS: tuple[str, ...] = ("grouped", "dense")
 ARCH_FORMAT_VERSION = 1
+
+Position = tuple[int, int]  # (stage, block index) of a backbone block
+# Probability of each operator per block position: what the latency prior produces and what sampling
+# and mutation take. Defined once here because both sides depend on this module only.
+OpProbs = Mapping[Position, Mapping[str, float]]
 
 
 class ArchValidationError(ValueError):
@@ -120,10 +132,13 @@ class DecoderArch:
 
 @dataclass(frozen=True)
 class Arch:
-    """A complete subnet: four backbone stages and the MFAM decoder."""
+    """A complete subnet: four backbone stages, the MFAM decoder and the stage-1 stem (a search-space
+    switch, not searched: every arch of a space has the space's stem)."""
 
     stages: tuple[StageArch, ...]
     decoder: DecoderArch
+    stem: str = "patch"
+    conv_wp: str = "grouped"
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -150,7 +165,10 @@ class Arch:
             f"N{i}@L{lvl}" for i, lvl in enumerate(dec.node_levels)
         ]
         edges = ", ".join(f"{names[e.src]}->{names[e.dst]}:{e.op}" for e in dec.edges)
-        lines.append(f"PPM pool sizes {list(dec.ppm_pool_sizes)}; decoder {dec.channels} ch")
+        lines.append(
+            f"PPM pool sizes {list(dec.ppm_pool_sizes)}; decoder {dec.channels} ch; "
+            f"{self.stem} stem, {self.conv_wp} W_P"
+        )
         lines.append(f"MFAM edges: {edges}")
         return "\n".join(lines)
 
@@ -167,8 +185,13 @@ class Arch:
                 blocks.append(entry)
             stages.append({"width": st.width, "blocks": blocks})
         dec = self.decoder
+        # switches at their paper value are left out, so the paper's arch.json is unchanged
+        stem = {} if self.stem == "patch" else {"stem": self.stem}
+        if self.conv_wp != "grouped":
+            stem["conv_wp"] = self.conv_wp
         return {
             "version": ARCH_FORMAT_VERSION,
+            **stem,
             "stages": stages,
             "decoder": {
                 "channels": dec.channels,
@@ -265,4 +288,10 @@ def _parse_arch(data: Any) -> Arch:
         edges=tuple(edges),
         ppm_pool_sizes=tuple(pools),
     )
-    return Arch(stages=tuple(stages), decoder=decoder)
+    stem = data.get("stem", "patch")
+    if stem not in STEMS:
+        raise ArchValidationError(f"arch.stem: unknown stem {stem!r} (expected one of {STEMS})")
+    conv_wp = data.get("conv_wp", "grouped")
+    if conv_wp not in CONV_WPS:
+        raise ArchValidationError(f"arch.conv_wp: unknown W_P form {conv_wp!r} (expected one of {CONV_WPS})")
+    return Arch(stages=tuple(stages), decoder=decoder, stem=stem, conv_wp=conv_wp)

@@ -17,6 +17,17 @@ from autonad_core.metrics import ConfusionMatrix
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
+def check_overlap(overlap: float) -> float:
+    """Window overlap is a fraction of the window: at 1 (the whole window) or more the window would
+    never advance, below 0 it would leave gaps."""
+    if not isinstance(overlap, int | float) or not 0.0 <= overlap < 1.0:
+        raise ValueError(
+            f"window overlap {overlap!r} must be a fraction of the window in [0, 1) (0.25 = a quarter); "
+            "an overlap of the whole window or more never advances"
+        )
+    return float(overlap)
+
+
 def _starts(length: int, tile: int, stride: int) -> list[int]:
     if length <= tile:
         return [0]
@@ -34,8 +45,7 @@ def sliding_window_probabilities(
 
     Shape: image (B, C, H, W) -> (B, K, H, W).
     """
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    check_overlap(overlap)
     _, _, h, w = image.shape
     th, tw = tile
     if h <= th and w <= tw:

@@ -39,7 +39,7 @@ class RetrainOutput:
 
 
 def _arch_from(out_dir: Path, arch):
-    from autonad_core import Arch
+    from autonad_core.models.arch import Arch
 
     if arch is None:
         path = Path(out_dir) / "search" / "best_arch.json"
@@ -62,7 +62,8 @@ def retrain(
     show_progress: bool = True,
 ) -> RetrainOutput:
     """Retrain `arch` (default: the search result); the best model goes to `<out>/retrain/best`."""
-    from autonad_core import Supernet, materialize, save_subnet
+    from autonad_core.models.subnet import materialize, save_subnet
+    from autonad_core.models.supernet import Supernet
 
     out_dir = Path(out_dir)
     device = resolve_device(cfg.device)
@@ -77,7 +78,7 @@ def retrain(
         space = build_space(cfg)
         net = Supernet(space, data.spec.in_channels, data.spec.num_classes, sharing=cfg.supernet.sharing)
     space.validate(arch)
-    model = materialize(net, arch)
+    model = materialize(net, arch, drop_path_rate=cfg.retrain.drop_path)
     del net
 
     def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
