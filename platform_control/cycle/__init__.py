@@ -1,4 +1,13 @@
-"""The inspection cycle state machine (see `machine.InspectionCycle`), its injected steps and journal."""
+"""The inspection cycle: state machine, journal, and the cell's work in each state.
+
+The package exports the state machine's names. The rest, imported from its module:
+- `runner.CycleRunner`: one cell's cycles (new, resume, e-stop, abort), outcome and stage timings;
+- `cell_steps.CellCycleSteps`: what each state does over `services.CellServices` (the protocol the ROS
+  proxies, the in-process services and fakes implement) and the shapes crossing it;
+- `motion.CellMotion`: stage moves, LOAD, UNLOAD (the simulator uses the same);
+- `acceptance` (the verdict, made only there), `status` (progress fraction), `retry`,
+  `design_progress`, `refs` (where a cycle's files live).
+"""
 
 from platform_control.cycle.journal import CycleJournal, JournalError
 from platform_control.cycle.machine import InspectionCycle

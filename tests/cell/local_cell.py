@@ -10,19 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bladecell_ros.acceptance import AcceptanceRules
 from bladecell_ros.capture_store import CaptureStore
-from bladecell_ros.cell_steps import CaptureResult, CycleJob, DetectResult, RecordRequest, StepsContext
 from bladecell_ros.designer import ModelDesigner
 from bladecell_ros.detection import CaptureDetector, registry_resolver
 from bladecell_ros.recording import CycleSummary, build_cycle_record
-from bladecell_ros.sim_world import SimBladeSpec, SimWorld
 
+from platform_control.cycle.acceptance import AcceptanceRules
+from platform_control.cycle.cell_steps import StepsContext
+from platform_control.cycle.services import CaptureResult, CycleJob, DetectResult, RecordRequest
 from platform_control.hardware import DeviceUnreachable
 from platform_control.imaging import capture_viewpoint, load_imaging_plan
 from platform_control.params import load_arm_params, load_camera_params, load_cell_layout, load_stage_params
 from platform_control.pick_place import PickPlacePlanner, load_pick_place_config
 from platform_control.sim.cell import SimConfig
+from platform_control.sim.world import SimBladeSpec, SimWorld
 from platform_control.stage import StageKinematics
 
 FAMILY = "HPT-LOCAL"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bladecell_ros.capture_store import CaptureStore, CaptureStoreError, viewpoint_of
+from bladecell_ros.capture_store import CaptureStore, CaptureStoreError
 
+from platform_control.cycle.refs import RefError, viewpoint_of
 from platform_control.imaging import Capture
 
 CHANNELS = ("white", "uv365", "nir850")
@@ -86,7 +87,7 @@ def test_bad_captures_are_refused(tmp_path) -> None:
         )
     with pytest.raises(CaptureStoreError, match="no manifest"):
         store.load("captures/f/c/v009.json")
-    with pytest.raises(CaptureStoreError, match="not a capture reference"):
+    with pytest.raises(RefError, match="not a capture reference"):
         viewpoint_of("captures/f/c/x.json")
 
 

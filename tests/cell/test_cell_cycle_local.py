@@ -10,14 +10,15 @@ import time
 
 import numpy as np
 import pytest
-from bladecell_ros.cell_steps import CycleJob, detections_path
-from bladecell_ros.cycle_runner import CycleRunner, NothingToResumeError, new_cycle_id
-from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
 from local_cell import FAMILY, LocalCellServices, make_context, make_world
 
 from platform_control.cycle import EStopLatchedError
+from platform_control.cycle.refs import detections_path
+from platform_control.cycle.runner import CycleRunner, NothingToResumeError, new_cycle_id
+from platform_control.cycle.services import CycleJob
 from platform_control.hardware import EStopActive
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import PartFamilyCatalog, load_part_families
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_first_cycle_scans_designs_detects_records_and_unloads(home, scan_axes, 
         "UNLOADING",
     }
     # the oracle model reproduces the ground truth: the regions are the truth's regions, with sizes
-    detections = json.loads(detections_path(home, job).read_text())
+    detections = json.loads(detections_path(home, job.part_family, job.cycle_id).read_text())
     truth_pixels = sum(
         int(np.count_nonzero(services.captures.load(r).label)) for r in services.captures.refs(FAMILY)
     )
@@ -182,10 +183,13 @@ def test_detection_fault_leaves_no_detections_and_no_record(home, scan_axes, wor
     job = _job("SN-L-5")
     out = runner.run_new(job)
     assert out.final_state == "FAULTED" and "detector" in out.message
-    assert not detections_path(home, job).exists()
+    assert not detections_path(home, job.part_family, job.cycle_id).exists()
     assert _recorded(job.cycle_id)[0] is None
     runner.services.arm.reset()
     runner.services.stage.reset()
     resumed = runner.run_resume("SN-L-5")
     assert resumed.final_state == "DONE"
-    assert detections_path(home, job).exists() and _recorded(job.cycle_id)[0] is not None
+    assert (
+        detections_path(home, job.part_family, job.cycle_id).exists()
+        and _recorded(job.cycle_id)[0] is not None
+    )

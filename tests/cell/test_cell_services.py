@@ -200,7 +200,7 @@ def test_detector_core_keeps_working_from_its_cache_while_the_registry_is_down(h
 
 
 def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, caplog) -> None:
-    from bladecell_ros.sim_world import SimBladeSpec, SimWorld
+    from platform_control.sim.world import SimBladeSpec, SimWorld
 
     state = tmp_path / "world.json"
     spec = SimBladeSpec(defects_min=1, defects_max=1)
@@ -223,10 +223,10 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, capl
         np.testing.assert_allclose(again.arm.joint_state().positions, arm, atol=1e-5)
         assert "not restoring" not in caplog.text
         # a blade dropped into the reject bin is replaced (next seed) before the next LOAD
-        from platform_control.sim.scan import SimulatedCellRun
+        from platform_control.sim.scan import cell_motion
 
         again.cell.set_stage_axes(np.array(again.pick_place.stage_load_axes))
-        SimulatedCellRun(again.cell).unload(reject=True)
+        cell_motion(again.cell).unload(reject=True)
         assert again.blade_holder == "reject_bin"
         assert again.restock_if_needed() and again.blade_holder == "tray"
         assert again.blade_spec.seed == spec.seed + 1
@@ -238,7 +238,7 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, capl
 def test_sim_world_restore_clips_limit_overshoot_and_skips_invalid_joints(tmp_path, caplog) -> None:
     """A joint saved a hair beyond its limit (servo overshoot) is restored at the limit; a saved pose
     that cannot be valid leaves that group at its start pose with a warning, and the world still starts."""
-    from bladecell_ros.sim_world import SimBladeSpec, SimWorld
+    from platform_control.sim.world import SimBladeSpec, SimWorld
 
     state = tmp_path / "world.json"
     spec = SimBladeSpec(defects_min=1, defects_max=1)
@@ -277,7 +277,7 @@ def test_detector_sizes_and_locates_defects_on_the_family_blade_surface(home) ->
     """With the family's blade model the detector casts its pixels onto the blade: a spot at the view
     centre of a viewpoint lies on the blade at the viewpoint's surface point, and its area grows by
     1 / cos(incidence) when the blade is seen obliquely; families without a model use the focus plane."""
-    from bladecell_ros.part_families import BladeSurfaces, load_part_families
+    from platform_control.part_families import BladeSurfaces, load_part_families
 
     surfaces = BladeSurfaces(load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}"))
     surface = surfaces(FAMILY)

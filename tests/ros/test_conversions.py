@@ -100,10 +100,10 @@ def test_defect_record_round_trip() -> None:
 
 def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
     from bladecell_ros.cell_messages import cell_status, diagnostics
-    from bladecell_ros.cell_steps import CycleJob
     from diagnostic_msgs.msg import DiagnosticStatus
 
     from platform_control.cycle import CycleSteps, InspectionCycle
+    from platform_control.cycle.services import CycleJob
 
     def fail(_i):
         raise RuntimeError("imaging: the server went away")

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from bladecell_interfaces.msg import CellStatus
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from bladecell_ros.cell_steps import CycleJob
-from bladecell_ros.status import cycle_fraction
 from platform_control.cycle import CycleState, InspectionCycle
+from platform_control.cycle.services import CycleJob
+from platform_control.cycle.status import cycle_fraction
 
 
 def cell_status(

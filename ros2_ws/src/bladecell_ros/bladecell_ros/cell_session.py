@@ -125,21 +125,20 @@ def _redact(url: str) -> str:
 
 
 def detections_of(home: Path, family: str, cycle_id: str) -> dict[str, Any] | None:
-    from bladecell_ros.capture_store import safe_name
+    from platform_control.cycle.refs import detections_path
 
-    path = home / "detections" / safe_name(family) / f"{safe_name(cycle_id)}.json"
+    path = detections_path(home, family, cycle_id)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
     """Simulated cell: how well the detections match the simulator's pixel-exact ground truth."""
-    from bladecell_ros.capture_store import CaptureStore, safe_name
+    from bladecell_ros.capture_store import CaptureStore
     from bladecell_ros.evaluation import cycle_iou
+    from platform_control.cycle.refs import detections_path
 
     try:
-        iou = cycle_iou(
-            CaptureStore(home), home / "detections" / safe_name(family) / f"{safe_name(cycle_id)}.json"
-        )
+        iou = cycle_iou(CaptureStore(home), detections_path(home, family, cycle_id))
     except (ValueError, OSError):
         return None  # real captures carry no ground truth
     if iou["defect_iou"] is None:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bladecell_ros.capture_store import CaptureStore, viewpoint_of
+from bladecell_ros.capture_store import CaptureStore
 from database.services import CaptureRecord, CycleRecord, DefectRecord, FrameRecord
+from platform_control.cycle.refs import viewpoint_of
 
 _CLASS = re.compile(r"[^a-z0-9_]+")
 

@@ -36,17 +36,18 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from bladecell_ros.acceptance import AcceptanceRules
 from bladecell_ros.cell_messages import cell_status, diagnostics
-from bladecell_ros.cell_steps import CycleJob, StepsContext
 from bladecell_ros.conversions import region_to_msg
-from bladecell_ros.cycle_runner import CycleOutcome, CycleRunner, new_cycle_id
 from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC, data_home, param, run_nodes
-from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
 from bladecell_ros.ros_services import RosCellServices, Timeouts
-from bladecell_ros.status import cycle_fraction
 from platform_control.cycle import CycleEvent, CycleState
+from platform_control.cycle.acceptance import AcceptanceRules
+from platform_control.cycle.cell_steps import StepsContext
+from platform_control.cycle.runner import CycleOutcome, CycleRunner, new_cycle_id
+from platform_control.cycle.services import CycleJob
+from platform_control.cycle.status import cycle_fraction
 from platform_control.params import load_arm_params, load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import PartFamilyCatalog, load_part_families
 from platform_control.pick_place import PickPlacePlanner, load_pick_place_config
 
 S = CycleState

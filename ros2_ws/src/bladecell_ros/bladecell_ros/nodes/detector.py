@@ -16,8 +16,8 @@ from bladecell_ros.capture_store import CaptureStore
 from bladecell_ros.conversions import msg_to_capture, region_to_msg
 from bladecell_ros.detection import CaptureDetector, registry_resolver
 from bladecell_ros.node_utils import data_home, param, run_nodes
-from bladecell_ros.part_families import BladeSurfaces, load_part_families
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import BladeSurfaces, load_part_families
 from platform_control.stage import StageKinematics
 
 
@@ -73,7 +73,7 @@ class DetectorNode(Node):
             )
             viewpoint = int(request.capture.viewpoint_index) if capture is not None else None
             if viewpoint is None:
-                from bladecell_ros.capture_store import viewpoint_of
+                from platform_control.cycle.refs import viewpoint_of
 
                 viewpoint = viewpoint_of(request.capture_ref)
             response.defects = [region_to_msg(r, viewpoint) for r in out.regions]

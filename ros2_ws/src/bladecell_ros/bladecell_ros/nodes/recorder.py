@@ -22,7 +22,7 @@ from rclpy.node import Node
 from bladecell_ros.capture_store import CaptureStore
 from bladecell_ros.node_utils import data_home, param, run_nodes
 from bladecell_ros.recording import CycleSummary, build_cycle_record
-from bladecell_ros.retry import RetryPolicy, retry
+from platform_control.cycle.retry import RetryPolicy, retry
 
 
 class RecorderNode(Node):

@@ -19,8 +19,8 @@ from bladecell_ros.node_utils import data_home, param, run_nodes
 from bladecell_ros.nodes.arm_driver import ArmDriverNode
 from bladecell_ros.nodes.imaging import ImagingNode
 from bladecell_ros.nodes.stage_driver import StageDriverNode
-from bladecell_ros.sim_world import SimBladeSpec, SimWorld
 from platform_control.sim.cell import SimConfig
+from platform_control.sim.world import SimBladeSpec, SimWorld
 
 
 class SimCellNode(Node):

@@ -1,4 +1,4 @@
-"""Runs inspection cycles one at a time, journals them, resumes faulted ones (ROS-free).
+"""Runs inspection cycles one at a time, journals them, resumes faulted ones.
 
 The coordinator node owns one `CycleRunner`. A cycle is an `InspectionCycle` (platform_control.cycle)
 whose journal lives in `<home>/cycles/<cycle_id>.json`, with the job (serial, family, operator, queue
@@ -24,15 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from bladecell_ros.cell_steps import CellCycleSteps, CellServices, CycleJob, StepsContext
-from platform_control.cycle import (
-    ACTIVE_STATES,
-    CycleEvent,
-    CycleState,
-    EStopLatchedError,
-    InspectionCycle,
-    InvalidTransitionError,
-)
+from platform_control.cycle.acceptance import verdict_label
+from platform_control.cycle.cell_steps import CellCycleSteps, StepsContext
+from platform_control.cycle.machine import InspectionCycle
+from platform_control.cycle.records import CycleEvent
+from platform_control.cycle.services import CellServices, CycleJob
+from platform_control.cycle.states import ACTIVE_STATES, CycleState, EStopLatchedError, InvalidTransitionError
 
 log = logging.getLogger(__name__)
 S = CycleState
@@ -228,7 +225,7 @@ class CycleRunner:
         if progress.record_ref and progress.record_ref.startswith("record:"):
             record_id = int(progress.record_ref.split(":", 1)[1])
         if progress.state == S.DONE:
-            verdict = "fail" if detection and detection.reject else "pass"
+            verdict = verdict_label(bool(detection and detection.reject))
             message = f"{detection.defect_count if detection else 0} defects, blade {verdict}"
         else:
             verdict = "incomplete"
