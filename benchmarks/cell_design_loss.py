@@ -115,8 +115,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from bladecell_ros.capture_store import CaptureStore
     from bladecell_ros.nodes.model_designer import parse_overrides
+    from bladecell_ros.services.capture_store import CaptureStore
 
     from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
     from platform_control.part_families import PartFamilyCatalog, load_part_families

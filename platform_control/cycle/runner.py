@@ -6,6 +6,11 @@ request) and the scan plan's stage poses in its metadata, so a resumed cycle sca
 poses even if the planner changed meanwhile. `run_new` / `run_resume` block the calling thread until
 the cycle is DONE, FAULTED or ABORTED; `estop`, `abort` and `reset_estop` may come from any thread.
 
+`submit` queues a cycle on the runner's one worker thread and returns a `Future` of its outcome: a
+node hands every request (action goal, database queue entry) to it and gets the result through the
+future (`result()` or `add_done_callback`), so no thread is started per request and cycles never
+overlap.
+
 Stage timings come from the journal's transition history (time spent in each state, summed over
 resumes), so they survive a coordinator restart.
 """
@@ -14,10 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +107,10 @@ class CycleRunner:
         self._job: CycleJob | None = None
         self._cancel = threading.Event()
         self.estop_latched = False
+        self._work: queue.SimpleQueue[tuple[Future, Callable[[], CycleOutcome]] | None] = queue.SimpleQueue()
+        self._pending = 0  # submitted and not finished
+        self._pending_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
 
     # ---------------------------------------------------------------------------- queries
     @property
@@ -132,6 +143,57 @@ class CycleRunner:
                 if best is None or created > best[0]:
                     best = (created, path)
         return best[1] if best else None
+
+    @property
+    def pending(self) -> int:
+        """Cycles submitted to the worker and not finished yet."""
+        with self._pending_lock:
+            return self._pending
+
+    # --------------------------------------------------------------------------- worker
+    def submit(
+        self, job: CycleJob, *, resume: bool = False, prepare: Callable[[], None] | None = None
+    ) -> Future[CycleOutcome]:
+        """Queue a new cycle for ``job`` (or, with ``resume``, the resume of its blade's faulted cycle) on
+        the worker thread. ``prepare`` runs on the worker just before (e.g. release the drivers'
+        latches); an exception there or in starting the cycle is the future's exception."""
+
+        def work() -> CycleOutcome:
+            if prepare is not None:
+                prepare()
+            return self.run_resume(job.blade_serial) if resume else self.run_new(job)
+
+        future: Future[CycleOutcome] = Future()
+        with self._pending_lock:
+            self._pending += 1
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work_loop, name="cycle-worker", daemon=True)
+                self._worker.start()
+        self._work.put((future, work))
+        return future
+
+    def close(self) -> None:
+        """Stop the worker after the cycle it runs (the caller aborts that cycle first if it must)."""
+        self._work.put(None)
+
+    def _work_loop(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, work = item
+            if not future.set_running_or_notify_cancel():
+                self._finished()
+                continue
+            try:
+                outcome = work()
+            except BaseException as exc:  # the future carries it to whoever waits
+                self._finished()
+                future.set_exception(exc)
+            else:
+                self._finished()
+                future.set_result(outcome)
+
+    def _finished(self) -> None:
+        with self._pending_lock:
+            self._pending -= 1
 
     # --------------------------------------------------------------------------- commands
     def run_new(self, job: CycleJob) -> CycleOutcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bladecell_ros.capture_store import CaptureStore, CaptureStoreError
+from bladecell_ros.services.capture_store import CaptureStore, CaptureStoreError
 
 from platform_control.cycle.refs import RefError, viewpoint_of
 from platform_control.imaging import Capture

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from local_cell import FAMILY, LocalCellServices, make_context, make_world
+from local_cell import FAMILY, OracleCell, make_context, make_world
 
 from platform_control.cycle import EStopLatchedError
 from platform_control.cycle.refs import detections_path
@@ -44,7 +44,7 @@ def worlds():
 def _runner(home, scan_axes, worlds, timing="deterministic", speed=1.0):
     world = make_world(home, timing, speed)
     worlds.append(world)
-    services = LocalCellServices(world, home)
+    services = OracleCell(world, home)
     events = []
     runner = CycleRunner(services, make_context(home), scan_axes, on_event=lambda e, job: events.append(e))
     return world, services, runner, events

@@ -7,8 +7,8 @@ import threading
 
 import numpy as np
 import pytest
-from bladecell_ros.graph import SIM_GRAPH, all_nodes, cell_environment
-from bladecell_ros.hardware import check_driver_kind, real_driver
+from bladecell_ros.bringup.graph import SIM_GRAPH, all_nodes, cell_environment
+from bladecell_ros.nodes.hardware import check_driver_kind, real_driver
 
 from platform_control.cycle import CycleProgress, CycleState, Detection, Fault
 from platform_control.cycle.acceptance import AcceptanceRules, judge

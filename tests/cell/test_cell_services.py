@@ -11,10 +11,10 @@ import uuid
 
 import numpy as np
 import pytest
-from bladecell_ros.capture_store import CaptureStore
-from bladecell_ros.designer import DesignCancelled, ModelDesigner, new_model_version, scalar_metrics
-from bladecell_ros.detection import CaptureDetector, ModelRef, NoModelError
-from bladecell_ros.recording import CycleSummary, build_cycle_record, db_class, gain_factor
+from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.designer import DesignCancelled, ModelDesigner, new_model_version, scalar_metrics
+from bladecell_ros.services.detection import CaptureDetector, ModelRef, NoModelError
+from bladecell_ros.services.recording import CycleSummary, build_cycle_record, db_class, gain_factor
 from local_cell import FAMILY, fake_design
 
 from platform_control.imaging import Capture

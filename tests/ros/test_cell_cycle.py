@@ -47,9 +47,9 @@ def _api_client(role: str):
 
 
 def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell_home) -> None:
-    from bladecell_ros.capture_store import CaptureStore
-    from bladecell_ros.cell_session import detections_of
-    from bladecell_ros.evaluation import cycle_iou
+    from bladecell_ros.bringup.session import detections_of
+    from bladecell_ros.services.capture_store import CaptureStore
+    from bladecell_ros.services.evaluation import cycle_iou
 
     from database.services import ModelRegistry
 
@@ -136,7 +136,7 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
 
 
 def _sim_state(cell) -> str:
-    from bladecell_ros.ros_calls import ServiceProxy
+    from bladecell_ros.transport.ros_calls import ServiceProxy
     from std_srvs.srv import Trigger
 
     proxy = ServiceProxy(cell.client.node, Trigger, "sim/state", "sim")

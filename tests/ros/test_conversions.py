@@ -9,7 +9,7 @@ pytestmark = pytest.mark.ros
 
 
 def test_images_round_trip_bit_exact_for_mono8_and_mono16() -> None:
-    from bladecell_ros.conversions import image_to_msg, msg_to_image
+    from bladecell_ros.transport.conversions import image_to_msg, msg_to_image
 
     rng = np.random.default_rng(0)
     for dtype, encoding in ((np.uint8, "mono8"), (np.uint16, "mono16")):
@@ -27,7 +27,7 @@ def test_images_round_trip_bit_exact_for_mono8_and_mono16() -> None:
 
 
 def test_capture_with_label_round_trips() -> None:
-    from bladecell_ros.conversions import capture_to_msg, msg_to_capture
+    from bladecell_ros.transport.conversions import capture_to_msg, msg_to_capture
 
     from platform_control.imaging import Capture
 
@@ -54,7 +54,7 @@ def test_capture_with_label_round_trips() -> None:
 
 
 def test_trajectory_round_trip_samples_identically() -> None:
-    from bladecell_ros.conversions import msg_to_trajectory, trajectory_to_msg
+    from bladecell_ros.transport.conversions import msg_to_trajectory, trajectory_to_msg
 
     from platform_control.params import load_stage_params
     from platform_control.trajectory import time_parameterize
@@ -77,7 +77,7 @@ def test_trajectory_round_trip_samples_identically() -> None:
 
 
 def test_defect_record_round_trip() -> None:
-    from bladecell_ros.conversions import msg_to_region, region_to_msg
+    from bladecell_ros.transport.conversions import msg_to_region, region_to_msg
 
     region = {
         "class_index": 6,
@@ -99,7 +99,7 @@ def test_defect_record_round_trip() -> None:
 
 
 def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
-    from bladecell_ros.cell_messages import cell_status, diagnostics
+    from bladecell_ros.transport.cell_messages import cell_status, diagnostics
     from diagnostic_msgs.msg import DiagnosticStatus
 
     from platform_control.cycle import CycleSteps, InspectionCycle

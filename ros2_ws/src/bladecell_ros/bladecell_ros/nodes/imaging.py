@@ -18,9 +18,9 @@ import numpy as np
 from bladecell_interfaces.srv import Capture as CaptureSrv
 from rclpy.node import Node
 
-from bladecell_ros.conversions import capture_to_msg
-from bladecell_ros.hardware import run_standalone_driver
-from bladecell_ros.node_utils import param
+from bladecell_ros.nodes.hardware import run_standalone_driver
+from bladecell_ros.transport.conversions import capture_to_msg
+from bladecell_ros.transport.node_utils import param
 from platform_control.hardware import Camera, LightController
 from platform_control.imaging import capture_viewpoint, load_imaging_plan
 from platform_control.params import load_stage_params

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bladecell_ros.capture_store import CaptureStore
+from bladecell_ros.services.capture_store import CaptureStore
 from database.services import CaptureRecord, CycleRecord, DefectRecord, FrameRecord
 from platform_control.cycle.refs import viewpoint_of
 

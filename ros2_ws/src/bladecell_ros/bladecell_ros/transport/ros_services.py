@@ -25,8 +25,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState as JointStateMsg
 from std_srvs.srv import Trigger
 
-from bladecell_ros.conversions import capture_to_msg, msg_to_capture, msg_to_region, trajectory_to_msg
-from bladecell_ros.ros_calls import ActionProxy, ServiceProxy
+from bladecell_ros.transport.conversions import (
+    capture_to_msg,
+    msg_to_capture,
+    msg_to_region,
+    trajectory_to_msg,
+)
+from bladecell_ros.transport.ros_calls import ActionProxy, ServiceProxy
 from platform_control.cycle.services import CaptureResult, CycleJob, DetectResult, Notify, RecordRequest
 from platform_control.hardware import (
     DeviceUnreachable,

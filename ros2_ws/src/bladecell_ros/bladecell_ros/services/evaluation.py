@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bladecell_ros.capture_store import CaptureStore
+from bladecell_ros.services.capture_store import CaptureStore
 from platform_control.defect_regions import defect_iou
 
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bladecell_ros.capture_store import CaptureStore
+from bladecell_ros.services.capture_store import CaptureStore
 from platform_control.defect_regions import SurfaceRaycaster, ViewGeometry, extract_defects
 from platform_control.imaging import Capture
 from platform_control.params import CameraParams
@@ -181,3 +181,18 @@ class CaptureDetector:
         return DetectOutcome(
             version, [r.to_dict() for r in regions], mask, stored.path, stored.sha256, elapsed
         )
+
+
+def load_autonad_detector(device: str, threads: int) -> Callable[[Path], Predictor]:
+    """Model folder -> `autonad_core.Detector` on ``device`` (``threads`` > 0 sets torch's threads)."""
+
+    def load(model_dir):
+        import torch
+
+        from autonad_core import Detector
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        return Detector(model_dir, device=device)
+
+    return load

@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bladecell_ros.bringup import CellGraph, GraphError
-from bladecell_ros.graph import SIM_PARAMS, cell_environment
-from bladecell_ros.node_utils import data_home
+from bladecell_ros.bringup.cell_graph import CellGraph, GraphError
+from bladecell_ros.bringup.graph import SIM_PARAMS, cell_environment
+from bladecell_ros.transport.node_utils import data_home
 
 
 def prepare_environment() -> None:
@@ -51,7 +51,7 @@ def start_cell(
     timeout: float = 120.0,
 ) -> tuple[CellGraph, Any]:
     """Migrate, start the simulated graph, wait for every node; returns (graph, CellClient)."""
-    from bladecell_ros.client import CellClient
+    from bladecell_ros.transport.client import CellClient
 
     prepare_environment()
     url = migrate_database()
@@ -133,8 +133,8 @@ def detections_of(home: Path, family: str, cycle_id: str) -> dict[str, Any] | No
 
 def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
     """Simulated cell: how well the detections match the simulator's pixel-exact ground truth."""
-    from bladecell_ros.capture_store import CaptureStore
-    from bladecell_ros.evaluation import cycle_iou
+    from bladecell_ros.services.capture_store import CaptureStore
+    from bladecell_ros.services.evaluation import cycle_iou
     from platform_control.cycle.refs import detections_path
 
     try:
