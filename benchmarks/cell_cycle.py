@@ -73,6 +73,8 @@ def main() -> None:
     from bladecell_ros.services.evaluation import cycle_iou
     from bladecell_ros.transport.client import CellClient
 
+    from platform_control.cycle.detections import DetectionsFile
+
     graph = CellGraph([SIM_PARAMS, *params], home / "logs")
     results: dict = {
         "machine": f"{os.cpu_count()} CPU cores (possibly shared)",
@@ -94,7 +96,10 @@ def main() -> None:
             wall = time.perf_counter() - start
             if result.final_state != "DONE":
                 raise SystemExit(f"cycle {label} ended {result.final_state}: {result.message}")
-            iou = cycle_iou(store, home / "detections" / args.family / f"{result.cycle_id}.json")
+            detections = DetectionsFile.of_cycle(home, args.family, result.cycle_id)
+            if detections is None:
+                raise SystemExit(f"cycle {label}: no detections file")
+            iou = cycle_iou(store, detections)
             results[label] = {
                 "wall_s": round(wall, 2),
                 "stages_s": json.loads(result.stage_timings_json),

@@ -21,7 +21,6 @@ Per state:
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from platform_control.atomic_io import atomic_write_text
 from platform_control.cycle.acceptance import AcceptanceRules, judge, verdict_label
+from platform_control.cycle.detections import CaptureDetections, DetectionsFile
 from platform_control.cycle.motion import CellMotion
 from platform_control.cycle.records import CycleProgress, Detection
-from platform_control.cycle.refs import detections_path, viewpoint_of
+from platform_control.cycle.refs import viewpoint_of
 from platform_control.cycle.services import CellServices, CycleJob, Notify, RecordRequest
 from platform_control.cycle.steps import CycleSteps
 from platform_control.params import StageParams
@@ -131,7 +130,7 @@ class CellCycleSteps:
     # ------------------------------------------------------------------------------ detect
     def detect(self, capture_refs: Sequence[str], model_ref: str | None) -> Detection:
         version = model_ref
-        captures: dict[str, Any] = {}
+        captures: dict[int, CaptureDetections] = {}
         defects: list[dict[str, Any]] = []
         for n, ref in enumerate(capture_refs):
             if self.cancel.is_set():
@@ -142,36 +141,25 @@ class CellCycleSteps:
             if result.model_version != version:
                 raise RuntimeError(f"detector used model {result.model_version}, expected {version}")
             viewpoint = viewpoint_of(ref)
-            captures[str(viewpoint)] = {
-                "capture_ref": ref,
-                "mask_path": result.mask_path,
-                "mask_sha256": result.mask_sha256,
-                "width": result.width,
-                "height": result.height,
-                "inference_ms": result.inference_ms,
-            }
+            captures[viewpoint] = CaptureDetections(
+                ref, result.mask_path, result.mask_sha256, result.width, result.height, result.inference_ms
+            )
             defects += [{**r, "viewpoint_index": viewpoint} for r in result.regions]
         verdict = judge(defects, self.ctx.acceptance)
-        path = detections_path(self.ctx.home, self.job.part_family, self.job.cycle_id)
-        payload = {
-            "cycle_id": self.job.cycle_id,
-            "part_family": self.job.part_family,
-            "model_version": version,
-            "verdict": verdict.label,
-            "reasons": list(verdict.reasons),
-            "captures": captures,
-            "defects": defects,
-            "written_at": time.time(),
-        }
-        atomic_write_text(path, json.dumps(payload, indent=1))
-        return Detection(path.relative_to(self.ctx.home).as_posix(), len(defects), verdict.reject)
+        detections = DetectionsFile(
+            cycle_id=self.job.cycle_id,
+            part_family=self.job.part_family,
+            model_version=version,
+            verdict=verdict.label,
+            reasons=verdict.reasons,
+            captures=captures,
+            defects=defects,
+        )
+        return Detection(detections.write(self.ctx.home), len(defects), verdict.reject, version)
 
     # ------------------------------------------------------------------------------ record
     def record(self, progress: CycleProgress) -> str:
         detection = progress.detection
-        model_version = None
-        if detection is not None:
-            model_version = json.loads((self.ctx.home / detection.ref).read_text())["model_version"]
         request = RecordRequest(
             job=self.job,
             final_state="done",
@@ -179,7 +167,7 @@ class CellCycleSteps:
             started_at=self.started_at,
             finished_at=time.time(),
             stage_timings=self.timings(),
-            model_version=model_version,
+            model_version=detection.model_version if detection else None,
             capture_refs=progress.ordered_capture_refs(),
             detections_ref=detection.ref if detection else None,
         )

@@ -276,13 +276,8 @@ class CycleRunner:
         history = cycle.history
         started = history[0]["time"] if history else time.time()
         ended = history[-1]["time"] if history else started
-        model_version = progress.model_ref
         detection = progress.detection
-        if detection is not None:
-            try:
-                model_version = json.loads((self.context.home / detection.ref).read_text())["model_version"]
-            except (OSError, ValueError, KeyError):
-                log.warning("cannot read detections %s", detection.ref)
+        model_version = detection.model_version if detection else progress.model_ref
         record_id = None
         if progress.record_ref and progress.record_ref.startswith("record:"):
             record_id = int(progress.record_ref.split(":", 1)[1])

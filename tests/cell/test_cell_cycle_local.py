@@ -4,7 +4,6 @@ half-written. The devices are the simulator's; the store, detector core and reco
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -13,6 +12,7 @@ import pytest
 from local_cell import FAMILY, OracleCell, make_context, make_world
 
 from platform_control.cycle import EStopLatchedError
+from platform_control.cycle.detections import DetectionsFile
 from platform_control.cycle.refs import detections_path
 from platform_control.cycle.runner import CycleRunner, NothingToResumeError, new_cycle_id
 from platform_control.cycle.services import CycleJob
@@ -93,18 +93,19 @@ def test_first_cycle_scans_designs_detects_records_and_unloads(home, scan_axes, 
         "UNLOADING",
     }
     # the oracle model reproduces the ground truth: the regions are the truth's regions, with sizes
-    detections = json.loads(detections_path(home, job.part_family, job.cycle_id).read_text())
+    detections = DetectionsFile.of_cycle(home, job.part_family, job.cycle_id)
+    assert detections is not None and detections.model_version == out.model_version
     truth_pixels = sum(
         int(np.count_nonzero(services.captures.load(r).label)) for r in services.captures.refs(FAMILY)
     )
     assert truth_pixels > 0
-    assert sum(d["pixel_area"] for d in detections["defects"]) <= truth_pixels
-    assert all(d["area_mm2"] > 0 and d["location_mm"] is not None for d in detections["defects"])
-    assert out.defect_count == len(detections["defects"]) > 0
+    assert sum(d["pixel_area"] for d in detections.defects) <= truth_pixels
+    assert all(d["area_mm2"] > 0 and d["location_mm"] is not None for d in detections.defects)
+    assert out.defect_count == len(detections.defects) > 0
     # recorded once, with its captures, defects and the blade's verdict; unloaded accordingly
     cycle, defects = _recorded(job.cycle_id)
     assert cycle is not None and cycle.defect_count == len(defects) == out.defect_count
-    assert cycle.verdict.value == out.verdict == detections["verdict"]
+    assert cycle.verdict.value == out.verdict == detections.verdict
     assert world.blade_holder == ("reject_bin" if out.verdict == "fail" else "tray")
     np.testing.assert_allclose(world.arm.joint_state().positions, world.pick_place.home, atol=1e-3)
 

@@ -145,3 +145,12 @@ def test_journal_write_failure_halts_and_faults(tmp_path: Path) -> None:
     assert cell.scanned() == [0, 1, 2]  # stopped at the first capture it could not journal
     on_disk = CycleJournal(tmp_path / "j.json").load()
     assert set(on_disk.capture_refs) == {0, 1}  # what was journaled is intact
+
+
+def test_detection_keeps_its_model_version_and_reads_older_journals() -> None:
+    from platform_control.cycle import Detection
+
+    d = Detection("detections/F/c.json", 3, True, "m-4")
+    assert Detection.from_dict(d.to_dict()) == d
+    older = {"ref": "detections/F/c.json", "defect_count": 3, "reject": True}  # before model_version
+    assert Detection.from_dict(older).model_version is None

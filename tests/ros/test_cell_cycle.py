@@ -81,9 +81,9 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     assert deployed.latency_device == "cpu" and deployed.latency_ms > 0 and "miou" in deployed.metrics
     # detections vs the simulator's ground truth
     detections = detections_of(cell_home, FAMILY, first.cycle_id)
-    assert detections is not None and detections["model_version"] == first.model_version
-    assert len(detections["defects"]) == first.defect_count
-    iou1 = cycle_iou(store, cell_home / "detections" / FAMILY / f"{first.cycle_id}.json")
+    assert detections is not None and detections.model_version == first.model_version
+    assert len(detections.defects) == first.defect_count
+    iou1 = cycle_iou(store, detections)
     print(f"first cycle defect IoU {iou1['defect_iou']:.3f} per class {iou1['per_class']}")
     assert iou1["true_pixels"] > 0
     assert iou1["defect_iou"] >= MIN_IOU_FIRST
@@ -107,8 +107,8 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     second_states = {s.state for s in cell.client.status_history if s.cycle_id == done.cycle_id}
     assert "DESIGNING" not in second_states and "DETECTING" in second_states
     second = detections_of(cell_home, FAMILY, done.cycle_id)
-    assert second["model_version"] == first.model_version
-    iou2 = cycle_iou(store, cell_home / "detections" / FAMILY / f"{done.cycle_id}.json")
+    assert second is not None and second.model_version == first.model_version
+    iou2 = cycle_iou(store, second)
     blade = json.loads(_sim_state(cell))["blade"]["seed"]
     print(f"second cycle (blade seed {blade}) defect IoU {iou2['defect_iou']:.3f}")
     assert iou2["true_pixels"] > 0 and iou2["defect_iou"] >= MIN_IOU_SECOND

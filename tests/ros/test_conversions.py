@@ -133,3 +133,25 @@ def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
         "bladecell: imaging": DiagnosticStatus.WARN,
         "bladecell: detector": DiagnosticStatus.OK,
     }
+
+
+def test_record_request_round_trips_through_the_record_cycle_goal() -> None:
+    from bladecell_ros.transport.conversions import goal_to_record_request, record_request_to_goal
+
+    from platform_control.cycle.services import CycleJob, RecordRequest
+
+    request = RecordRequest(
+        job=CycleJob("c" * 32, "SN-1", "HPT", operator="ann", request_uuid="1234"),
+        final_state="done",
+        verdict="fail",
+        started_at=100.0,
+        finished_at=160.5,
+        stage_timings={"SCANNING": 40.25, "DETECTING": 3.5},
+        model_version="m-7",
+        capture_refs=("captures/HPT/c/v000.json", "captures/HPT/c/v001.json"),
+        detections_ref="detections/HPT/c.json",
+    )
+    assert goal_to_record_request(record_request_to_goal(request)) == request
+    bare = RecordRequest(request.job, "done", "pass", 1.0, 2.0, {}, None, (), None)
+    back = goal_to_record_request(record_request_to_goal(bare))
+    assert back.model_version is None and back.detections_ref is None and back.job.request_uuid == "1234"

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +24,9 @@ from rich.table import Table
 from bladecell_ros.bringup.cell_graph import CellGraph, GraphError
 from bladecell_ros.bringup.graph import SIM_PARAMS, cell_environment
 from bladecell_ros.transport.node_utils import data_home
+
+if TYPE_CHECKING:
+    from platform_control.cycle.detections import DetectionsFile
 
 
 def prepare_environment() -> None:
@@ -124,21 +127,23 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def detections_of(home: Path, family: str, cycle_id: str) -> dict[str, Any] | None:
-    from platform_control.cycle.refs import detections_path
+def detections_of(home: Path, family: str, cycle_id: str) -> DetectionsFile | None:
+    from platform_control.cycle.detections import DetectionsFile
 
-    path = detections_path(home, family, cycle_id)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return DetectionsFile.of_cycle(home, family, cycle_id)
 
 
 def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
     """Simulated cell: how well the detections match the simulator's pixel-exact ground truth."""
     from bladecell_ros.services.capture_store import CaptureStore
     from bladecell_ros.services.evaluation import cycle_iou
-    from platform_control.cycle.refs import detections_path
+    from platform_control.cycle.detections import DetectionsFile
 
     try:
-        iou = cycle_iou(CaptureStore(home), detections_path(home, family, cycle_id))
+        detections = DetectionsFile.of_cycle(home, family, cycle_id)
+        if detections is None:
+            return None
+        iou = cycle_iou(CaptureStore(home), detections)
     except (ValueError, OSError):
         return None  # real captures carry no ground truth
     if iou["defect_iou"] is None:
@@ -157,11 +162,11 @@ def summary_table(result: Any, family: str, serial: str) -> Table:
     table.add_row("model", result.model_version or "-")
     detections = detections_of(home, family, result.cycle_id) if result.cycle_id else None
     if detections is not None:
-        counts = Counter(d["defect_class"] for d in detections["defects"])
+        counts = Counter(d["defect_class"] for d in detections.defects)
         listed = ", ".join(f"{n} {c}" for c, n in counts.most_common()) or "none"
-        reasons = detections.get("reasons", [])
+        reasons = detections.reasons
         table.add_row(
-            "defects", f"{len(detections['defects'])} regions ({listed}); {len(reasons)} reject the blade"
+            "defects", f"{len(detections.defects)} regions ({listed}); {len(reasons)} reject the blade"
         )
         for reason in reasons[:5]:
             table.add_row("", f"reject: {reason}")

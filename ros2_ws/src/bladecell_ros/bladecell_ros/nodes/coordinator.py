@@ -43,6 +43,7 @@ from bladecell_ros.transport.ros_services import RosCellServices, Timeouts
 from platform_control.cycle import CycleEvent, CycleState
 from platform_control.cycle.acceptance import AcceptanceRules
 from platform_control.cycle.cell_steps import StepsContext
+from platform_control.cycle.detections import DetectionsError, DetectionsFile
 from platform_control.cycle.runner import CycleOutcome, CycleRunner, new_cycle_id
 from platform_control.cycle.services import CycleJob
 from platform_control.cycle.status import cycle_fraction
@@ -263,14 +264,14 @@ class CellCoordinatorNode(Node):
 
     def _publish_defects(self, job: CycleJob, ref: str) -> None:
         try:
-            data = json.loads((self.steps_context.home / ref).read_text())
-        except (OSError, ValueError) as exc:
-            self.get_logger().warning(f"cannot read detections {ref}: {exc}")
+            detections = DetectionsFile.read(self.steps_context.home, ref)
+        except DetectionsError as exc:
+            self.get_logger().warning(f"cannot read detections: {exc}")
             return
         msg = DefectArray(cycle_id=job.cycle_id, blade_serial=job.blade_serial, part_family=job.part_family)
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.model_version = data.get("model_version") or ""
-        msg.defects = [region_to_msg(d, d["viewpoint_index"]) for d in data["defects"]]
+        msg.model_version = detections.model_version or ""
+        msg.defects = [region_to_msg(d, d["viewpoint_index"]) for d in detections.defects]
         self.defects_pub.publish(msg)
 
     def publish_status(self) -> None:

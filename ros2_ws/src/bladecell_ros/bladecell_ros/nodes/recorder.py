@@ -11,7 +11,6 @@ not validate) fail at once.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bladecell_interfaces.action import RecordCycle
@@ -20,7 +19,8 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from bladecell_ros.services.capture_store import CaptureStore
-from bladecell_ros.services.recording import CycleSummary, build_cycle_record
+from bladecell_ros.services.recording import build_cycle_record
+from bladecell_ros.transport.conversions import goal_to_record_request
 from bladecell_ros.transport.goal_cancel import GoalCancels
 from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 from platform_control.cycle.retry import RetryPolicy, retry
@@ -63,25 +63,7 @@ class RecorderNode(Node):
 
         with self.cancels.track(goal_handle) as cancel:
             try:
-                record = build_cycle_record(
-                    CycleSummary(
-                        cycle_id=goal.cycle_id,
-                        blade_serial=goal.blade_serial,
-                        part_family=goal.part_family,
-                        cell=self.cell_id,
-                        operator=goal.operator_name,
-                        request_uuid=goal.request_uuid or None,
-                        final_state=goal.final_state,
-                        verdict=goal.verdict,
-                        started_at=goal.started_at,
-                        finished_at=goal.finished_at,
-                        stage_timings=json.loads(goal.stage_timings_json or "{}"),
-                        model_version=goal.model_version or None,
-                        capture_refs=list(goal.capture_refs),
-                        detections_ref=goal.detections_ref or None,
-                    ),
-                    self.store,
-                )
+                record = build_cycle_record(goal_to_record_request(goal), self.cell_id, self.store)
                 done, attempts = retry(
                     lambda: self.recorder.record(record),
                     (DatabaseUnavailableError,),

@@ -19,7 +19,7 @@ import numpy as np
 from bladecell_ros.services.capture_store import CaptureStore
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
-from bladecell_ros.services.recording import CycleSummary, build_cycle_record
+from bladecell_ros.services.recording import build_cycle_record
 from platform_control.cycle.acceptance import AcceptanceRules
 from platform_control.cycle.cell_steps import StepsContext
 from platform_control.cycle.services import CaptureResult, CycleJob, DetectResult, Notify, RecordRequest
@@ -109,24 +109,7 @@ class LocalCellServices:
         )
 
     def record(self, request: RecordRequest, notify: Notify, cancel: threading.Event) -> int:
-        job = request.job
-        summary = CycleSummary(
-            job.cycle_id,
-            job.blade_serial,
-            job.part_family,
-            self.cell_id,
-            job.operator,
-            job.request_uuid,
-            request.final_state,
-            request.verdict,
-            request.started_at,
-            request.finished_at,
-            request.stage_timings,
-            request.model_version,
-            request.capture_refs,
-            request.detections_ref,
-        )
-        return self.recorder.record(build_cycle_record(summary, self.captures)).cycle_id
+        return self.recorder.record(build_cycle_record(request, self.cell_id, self.captures)).cycle_id
 
     def halt_motion(self) -> None:
         self.world.arm.stop()

@@ -10,7 +10,6 @@ naming it.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from bladecell_ros.transport.conversions import (
     capture_to_msg,
     msg_to_capture,
     msg_to_region,
+    record_request_to_goal,
     trajectory_to_msg,
 )
 from bladecell_ros.transport.ros_calls import ActionProxy, ServiceProxy
@@ -293,22 +293,7 @@ class RosCellServices:
         )
 
     def record(self, request: RecordRequest, notify: Notify, cancel: threading.Event) -> int:
-        job = request.job
-        goal = RecordCycle.Goal(
-            cycle_id=job.cycle_id,
-            blade_serial=job.blade_serial,
-            part_family=job.part_family,
-            operator_name=job.operator,
-            request_uuid=job.request_uuid or "",
-            final_state=request.final_state,
-            verdict=request.verdict,
-            started_at=request.started_at,
-            finished_at=request.finished_at,
-            stage_timings_json=json.dumps(request.stage_timings),
-            model_version=request.model_version or "",
-            detections_ref=request.detections_ref or "",
-        )
-        goal.capture_refs = list(request.capture_refs)
+        goal = record_request_to_goal(request)
         result, status = self.record_action.run(
             goal,
             timeout=_limit(self.timeouts.record),
