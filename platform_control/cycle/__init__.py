@@ -10,7 +10,7 @@ The package exports the state machine's names. The rest, imported from its modul
 """
 
 from platform_control.cycle.journal import CycleJournal, JournalError
-from platform_control.cycle.machine import InspectionCycle
+from platform_control.cycle.machine import CycleMachine
 from platform_control.cycle.records import CycleEvent, CycleProgress, Detection, Fault
 from platform_control.cycle.states import (
     ACTIVE_STATES,
@@ -30,13 +30,13 @@ __all__ = [
     "TERMINAL_STATES",
     "CycleEvent",
     "CycleJournal",
+    "CycleMachine",
     "CycleProgress",
     "CycleState",
     "CycleSteps",
     "Detection",
     "EStopLatchedError",
     "Fault",
-    "InspectionCycle",
     "InvalidTransitionError",
     "JournalError",
 ]

@@ -1,6 +1,6 @@
 """Runs inspection cycles one at a time, journals them, resumes faulted ones.
 
-The coordinator node owns one `CycleRunner`. A cycle is an `InspectionCycle` (platform_control.cycle)
+The coordinator node owns one `CycleRunner`. A cycle is an `CycleMachine` (platform_control.cycle)
 whose journal lives in `<home>/cycles/<cycle_id>.json`, with the job (serial, family, operator, queue
 request) and the scan plan's stage poses in its metadata, so a resumed cycle scans exactly the same
 poses even if the planner changed meanwhile. `run_new` / `run_resume` block the calling thread until
@@ -33,7 +33,7 @@ import numpy as np
 
 from platform_control.cycle.acceptance import verdict_label
 from platform_control.cycle.cell_steps import CellCycleSteps, StepsContext
-from platform_control.cycle.machine import InspectionCycle
+from platform_control.cycle.machine import CycleMachine
 from platform_control.cycle.records import CycleEvent
 from platform_control.cycle.services import CellServices, CycleJob
 from platform_control.cycle.states import ACTIVE_STATES, CycleState, EStopLatchedError, InvalidTransitionError
@@ -103,7 +103,7 @@ class CycleRunner:
         self.journal_dir = context.home / "cycles"
         self.on_event = on_event
         self._lock = threading.Lock()
-        self._cycle: InspectionCycle | None = None
+        self._cycle: CycleMachine | None = None
         self._job: CycleJob | None = None
         self._cancel = threading.Event()
         self.estop_latched = False
@@ -114,7 +114,7 @@ class CycleRunner:
 
     # ---------------------------------------------------------------------------- queries
     @property
-    def cycle(self) -> InspectionCycle | None:
+    def cycle(self) -> CycleMachine | None:
         return self._cycle
 
     @property
@@ -241,7 +241,7 @@ class CycleRunner:
             if self.estop_latched:
                 raise EStopLatchedError("the e-stop is latched; release and reset it first")
             self._cancel = threading.Event()
-            holder: dict[str, InspectionCycle] = {}
+            holder: dict[str, CycleMachine] = {}
             axes = np.asarray((metadata or json.loads(journal.read_text())["metadata"])["scan_axes"])
             started_at = time.time() if not resume else float(json.loads(journal.read_text())["created"])
             steps = CellCycleSteps(
@@ -253,7 +253,7 @@ class CycleRunner:
                 started_at=started_at,
                 cancel=self._cancel,
             )
-            cycle = InspectionCycle(steps.as_steps(), journal, cycle_id=job.cycle_id, metadata=metadata)
+            cycle = CycleMachine(steps.as_steps(), journal, cycle_id=job.cycle_id, metadata=metadata)
             holder["cycle"] = cycle
             self._cycle, self._job = cycle, job
             cycle.add_observer(self._relay)
@@ -271,7 +271,7 @@ class CycleRunner:
         if self.on_event is not None and self._job is not None:
             self.on_event(event, self._job)
 
-    def outcome(self, cycle: InspectionCycle, job: CycleJob) -> CycleOutcome:
+    def outcome(self, cycle: CycleMachine, job: CycleJob) -> CycleOutcome:
         progress = cycle.progress
         history = cycle.history
         started = history[0]["time"] if history else time.time()

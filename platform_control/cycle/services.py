@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from platform_control.hardware import ArmDriver, Gripper, StageDriver
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 
 Notify = Callable[[str], None]
 
@@ -42,7 +42,7 @@ class CycleJob:
 class CaptureResult:
     """A capture and, in the simulator, its ground-truth class mask. Shape: label (H, W) uint8."""
 
-    capture: Capture
+    capture: MultispectralCapture
     label: np.ndarray | None = None
     label_classes: tuple[str, ...] = ()
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from platform_control.cycle.motion import CellMotion
-from platform_control.imaging import Capture, ImagingPlan, capture_viewpoint, load_imaging_plan
+from platform_control.imaging import ImagingPlan, MultispectralCapture, capture_viewpoint, load_imaging_plan
 from platform_control.pick_place import PickPlacePlanner
 from platform_control.sim.cell import SimCell
 from platform_control.sim.drivers import SimDrivers
@@ -24,7 +24,7 @@ from platform_control.sim.drivers import SimDrivers
 class LabelledCapture:
     """A capture with its pixel-exact class mask and defect instance map (H, W)."""
 
-    capture: Capture
+    capture: MultispectralCapture
     mask: np.ndarray
     instances: np.ndarray
 

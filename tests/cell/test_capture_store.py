@@ -7,19 +7,19 @@ import pytest
 from bladecell_ros.services.capture_store import CaptureStore, CaptureStoreError
 
 from platform_control.cycle.refs import RefError, viewpoint_of
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 
 CHANNELS = ("white", "uv365", "nir850")
 CLASSES = ("background", "crack", "nick", "dent", "pitting", "coating_loss", "burn")
 
 
-def _capture(index: int, dtype=np.uint8, seed: int = 0) -> tuple[Capture, np.ndarray]:
+def _capture(index: int, dtype=np.uint8, seed: int = 0) -> tuple[MultispectralCapture, np.ndarray]:
     rng = np.random.default_rng([seed, index])
     top = np.iinfo(dtype).max
     frames = rng.integers(0, top, (3, 24, 32), dtype=dtype)
     label = np.zeros((24, 32), np.uint8)
     label[2 + index : 6 + index, 4:10] = 1 + index % 6
-    return Capture(
+    return MultispectralCapture(
         index,
         np.full(5, 0.01 * index),
         CHANNELS,

@@ -19,7 +19,7 @@ from local_cell import FAMILY, fake_design
 
 from platform_control.cycle.detections import CaptureDetections, DetectionsError, DetectionsFile
 from platform_control.cycle.services import CycleJob, RecordRequest
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 
@@ -33,7 +33,7 @@ def _store_cycle(store: CaptureStore, cycle_id: str, n: int = 2) -> list[str]:
         frames = np.full((2, 16, 20), 40 + i, np.uint8)
         label = np.zeros((16, 20), np.uint8)
         label[4:8, 5:9] = 6
-        capture = Capture(i, np.zeros(5), CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
+        capture = MultispectralCapture(i, np.zeros(5), CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
         refs.append(
             store.put(
                 capture,
@@ -303,7 +303,7 @@ def test_detector_sizes_and_locates_defects_on_the_family_blade_surface(home) ->
     for i, view in enumerate((normal, oblique)):
         axes = stage.viewpoint_to_axes(point, view)
         frames = np.full((2, 256, 256), 50, np.uint8)
-        capture = Capture(i, axes, CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
+        capture = MultispectralCapture(i, axes, CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
         refs.append(store.put(capture, cycle_id="c-surf", blade_serial="SN-S", part_family=FAMILY))
 
     def detector(surface_of):

@@ -115,7 +115,7 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
 
     status = technician.get(f"/api/v1/cycles/{request_uuid}").json()
     assert status["state"] == "done" and status["cycle_id"] is not None
-    assert status["defect_count"] == len(second["defects"])
+    assert status["defect_count"] == len(second.defects)
 
     # both cycles recorded with their captures and defects
     engineer = _api_client("engineer")

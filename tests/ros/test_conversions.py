@@ -29,10 +29,10 @@ def test_images_round_trip_bit_exact_for_mono8_and_mono16() -> None:
 def test_capture_with_label_round_trips() -> None:
     from bladecell_ros.transport.conversions import capture_to_msg, msg_to_capture
 
-    from platform_control.imaging import Capture
+    from platform_control.imaging import MultispectralCapture
 
     frames = np.random.default_rng(1).integers(0, 255, (3, 16, 24), dtype=np.uint8)
-    capture = Capture(
+    capture = MultispectralCapture(
         4,
         np.arange(5) * 0.1,
         ("white", "uv365", "nir850"),
@@ -102,7 +102,7 @@ def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
     from bladecell_ros.transport.cell_messages import cell_status, diagnostics
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    from platform_control.cycle import CycleSteps, InspectionCycle
+    from platform_control.cycle import CycleMachine, CycleSteps
     from platform_control.cycle.services import CycleJob
 
     def fail(_i):
@@ -116,7 +116,7 @@ def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
         unload=None,
         halt_motion=lambda: None,
     )
-    cycle = InspectionCycle(steps, tmp_path / "c.json", cycle_id="c1")
+    cycle = CycleMachine(steps, tmp_path / "c.json", cycle_id="c1")
     job = CycleJob("c1", "SN-1", "F")
     idle = cell_status("cell-1", None, None, False, "idle")
     assert (idle.state, idle.message, idle.cycle_id) == ("IDLE", "idle", "")

@@ -35,7 +35,7 @@ import yaml
 from database.storage import ContentStore
 from platform_control.atomic_io import atomic_write_text
 from platform_control.cycle.refs import RefError, capture_ref, safe_name
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 
 MANIFEST_VERSION = 1
 
@@ -49,7 +49,7 @@ class StoredCapture:
     """A capture read back from the store. Shape: label (H, W) uint8 or None."""
 
     ref: str
-    capture: Capture
+    capture: MultispectralCapture
     label: np.ndarray | None
     label_classes: tuple[str, ...]
     manifest: dict[str, Any]
@@ -81,7 +81,7 @@ class CaptureStore:
 
     def put(
         self,
-        capture: Capture,
+        capture: MultispectralCapture,
         *,
         cycle_id: str,
         blade_serial: str,
@@ -178,7 +178,7 @@ class CaptureStore:
                 label = self.files.read_image(meta["label"]["path"], meta["label"]["sha256"], grey=True)
         except Exception as exc:  # NotFoundError / InvalidInputError from the content store
             raise CaptureStoreError(f"capture {ref!r}: {exc}") from exc
-        capture = Capture(
+        capture = MultispectralCapture(
             viewpoint_index=int(meta["viewpoint_index"]),
             stage_axes=np.asarray(meta["stage_axes"], dtype=float),
             channels=tuple(c["channel"] for c in entries),

@@ -26,7 +26,7 @@ import numpy as np
 
 from bladecell_ros.services.capture_store import CaptureStore
 from platform_control.defect_regions import SurfaceRaycaster, ViewGeometry, extract_defects
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics
 
@@ -130,7 +130,9 @@ class CaptureDetector:
                     self._models.popitem(last=False)
             return ref.version, self._models[ref.version]
 
-    def view_of(self, capture: Capture, width: int, height: int, family: str = "") -> ViewGeometry:
+    def view_of(
+        self, capture: MultispectralCapture, width: int, height: int, family: str = ""
+    ) -> ViewGeometry:
         surface = self.surface_of(family) if (self.surface_of is not None and family) else None
         return ViewGeometry.for_frame(
             width,
@@ -144,7 +146,11 @@ class CaptureDetector:
         )
 
     def detect(
-        self, family: str, version: str | None, capture_ref: str = "", capture: Capture | None = None
+        self,
+        family: str,
+        version: str | None,
+        capture_ref: str = "",
+        capture: MultispectralCapture | None = None,
     ) -> DetectOutcome:
         version, predictor = self.model(family, version)
         if capture_ref:
@@ -155,7 +161,7 @@ class CaptureDetector:
             missing = [c for c in predictor.channels if c not in capture.channels]
             if missing:
                 raise ValueError(f"capture lacks channel(s) {missing} the model {version!r} needs")
-            capture = Capture(
+            capture = MultispectralCapture(
                 capture.viewpoint_index,
                 capture.stage_axes,
                 tuple(predictor.channels),

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 from bladecell_interfaces.action import RecordCycle
-from bladecell_interfaces.msg import Defect, MultispectralCapture
+from bladecell_interfaces.msg import Defect
+from bladecell_interfaces.msg import MultispectralCapture as MultispectralCaptureMsg
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
 from sensor_msgs.msg import Image
@@ -21,7 +22,7 @@ from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from trajectory_msgs.msg import JointTrajectoryPoint
 
 from platform_control.cycle.services import CycleJob, RecordRequest
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 from platform_control.trajectory import JointTrajectory
 
 _ENCODINGS = {np.dtype(np.uint8): "mono8", np.dtype(np.uint16): "mono16"}
@@ -56,9 +57,9 @@ def msg_to_image(msg: Image) -> np.ndarray:
 
 
 def capture_to_msg(
-    capture: Capture, label: np.ndarray | None = None, label_classes: Sequence[str] = ()
-) -> MultispectralCapture:
-    msg = MultispectralCapture()
+    capture: MultispectralCapture, label: np.ndarray | None = None, label_classes: Sequence[str] = ()
+) -> MultispectralCaptureMsg:
+    msg = MultispectralCaptureMsg()
     msg.viewpoint_index = int(capture.viewpoint_index)
     msg.stage_axes = [float(v) for v in capture.stage_axes]
     msg.channels = list(capture.channels)
@@ -73,11 +74,13 @@ def capture_to_msg(
     return msg
 
 
-def msg_to_capture(msg: MultispectralCapture) -> tuple[Capture, np.ndarray | None, tuple[str, ...]]:
+def msg_to_capture(
+    msg: MultispectralCaptureMsg,
+) -> tuple[MultispectralCapture, np.ndarray | None, tuple[str, ...]]:
     """-> (capture, label mask or None, label class names)."""
     if not msg.frames:
         raise ValueError(f"capture of viewpoint {msg.viewpoint_index} has no frames")
-    capture = Capture(
+    capture = MultispectralCapture(
         viewpoint_index=int(msg.viewpoint_index),
         stage_axes=np.asarray(msg.stage_axes, dtype=float),
         channels=tuple(msg.channels),

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from action_msgs.msg import GoalStatus
 from bladecell_interfaces.action import DesignModel, FollowTrajectory, RecordCycle
-from bladecell_interfaces.srv import Capture, Detect, ExportDataset, GripperCommand, StoreCapture
+from bladecell_interfaces.srv import Capture as CaptureSrv
+from bladecell_interfaces.srv import Detect, ExportDataset, GripperCommand, StoreCapture
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState as JointStateMsg
@@ -193,7 +194,7 @@ class RosCellServices:
         self.stage = RosMotionDriver(node, "stage", stage_axes, timeouts)
         self.gripper = RosGripper(node, timeouts)
         group = ReentrantCallbackGroup()
-        self.capture_srv = ServiceProxy(node, Capture, "imaging/capture", "imaging", group)
+        self.capture_srv = ServiceProxy(node, CaptureSrv, "imaging/capture", "imaging", group)
         self.store_srv = ServiceProxy(
             node, StoreCapture, "dataset_store/store_capture", "dataset store", group
         )
@@ -228,7 +229,7 @@ class RosCellServices:
         return response
 
     def capture(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
-        request = Capture.Request(cycle_id=cycle_id, viewpoint_index=viewpoint_index)
+        request = CaptureSrv.Request(cycle_id=cycle_id, viewpoint_index=viewpoint_index)
         request.stage_axes = [float(v) for v in stage_axes]
         response = self._call(self.capture_srv, request, self.timeouts.capture)
         capture, label, classes = msg_to_capture(response.capture)
