@@ -8,8 +8,9 @@ simulator's drivers and in-process fakes. Same steps, any transport.
 Per state:
 * LOADING / UNLOADING: `motion.CellMotion` (stage to its load pose, then the arm's pick-and-place plan).
 * SCANNING, viewpoint i: stage to the plan's pose i (a synchronised point-to-point move from where the
-  stage is), capture every light channel at the measured pose, store the capture durably; the
-  store's reference goes into the journal, so a resumed scan never captures viewpoint i again.
+  stage is), capture every light channel at the measured pose and store the capture durably (imaging
+  hands the frames to the store itself); the store's reference goes into the journal, so a resumed
+  scan never captures viewpoint i again.
 * needs_design: no deployed model for the part family in the registry.
 * DESIGNING: export the family's labelled captures, run AutoNAD (model designer), which registers and
   deploys the model; the model version is the step's result.
@@ -111,12 +112,10 @@ class CellCycleSteps:
     def scan_viewpoint(self, index: int) -> str:
         self.motion.stage_to(self.scan_axes[index], f"viewpoint {index + 1}/{len(self.scan_axes)}")
         measured = np.asarray(self.services.stage.joint_state().positions, dtype=float)
-        result = self.services.capture(self.job.cycle_id, index, measured)
-        if result.capture.viewpoint_index != index:
-            raise ValueError(
-                f"imaging returned viewpoint {result.capture.viewpoint_index}, asked for {index}"
-            )
-        return self.services.store(self.job, result)
+        ref = self.services.capture(self.job, index, measured)
+        if viewpoint_of(ref) != index:
+            raise ValueError(f"imaging stored viewpoint {viewpoint_of(ref)} ({ref}), asked for {index}")
+        return ref
 
     # ------------------------------------------------------------------------------ design
     def needs_design(self) -> bool:

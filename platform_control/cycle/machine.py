@@ -10,9 +10,12 @@ Usage (one thread runs the cycle; any thread may stop it):
 
 `estop()` calls `steps.halt_motion()` at once (on the caller's thread), moves the cycle to FAULTED and
 latches: no step runs again until `reset_estop()` and `resume()`. `abort()` halts and ends the cycle.
-Constructing an `CycleMachine` on the journal of a cycle whose controller died mid-step finds it
+Constructing a `CycleMachine` on the journal of a cycle whose controller died mid-step finds it
 FAULTED (kind "crash") with every journaled capture kept; `resume()` continues at the first viewpoint
 without a stored capture.
+
+Size: ~450 lines because the transitions, the journal writes and the stop/resume rules share one lock
+and one record; split, each part would have to take the other's lock.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ class CycleJob:
 
 @dataclass(frozen=True)
 class CaptureResult:
-    """A capture and, in the simulator, its ground-truth class mask. Shape: label (H, W) uint8."""
+    """A capture on its way from a camera to a store and, in the simulator, its ground-truth class mask.
+    Shape: label (H, W) uint8."""
 
     capture: MultispectralCapture
     label: np.ndarray | None = None
@@ -82,9 +83,10 @@ class CellServices(Protocol):
     stage: StageDriver
     gripper: Gripper
 
-    def capture(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult: ...
-
-    def store(self, job: CycleJob, result: CaptureResult) -> str: ...
+    def capture(self, job: CycleJob, viewpoint_index: int, stage_axes: np.ndarray) -> str:
+        """Fire every light channel at the measured stage pose and store the capture durably; returns
+        its reference (`refs.capture_ref`). The frames go from the camera to the store directly."""
+        ...
 
     def deployed_model(self, part_family: str) -> str | None: ...
 

@@ -103,12 +103,12 @@ class OracleCell(LocalCellServices):
         self.detect_calls = 0
         self.designs: list[str] = []
 
-    def capture(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
+    def take(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
         self.capture_calls[viewpoint_index] += 1
         if viewpoint_index in self.fail_capture_at:
             self.fail_capture_at.discard(viewpoint_index)
             raise DeviceUnreachable("imaging", "service imaging/capture: the server went away")
-        result = super().capture(cycle_id, viewpoint_index, stage_axes)
+        result = super().take(cycle_id, viewpoint_index, stage_axes)
         key = hashlib.sha256(np.ascontiguousarray(result.capture.frames).tobytes()).hexdigest()
         self.truth[key] = result.label
         return result

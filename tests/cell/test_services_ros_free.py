@@ -33,3 +33,9 @@ def test_the_ros_check_sees_message_and_rclpy_imports() -> None:
     assert counter.is_ros_code("import rclpy.node\n")
     assert counter.is_ros_code("from bladecell_interfaces.srv import Detect\n")
     assert not counter.is_ros_code("import numpy as np\nfrom platform_control.cycle import refs\n")
+
+
+def test_the_ros_package_keeps_its_logic_in_services() -> None:
+    """Outside services/, bring-up and the CLI only thin ROS code remains (issue 13: <= 600 lines)."""
+    files = _counter().ros_free_files()
+    assert sum(files.values()) <= 600, files

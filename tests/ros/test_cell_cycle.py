@@ -127,12 +127,12 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
         assert inspection["blade_serial"] == serial and inspection["state"] == "done"
         assert inspection["model_version"] == first.model_version
         assert len(inspection["captures"]) == viewpoints
-        assert inspection["defect_count"] == len(detected["defects"])
+        assert inspection["defect_count"] == len(detected.defects)
         assert all(len(c["frames"]) == 6 and c["mask_path"] for c in inspection["captures"])
         page = engineer.get(
             "/api/v1/defects", params={"blade_serial": serial, "limit": 200, "include_total": True}
         ).json()
-        assert page["total"] == len(detected["defects"])
+        assert page["total"] == len(detected.defects)
 
 
 def _sim_state(cell) -> str:

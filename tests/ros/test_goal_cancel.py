@@ -42,3 +42,17 @@ def test_a_cancel_before_the_execute_callback_is_seen_on_entry() -> None:
 
     with GoalCancels().track(_goal(cancel_requested=True)) as event:
         assert event.is_set()
+
+
+def test_an_unsucceeded_goal_ends_canceled_only_when_it_was_cancelled() -> None:
+    import threading
+
+    from bladecell_ros.transport.goal_cancel import end_unsucceeded
+
+    ended: list[str] = []
+    handle = SimpleNamespace(canceled=lambda: ended.append("canceled"), abort=lambda: ended.append("abort"))
+    cancel = threading.Event()
+    end_unsucceeded(handle, cancel)
+    cancel.set()
+    end_unsucceeded(handle, cancel)
+    assert ended == ["abort", "canceled"]

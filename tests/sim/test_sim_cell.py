@@ -257,17 +257,12 @@ class _GroundTruthServices:
         self.stored: dict = {}
         self.records: list = []
 
-    def capture(self, cycle_id, viewpoint_index, stage_axes):
-        from platform_control.cycle.services import CaptureResult
-
-        labelled = self.run.capture_at(viewpoint_index, stage_axes)
-        return CaptureResult(labelled.capture, labelled.mask, self.classes)
-
-    def store(self, job, result) -> str:
+    def capture(self, job, viewpoint_index, stage_axes) -> str:
         from platform_control.cycle.refs import capture_ref
 
-        ref = capture_ref(job.part_family, job.cycle_id, result.capture.viewpoint_index)
-        self.stored[ref] = result
+        labelled = self.run.capture_at(viewpoint_index, stage_axes)
+        ref = capture_ref(job.part_family, job.cycle_id, viewpoint_index)
+        self.stored[ref] = labelled.mask
         return ref
 
     def deployed_model(self, part_family):
@@ -282,7 +277,7 @@ class _GroundTruthServices:
     def detect(self, part_family, model_version, capture_ref):
         from platform_control.cycle.services import DetectResult
 
-        mask = self.stored[capture_ref].label
+        mask = self.stored[capture_ref]
         regions = [
             {"defect_class": self.classes[c], "confidence": 1.0, "area_mm2": float((mask == c).sum())}
             for c in np.unique(mask)

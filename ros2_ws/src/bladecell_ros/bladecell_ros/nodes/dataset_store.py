@@ -1,6 +1,7 @@
 """Dataset store node: writes every capture losslessly (+ its label mask) and exports labelled datasets.
 
-    dataset_store/store_capture   StoreCapture   -> capture reference (manifest under $BLADECELL_HOME)
+    dataset_store/store_capture   StoreCapture   -> capture reference (manifest under $BLADECELL_HOME);
+                                  called by the imaging node, so frames cross ROS once
     dataset_store/export          ExportDataset  -> autonad dataset folder of a family's labelled captures
 
 The work is `bladecell_ros.services.capture_store.CaptureStore`; this node only translates messages.

@@ -66,7 +66,7 @@ class DetectorNode(Node):
             response.defects = [region_to_msg(r, viewpoint) for r in out.regions]
             response.model_version = out.model_version
             response.mask_path, response.mask_sha256 = out.mask_path, out.mask_sha256
-            response.height, response.width = (int(v) for v in out.mask.shape)
+            response.height, response.width = out.height, out.width
             response.inference_ms = float(out.inference_ms)
             response.success = True
         except Exception as exc:

@@ -20,7 +20,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from bladecell_ros.services.designer import ModelDesigner
-from bladecell_ros.transport.goal_cancel import GoalCancels
+from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
 from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 
 
@@ -113,10 +113,7 @@ class ModelDesignerNode(Node):
             except Exception as exc:
                 result.message = f"design failed: {type(exc).__name__}: {exc}"
                 self.get_logger().error(result.message)
-                if cancel.is_set():
-                    goal_handle.canceled()
-                else:
-                    goal_handle.abort()
+                end_unsucceeded(goal_handle, cancel)
         return result
 
 

@@ -21,7 +21,7 @@ from rclpy.node import Node
 from bladecell_ros.services.capture_store import CaptureStore
 from bladecell_ros.services.recording import build_cycle_record
 from bladecell_ros.transport.conversions import goal_to_record_request
-from bladecell_ros.transport.goal_cancel import GoalCancels
+from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
 from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 from platform_control.cycle.retry import RetryPolicy, retry
 
@@ -87,10 +87,7 @@ class RecorderNode(Node):
             except Exception as exc:
                 result.message = f"recording failed: {type(exc).__name__}: {exc}"
                 self.get_logger().error(result.message)
-                if cancel.is_set():
-                    goal_handle.canceled()
-                else:
-                    goal_handle.abort()
+                end_unsucceeded(goal_handle, cancel)
         return result
 
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bladecell_ros.services.capture_store import CaptureStore
+from platform_control.cycle.services import DetectResult
 from platform_control.defect_regions import SurfaceRaycaster, ViewGeometry, extract_defects
 from platform_control.imaging import MultispectralCapture
 from platform_control.params import CameraParams
@@ -51,18 +52,6 @@ class NoModelError(LookupError):
 class ModelRef:
     version: str
     model_dir: Path
-
-
-@dataclass(frozen=True)
-class DetectOutcome:
-    """Shape: mask (H, W) uint8 class indices."""
-
-    model_version: str
-    regions: list[dict[str, Any]]
-    mask: np.ndarray
-    mask_path: str
-    mask_sha256: str
-    inference_ms: float
 
 
 def registry_resolver(registry: Any, home: Path) -> Callable[[str, str | None], ModelRef]:
@@ -151,7 +140,7 @@ class CaptureDetector:
         version: str | None,
         capture_ref: str = "",
         capture: MultispectralCapture | None = None,
-    ) -> DetectOutcome:
+    ) -> DetectResult:
         version, predictor = self.model(family, version)
         if capture_ref:
             capture = self.store.load(capture_ref, channels=predictor.channels).capture
@@ -184,8 +173,8 @@ class CaptureDetector:
             min_pixels=self.min_pixels,
         )
         stored = self.store.files.put_image(mask)
-        return DetectOutcome(
-            version, [r.to_dict() for r in regions], mask, stored.path, stored.sha256, elapsed
+        return DetectResult(
+            version, [r.to_dict() for r in regions], stored.path, stored.sha256, width, height, elapsed
         )
 
 

@@ -66,7 +66,11 @@ class LocalCellServices:
         self.recorder = recorder if recorder is not None else CycleRecorder()
         self.cell_id = cell_id
 
-    def capture(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
+    def capture(self, job: CycleJob, viewpoint_index: int, stage_axes: np.ndarray) -> str:
+        return self.store(job, self.take(job.cycle_id, viewpoint_index, stage_axes))
+
+    def take(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
+        """Every light channel at the measured pose, with the simulator's class mask (not stored)."""
         camera = self.world.camera
         capture = capture_viewpoint(
             self.plan,
@@ -102,11 +106,7 @@ class LocalCellServices:
         return outcome.version
 
     def detect(self, part_family: str, model_version: str | None, capture_ref: str) -> DetectResult:
-        out = self.detector.detect(part_family, model_version, capture_ref)
-        h, w = out.mask.shape
-        return DetectResult(
-            out.model_version, out.regions, out.mask_path, out.mask_sha256, w, h, out.inference_ms
-        )
+        return self.detector.detect(part_family, model_version, capture_ref)
 
     def record(self, request: RecordRequest, notify: Notify, cancel: threading.Event) -> int:
         return self.recorder.record(build_cycle_record(request, self.cell_id, self.captures)).cycle_id

@@ -52,3 +52,11 @@ class GoalCancels:
         finally:
             with self._lock:
                 self._events.pop(_key(goal_handle), None)
+
+
+def end_unsucceeded(goal_handle: Any, cancel: threading.Event) -> None:
+    """End a goal that did not succeed: CANCELED when it was cancelled, else ABORTED."""
+    if cancel.is_set():
+        goal_handle.canceled()
+    else:
+        goal_handle.abort()

@@ -1,5 +1,5 @@
 """The cell's devices and services as the coordinator sees them: ROS 2 clients implementing the
-`platform_control.hardware` protocols and `cell_steps.CellServices`.
+`platform_control.hardware` protocols and `platform_control.cycle.services.CellServices`.
 
 `RosMotionDriver` is an `ArmDriver` / `StageDriver` over the driver node's action, topic and services;
 `RosGripper` a `Gripper`. So `platform_control.pick_place.execute_pick_place` and the cycle steps run
@@ -19,21 +19,19 @@ import numpy as np
 from action_msgs.msg import GoalStatus
 from bladecell_interfaces.action import DesignModel, FollowTrajectory, RecordCycle
 from bladecell_interfaces.srv import Capture as CaptureSrv
-from bladecell_interfaces.srv import Detect, ExportDataset, GripperCommand, StoreCapture
+from bladecell_interfaces.srv import Detect, ExportDataset, GripperCommand
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState as JointStateMsg
 from std_srvs.srv import Trigger
 
 from bladecell_ros.transport.conversions import (
-    capture_to_msg,
-    msg_to_capture,
     msg_to_region,
     record_request_to_goal,
     trajectory_to_msg,
 )
 from bladecell_ros.transport.ros_calls import ActionProxy, ServiceProxy
-from platform_control.cycle.services import CaptureResult, CycleJob, DetectResult, Notify, RecordRequest
+from platform_control.cycle.services import CycleJob, DetectResult, Notify, RecordRequest
 from platform_control.hardware import (
     DeviceUnreachable,
     EStopActive,
@@ -195,9 +193,6 @@ class RosCellServices:
         self.gripper = RosGripper(node, timeouts)
         group = ReentrantCallbackGroup()
         self.capture_srv = ServiceProxy(node, CaptureSrv, "imaging/capture", "imaging", group)
-        self.store_srv = ServiceProxy(
-            node, StoreCapture, "dataset_store/store_capture", "dataset store", group
-        )
         self.export_srv = ServiceProxy(node, ExportDataset, "dataset_store/export", "dataset store", group)
         self.detect_srv = ServiceProxy(node, Detect, "detector/detect", "detector", group)
         self.design_action = ActionProxy(node, DesignModel, "design_model", "model designer", group)
@@ -211,7 +206,7 @@ class RosCellServices:
             "arm": self.arm.action.ready(),
             "stage": self.stage.action.ready(),
             "imaging": self.capture_srv.ready(),
-            "dataset_store": self.store_srv.ready(),
+            "dataset_store": self.export_srv.ready(),
             "detector": self.detect_srv.ready(),
             "model_designer": self.design_action.ready(),
             "recorder": self.record_action.ready(),
@@ -228,19 +223,17 @@ class RosCellServices:
             raise HardwareFault(proxy.device, response.message)
         return response
 
-    def capture(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
-        request = CaptureSrv.Request(cycle_id=cycle_id, viewpoint_index=viewpoint_index)
-        request.stage_axes = [float(v) for v in stage_axes]
-        response = self._call(self.capture_srv, request, self.timeouts.capture)
-        capture, label, classes = msg_to_capture(response.capture)
-        return CaptureResult(capture, label, classes)
-
-    def store(self, job: CycleJob, result: CaptureResult) -> str:
-        request = StoreCapture.Request(
-            cycle_id=job.cycle_id, blade_serial=job.blade_serial, part_family=job.part_family
+    def capture(self, job: CycleJob, viewpoint_index: int, stage_axes: np.ndarray) -> str:
+        """The imaging node captures and stores (the frames never come here); the capture's reference."""
+        request = CaptureSrv.Request(
+            cycle_id=job.cycle_id,
+            viewpoint_index=viewpoint_index,
+            store=True,
+            blade_serial=job.blade_serial,
+            part_family=job.part_family,
         )
-        request.capture = capture_to_msg(result.capture, result.label, result.label_classes)
-        return self._call(self.store_srv, request, self.timeouts.store).capture_ref
+        request.stage_axes = [float(v) for v in stage_axes]
+        return self._call(self.capture_srv, request, self.timeouts.capture + self.timeouts.store).capture_ref
 
     def deployed_model(self, part_family: str) -> str | None:
         return self._deployed_model(part_family)
