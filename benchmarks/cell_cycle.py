@@ -48,7 +48,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bladecell-bench-"))
     os.environ["BLADECELL_HOME"] = str(home)
     os.environ.pop("BLADECELL_DATABASE_URL", None)
-    from bladecell_ros.cell_session import migrate_database, prepare_environment
+    from bladecell_ros.bringup.session import migrate_database, prepare_environment
 
     prepare_environment()
     migrate_database()
@@ -67,11 +67,13 @@ def main() -> None:
         params.append(home / "bench_params.yaml")
         params[-1].write_text(yaml.safe_dump(overlay))
 
-    from bladecell_ros.bringup import CellGraph
-    from bladecell_ros.capture_store import CaptureStore
-    from bladecell_ros.client import CellClient
-    from bladecell_ros.evaluation import cycle_iou
-    from bladecell_ros.graph import SIM_PARAMS
+    from bladecell_ros.bringup.cell_graph import CellGraph
+    from bladecell_ros.bringup.graph import SIM_PARAMS
+    from bladecell_ros.services.capture_store import CaptureStore
+    from bladecell_ros.services.evaluation import cycle_iou
+    from bladecell_ros.transport.client import CellClient
+
+    from platform_control.cycle.detections import DetectionsFile
 
     graph = CellGraph([SIM_PARAMS, *params], home / "logs")
     results: dict = {
@@ -94,7 +96,10 @@ def main() -> None:
             wall = time.perf_counter() - start
             if result.final_state != "DONE":
                 raise SystemExit(f"cycle {label} ended {result.final_state}: {result.message}")
-            iou = cycle_iou(store, home / "detections" / args.family / f"{result.cycle_id}.json")
+            detections = DetectionsFile.of_cycle(home, args.family, result.cycle_id)
+            if detections is None:
+                raise SystemExit(f"cycle {label}: no detections file")
+            iou = cycle_iou(store, detections)
             results[label] = {
                 "wall_s": round(wall, 2),
                 "stages_s": json.loads(result.stage_timings_json),
@@ -124,7 +129,7 @@ def detector_throughput(client, store, home: Path, family: str, repeats: int) ->
     """Images/s of the deployed model in-process, and of the detector node's service (end to end)."""
     import torch
     from bladecell_interfaces.srv import Detect
-    from bladecell_ros.ros_calls import ServiceProxy
+    from bladecell_ros.transport.ros_calls import ServiceProxy
 
     from autonad_core import Detector
     from database.services import ModelRegistry

@@ -43,9 +43,8 @@ def _cell_params() -> dict:
 
 def scan_blade(store, seed: int, family: str, params: dict, scan_axes: np.ndarray) -> list[str]:
     """Every viewpoint of the plan, blade `seed` on the fixture; returns the stored capture refs."""
-    from bladecell_ros.sim_world import SimBladeSpec, SimWorld
-
     from platform_control.imaging import capture_viewpoint, load_imaging_plan
+    from platform_control.sim.world import SimBladeSpec, SimWorld
 
     blade = params["sim_cell"]["blade"]
     spec = SimBladeSpec(
@@ -116,11 +115,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from bladecell_ros.capture_store import CaptureStore
     from bladecell_ros.nodes.model_designer import parse_overrides
-    from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
+    from bladecell_ros.services.capture_store import CaptureStore
 
     from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+    from platform_control.part_families import PartFamilyCatalog, load_part_families
 
     params = _cell_params()
     designer = params["model_designer"]

@@ -3,9 +3,10 @@
 Different defects show under different light: cracks under low-angle dark-field light, coating loss
 and contamination under UV fluorescence, burns and heat tint in red/NIR. The `ImagingPlan` says which
 light channels fire at a viewpoint, in which order, with which exposure and gain; `capture_viewpoint`
-runs that sequence on any `LightController` + `Camera` and returns a `Capture`: the stack of frames with
-the metadata the dataset store and the detector need (viewpoint, stage pose, channel, exposure, gain,
-timestamp per frame).
+runs that sequence on any `LightController` + `Camera` and returns a `MultispectralCapture`: the stack
+of frames with the metadata the dataset store and the detector need (viewpoint, stage pose, channel,
+exposure, gain, timestamp per frame). Its ROS form is the `MultispectralCapture` message; the database's
+`Capture` row is the stored form.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def load_imaging_plan(path: Path | None = None) -> ImagingPlan:
 
 
 @dataclass(frozen=True, eq=False)
-class Capture:
+class MultispectralCapture:
     """The frames of one viewpoint, one per channel, with their metadata.
 
     Shape: frames (C, H, W) or (C, H, W, K), C = len(channels). stage_axes (5,). timestamps: seconds
@@ -141,16 +142,20 @@ class Capture:
         c = len(self.channels)
         for name in ("exposure_ms", "gain", "timestamps"):
             if len(getattr(self, name)) != c:
-                raise ValueError(f"Capture.{name} has {len(getattr(self, name))} entries for {c} channels")
+                raise ValueError(
+                    f"MultispectralCapture.{name} has {len(getattr(self, name))} entries for {c} channels"
+                )
         for ch in self.channels:
             _check_channel(ch)
         if self.frames.ndim not in (3, 4) or self.frames.shape[0] != c:
-            raise ValueError(f"Capture.frames has shape {self.frames.shape}, expected ({c}, H, W[, K])")
+            raise ValueError(
+                f"MultispectralCapture.frames has shape {self.frames.shape}, expected ({c}, H, W[, K])"
+            )
         if self.viewpoint_index < 0:
-            raise ValueError(f"Capture.viewpoint_index must be >= 0, got {self.viewpoint_index}")
+            raise ValueError(f"MultispectralCapture.viewpoint_index must be >= 0, got {self.viewpoint_index}")
         axes = np.asarray(self.stage_axes, dtype=float).reshape(-1)
         if axes.shape != (5,):
-            raise ValueError(f"Capture.stage_axes must have 5 values, got {axes.shape[0]}")
+            raise ValueError(f"MultispectralCapture.stage_axes must have 5 values, got {axes.shape[0]}")
         object.__setattr__(self, "stage_axes", axes)
 
     def frame(self, channel: str) -> np.ndarray:
@@ -178,7 +183,7 @@ class Capture:
         }
 
     @classmethod
-    def from_metadata(cls, meta: Mapping[str, Any], frames: np.ndarray) -> Capture:
+    def from_metadata(cls, meta: Mapping[str, Any], frames: np.ndarray) -> MultispectralCapture:
         """Rebuild a capture from `metadata()` and its frames (e.g. read back from the dataset store)."""
         chans = meta["channels"]
         return cls(
@@ -201,7 +206,7 @@ def capture_viewpoint(
     *,
     clock: Callable[[], float] = time.time,
     wait: Callable[[float], None] = time.sleep,
-) -> Capture:
+) -> MultispectralCapture:
     """Fire every channel of ``plan`` in order and capture one frame each; the lights end up off.
 
     Raises `UnknownChannelError` if the light ring lacks a channel of the plan (before any light is
@@ -230,7 +235,7 @@ def capture_viewpoint(
             frames.append(frame)
     finally:
         lights.off()
-    return Capture(
+    return MultispectralCapture(
         viewpoint_index=viewpoint_index,
         stage_axes=np.asarray(stage_axes, dtype=float),
         channels=plan.order,

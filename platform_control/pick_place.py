@@ -12,6 +12,9 @@ The gripper holds the blade from the side at ``grasp_height`` above its root, ap
 blade frame's +x axis with the fingers' x axis along the span. The blade frame at the fixture comes
 from `StageKinematics.axes_to_blade_pose` at the stage's load pose; in the tray it is the tray pose
 turned by ``tray_slot_yaw`` (blade facing the robot).
+
+Size: ~440 lines, one planner whose LOAD and UNLOAD plans share the grasp geometry and the checks
+every motion passes; the configuration and plan types are the short rest.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ class JournalError(RuntimeError):
 
 
 @dataclass
-class CycleRecord:
-    """The mutable, persisted state of one cycle (owned by `InspectionCycle`, guarded by its lock)."""
+class JournalState:
+    """The mutable, persisted state of one cycle (owned by `CycleMachine`, guarded by its lock)."""
 
     cycle_id: str
     state: CycleState = CycleState.IDLE
@@ -83,7 +83,7 @@ class CycleRecord:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CycleRecord:
+    def from_json(cls, data: dict[str, Any]) -> JournalState:
         if data.get("version") != JOURNAL_VERSION:
             raise ValueError(f"journal version {data.get('version')!r}, expected {JOURNAL_VERSION}")
         return cls(
@@ -117,16 +117,16 @@ class CycleJournal:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def load(self) -> CycleRecord:
+    def load(self) -> JournalState:
         try:
             data = json.loads(self.path.read_text())
-            return CycleRecord.from_json(data)
+            return JournalState.from_json(data)
         except OSError as exc:
             raise JournalError(f"cannot read cycle journal {self.path}: {exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise JournalError(f"cycle journal {self.path} is corrupt: {type(exc).__name__}: {exc}") from exc
 
-    def save(self, record: CycleRecord) -> None:
+    def save(self, record: JournalState) -> None:
         try:
             atomic_write_text(self.path, json.dumps(record.to_json(), indent=1))
         except OSError as exc:

@@ -1,8 +1,8 @@
-"""`InspectionCycle`: the cell's cycle state machine, with a crash-safe journal and thread-safe stops.
+"""`CycleMachine`: the cell's cycle state machine, with a crash-safe journal and thread-safe stops.
 
 Usage (one thread runs the cycle; any thread may stop it):
 
-    cycle = InspectionCycle(steps, journal_path, cycle_id="C-0042")
+    cycle = CycleMachine(steps, journal_path, cycle_id="C-0042")
     cycle.add_observer(lambda event: publish(event.progress))
     cycle.start(viewpoint_count=len(plan.viewpoints))
     progress = cycle.run()            # blocks until DONE, ABORTED or FAULTED
@@ -10,9 +10,12 @@ Usage (one thread runs the cycle; any thread may stop it):
 
 `estop()` calls `steps.halt_motion()` at once (on the caller's thread), moves the cycle to FAULTED and
 latches: no step runs again until `reset_estop()` and `resume()`. `abort()` halts and ends the cycle.
-Constructing an `InspectionCycle` on the journal of a cycle whose controller died mid-step finds it
+Constructing a `CycleMachine` on the journal of a cycle whose controller died mid-step finds it
 FAULTED (kind "crash") with every journaled capture kept; `resume()` continues at the first viewpoint
 without a stored capture.
+
+Size: ~450 lines because the transitions, the journal writes and the stop/resume rules share one lock
+and one record; split, each part would have to take the other's lock.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from platform_control.cycle.journal import CycleJournal, CycleRecord, JournalError
+from platform_control.cycle.journal import CycleJournal, JournalError, JournalState
 from platform_control.cycle.records import CycleEvent, CycleProgress, Detection, Fault, FaultKind, Observer
 from platform_control.cycle.states import (
     ACTIVE_STATES,
@@ -41,7 +44,7 @@ log = logging.getLogger(__name__)
 S = CycleState
 
 
-class InspectionCycle:
+class CycleMachine:
     """State machine of one inspection cycle, persisted in a journal file."""
 
     def __init__(
@@ -77,12 +80,12 @@ class InspectionCycle:
                         "crash", f"controller restarted during {state}", None, self._current_viewpoint(state)
                     )
         else:
-            self._record = CycleRecord(cycle_id=cycle_id or uuid.uuid4().hex, metadata=dict(metadata or {}))
+            self._record = JournalState(cycle_id=cycle_id or uuid.uuid4().hex, metadata=dict(metadata or {}))
             self._record.created = clock()
             self._persist()
 
     def __repr__(self) -> str:
-        return f"InspectionCycle({self.cycle_id!r}, state={self.state}, journal={str(self.journal.path)!r})"
+        return f"CycleMachine({self.cycle_id!r}, state={self.state}, journal={str(self.journal.path)!r})"
 
     # --------------------------------------------------------------------------------- queries
     @property

@@ -18,18 +18,25 @@ FaultKind = Literal["step_error", "estop", "crash", "external", "journal"]
 
 @dataclass(frozen=True)
 class Detection:
-    """The detector's summary of one blade: where its results are, how many defects, the verdict."""
+    """The detector's summary of one blade: where its results are (`detections.DetectionsFile`), how
+    many defects, the verdict, and the model version that found them."""
 
     ref: str
     defect_count: int
     reject: bool
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Detection:
-        return cls(ref=str(data["ref"]), defect_count=int(data["defect_count"]), reject=bool(data["reject"]))
+        return cls(
+            ref=str(data["ref"]),
+            defect_count=int(data["defect_count"]),
+            reject=bool(data["reject"]),
+            model_version=data.get("model_version"),
+        )
 
 
 @dataclass(frozen=True)

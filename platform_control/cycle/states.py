@@ -60,7 +60,7 @@ class InvalidTransitionError(RuntimeError):
 
 
 class EStopLatchedError(RuntimeError):
-    """A command that needs the e-stop latch released first (`InspectionCycle.reset_estop`)."""
+    """A command that needs the e-stop latch released first (`CycleMachine.reset_estop`)."""
 
 
 def check_transition(current: CycleState, target: CycleState) -> None:

@@ -1,7 +1,7 @@
 """The work of each cycle state, injected as callables so one state machine drives the simulator, the
 ROS nodes or test fakes.
 
-Contract for the callables (they run on the thread that calls `InspectionCycle.run`):
+Contract for the callables (they run on the thread that calls `CycleMachine.run`):
 
 * Each may raise any `Exception` to fault the cycle; the machine records it and halts motion.
 * `scan_viewpoint(i)` returns only after capture ``i`` is stored durably, and returns its reference
@@ -10,7 +10,7 @@ Contract for the callables (they run on the thread that calls `InspectionCycle.r
   `unload` and `record` must check where the blade / the record already is (`record` gets the cycle id).
 * `halt_motion` is called from *any* thread (e-stop, abort) while a step may be running; it must stop
   the arm and stage at once and make the running step return or raise promptly. Long non-motion steps
-  (design, detect) may poll `InspectionCycle.stop_requested` to give up early.
+  (design, detect) may poll `CycleMachine.stop_requested` to give up early.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ Modules (import them directly; this package only selects the GL back-end):
 - `drivers.SimDrivers`: the `platform_control.hardware` protocols (arm, stage, gripper, lights, camera).
 - `render.MultispectralRenderer`: geometry pass + appearance + shading + sensor, pixel-exact masks;
   `defects`/`placement`/`appearance`/`shading`/`sensor`/`optics` are its parts (configs in `config/`).
-- `scan.SimulatedCellRun`: LOAD / SCAN / UNLOAD with the platform's planners, and `InspectionCycle` steps.
+- `scan`: the simulator's labelled capture at a stage pose; LOAD / UNLOAD are the cell's own
+  (`platform_control.cycle.motion`) over the simulated drivers (`scan.cell_motion`).
+- `world.SimWorld`: the simulated cell a running cell uses, persisted across a driver-process restart.
 - `dataset.generate_dataset`: labelled datasets in autonad's generic folder format; `preview`: contact sheets.
 
 MuJoCo renders offscreen; EGL is selected unless the caller chose a back-end before importing us. An EGL

@@ -18,6 +18,10 @@ grip and release are in `blade_carrier.py`.
 
 Timing: "deterministic" runs as fast as it can; "realtime" paces physics to the wall clock (scaled by
 `speed`) and makes captures take their exposure and readout time, for demos.
+
+Size: ~470 lines, the one object that owns the MuJoCo data (physics stepping, limits, stops, holders and
+the renderer all touch it under one lock); its parts without that state are in `cell_parts.py`,
+`braking.py` and `blade_carrier.py`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Running the simulated cell: LOAD, SCAN (stage tour + multispectral captures) and UNLOAD.
+"""What only the simulator adds to a cycle: a capture at a stage pose with its ground truth.
 
-Uses only the hardware protocols (`SimDrivers`) and the platform's own planners (pick-and-place plans,
-time-parameterised stage moves, the imaging sequence), so what runs here is what runs on the real cell;
-the simulator adds the ground truth (class masks) of every capture.
+The motions (stage moves, LOAD, UNLOAD) are the cell's own (`platform_control.cycle.motion.CellMotion`)
+over the simulated drivers, so the simulator has no load/unload of its own: `SimulatedCellRun.load`,
+`unload` and `scan` only put those motions and `capture_at` together for scripts that drive a bare
+`SimCell` (benchmarks, tests) without the cycle machine.
 """
 
 from __future__ import annotations
@@ -12,69 +13,55 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from platform_control.cycle import CycleProgress, CycleSteps, Detection
-from platform_control.imaging import Capture, ImagingPlan, capture_viewpoint, load_imaging_plan
-from platform_control.pick_place import PickPlacePlanner, execute_pick_place
+from platform_control.cycle.motion import CellMotion
+from platform_control.imaging import ImagingPlan, MultispectralCapture, capture_viewpoint, load_imaging_plan
+from platform_control.pick_place import PickPlacePlanner
 from platform_control.sim.cell import SimCell
 from platform_control.sim.drivers import SimDrivers
-from platform_control.trajectory import time_parameterize
 
 
 @dataclass
 class LabelledCapture:
     """A capture with its pixel-exact class mask and defect instance map (H, W)."""
 
-    capture: Capture
+    capture: MultispectralCapture
     mask: np.ndarray
     instances: np.ndarray
 
 
+def cell_motion(cell: SimCell, drivers: SimDrivers | None = None) -> CellMotion:
+    """The cell's motions on a bare `SimCell` (its simulated drivers, the platform's planners)."""
+    drivers = drivers or SimDrivers(cell)
+    planner = PickPlacePlanner.for_cell(cell.arm_params, cell.stage_params, cell.layout, cell.pick_place)
+    return CellMotion(
+        drivers.arm,
+        drivers.stage,
+        drivers.gripper,
+        planner,
+        cell.stage_params,
+        np.array(cell.pick_place.stage_load_axes, dtype=float),
+    )
+
+
 class SimulatedCellRun:
-    """LOAD / SCAN / UNLOAD on a `SimCell` through its simulated drivers."""
+    """A bare `SimCell` with the cell's motions and the simulator's labelled capture."""
 
     def __init__(self, cell: SimCell, imaging: ImagingPlan | None = None) -> None:
         self.cell = cell
         self.drivers = SimDrivers(cell)
         self.imaging = imaging or load_imaging_plan()
-        self.pick_place = PickPlacePlanner.for_cell(
-            cell.arm_params, cell.stage_params, cell.layout, cell.pick_place
-        )
-
-    def _stage_to(self, axes: np.ndarray, progress_cb: Callable[[float], None] | None = None) -> None:
-        stage = self.cell.stage_params
-        current = self.drivers.stage.joint_state().positions
-        if np.max(np.abs(np.asarray(axes) - current)) < 1e-9:
-            return
-        traj = time_parameterize(
-            np.array([current, axes]), stage.max_velocity, stage.max_acceleration, stage.axis_names
-        )
-        self.drivers.stage.follow(traj, progress_cb)
+        self.motion = cell_motion(cell, self.drivers)
+        self.pick_place = self.motion.planner
 
     def load(self) -> None:
-        """Tray -> fixture: the stage goes to its load pose, then the arm runs the LOAD plan.
-        Re-runnable: a blade already in the fixture stays there."""
-        if self.cell.blade_holder == "fixture":
-            return
-        self._stage_to(np.array(self.cell.pick_place.stage_load_axes))
-        plan = self.pick_place.plan_load(self.drivers.arm.joint_state().positions)
-        execute_pick_place(plan, self.drivers.arm, self.drivers.gripper)
+        self.motion.load()
 
     def unload(self, reject: bool = False) -> None:
-        """Fixture -> tray (or reject bin): stage back to the load pose, then the UNLOAD plan.
-        Re-runnable: nothing happens once the blade is out of the fixture."""
-        if self.cell.blade_holder != "fixture":
-            return
-        self._stage_to(np.array(self.cell.pick_place.stage_load_axes))
-        plan = self.pick_place.plan_unload(reject, self.drivers.arm.joint_state().positions)
-        execute_pick_place(plan, self.drivers.arm, self.drivers.gripper)
-
-    def reset(self) -> None:
-        """Clear the drives' e-stop latches (after `InspectionCycle.reset_estop`, before `resume`)."""
-        self.cell.reset()
+        self.motion.unload(reject)
 
     def capture_at(self, index: int, axes: np.ndarray) -> LabelledCapture:
         """Move the stage to `axes`, settle, fire every channel of the imaging plan."""
-        self._stage_to(np.asarray(axes, dtype=float))
+        self.motion.stage_to(np.asarray(axes, dtype=float), f"viewpoint {index}")
         self.cell.wait(self.cell.stage_params.settle_time)
         measured = self.drivers.stage.joint_state().positions
         capture = capture_viewpoint(
@@ -103,38 +90,3 @@ class SimulatedCellRun:
                 on_capture(labelled)
             out.append(labelled)
         return out
-
-    def cycle_steps(
-        self,
-        viewpoint_axes: np.ndarray,
-        store: Callable[[LabelledCapture], str],
-        detect: Callable[[Sequence[str], str | None], Detection] | None = None,
-        record: Callable[[CycleProgress], str] | None = None,
-    ) -> CycleSteps:
-        """The steps of `platform_control.cycle.InspectionCycle` on this simulated cell.
-
-        `store` keeps a capture durably and returns its reference. Without `detect`, a ground-truth
-        detector counts the defect instances the stored captures show (the simulator knows them) and
-        rejects the blade if there is any; without `record`, recording is a no-op returning the cycle id.
-        """
-        axes = np.atleast_2d(np.asarray(viewpoint_axes, dtype=float))
-        seen: dict[str, set[int]] = {}
-
-        def scan_viewpoint(i: int) -> str:
-            labelled = self.capture_at(i, axes[i])
-            ref = store(labelled)
-            seen[ref] = {int(v) for v in np.unique(labelled.instances) if v >= 0}
-            return ref
-
-        def truth(refs: Sequence[str], model: str | None) -> Detection:
-            found = set().union(*(seen.get(r, set()) for r in refs)) if refs else set()
-            return Detection(ref="simulator-ground-truth", defect_count=len(found), reject=bool(found))
-
-        return CycleSteps(
-            load=self.load,
-            scan_viewpoint=scan_viewpoint,
-            detect=detect or truth,
-            record=record or (lambda progress: f"sim-{progress.cycle_id}"),
-            unload=self.unload,
-            halt_motion=self.cell.stop,
-        )

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bladecell_ros.capture_store import CaptureStore, CaptureStoreError, viewpoint_of
+from bladecell_ros.services.capture_store import CaptureStore, CaptureStoreError
 
-from platform_control.imaging import Capture
+from platform_control.cycle.refs import RefError, viewpoint_of
+from platform_control.imaging import MultispectralCapture
 
 CHANNELS = ("white", "uv365", "nir850")
 CLASSES = ("background", "crack", "nick", "dent", "pitting", "coating_loss", "burn")
 
 
-def _capture(index: int, dtype=np.uint8, seed: int = 0) -> tuple[Capture, np.ndarray]:
+def _capture(index: int, dtype=np.uint8, seed: int = 0) -> tuple[MultispectralCapture, np.ndarray]:
     rng = np.random.default_rng([seed, index])
     top = np.iinfo(dtype).max
     frames = rng.integers(0, top, (3, 24, 32), dtype=dtype)
     label = np.zeros((24, 32), np.uint8)
     label[2 + index : 6 + index, 4:10] = 1 + index % 6
-    return Capture(
+    return MultispectralCapture(
         index,
         np.full(5, 0.01 * index),
         CHANNELS,
@@ -86,7 +87,7 @@ def test_bad_captures_are_refused(tmp_path) -> None:
         )
     with pytest.raises(CaptureStoreError, match="no manifest"):
         store.load("captures/f/c/v009.json")
-    with pytest.raises(CaptureStoreError, match="not a capture reference"):
+    with pytest.raises(RefError, match="not a capture reference"):
         viewpoint_of("captures/f/c/x.json")
 
 

@@ -4,20 +4,21 @@ half-written. The devices are the simulator's; the store, detector core and reco
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import numpy as np
 import pytest
-from bladecell_ros.cell_steps import CycleJob, detections_path
-from bladecell_ros.cycle_runner import CycleRunner, NothingToResumeError, new_cycle_id
-from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
-from local_cell import FAMILY, LocalCellServices, make_context, make_world
+from local_cell import FAMILY, OracleCell, make_context, make_world
 
 from platform_control.cycle import EStopLatchedError
+from platform_control.cycle.detections import DetectionsFile
+from platform_control.cycle.refs import detections_path
+from platform_control.cycle.runner import CycleRunner, NothingToResumeError, new_cycle_id
+from platform_control.cycle.services import CycleJob
 from platform_control.hardware import EStopActive
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import PartFamilyCatalog, load_part_families
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def worlds():
 def _runner(home, scan_axes, worlds, timing="deterministic", speed=1.0):
     world = make_world(home, timing, speed)
     worlds.append(world)
-    services = LocalCellServices(world, home)
+    services = OracleCell(world, home)
     events = []
     runner = CycleRunner(services, make_context(home), scan_axes, on_event=lambda e, job: events.append(e))
     return world, services, runner, events
@@ -92,18 +93,19 @@ def test_first_cycle_scans_designs_detects_records_and_unloads(home, scan_axes, 
         "UNLOADING",
     }
     # the oracle model reproduces the ground truth: the regions are the truth's regions, with sizes
-    detections = json.loads(detections_path(home, job).read_text())
+    detections = DetectionsFile.of_cycle(home, job.part_family, job.cycle_id)
+    assert detections is not None and detections.model_version == out.model_version
     truth_pixels = sum(
         int(np.count_nonzero(services.captures.load(r).label)) for r in services.captures.refs(FAMILY)
     )
     assert truth_pixels > 0
-    assert sum(d["pixel_area"] for d in detections["defects"]) <= truth_pixels
-    assert all(d["area_mm2"] > 0 and d["location_mm"] is not None for d in detections["defects"])
-    assert out.defect_count == len(detections["defects"]) > 0
+    assert sum(d["pixel_area"] for d in detections.defects) <= truth_pixels
+    assert all(d["area_mm2"] > 0 and d["location_mm"] is not None for d in detections.defects)
+    assert out.defect_count == len(detections.defects) > 0
     # recorded once, with its captures, defects and the blade's verdict; unloaded accordingly
     cycle, defects = _recorded(job.cycle_id)
     assert cycle is not None and cycle.defect_count == len(defects) == out.defect_count
-    assert cycle.verdict.value == out.verdict == detections["verdict"]
+    assert cycle.verdict.value == out.verdict == detections.verdict
     assert world.blade_holder == ("reject_bin" if out.verdict == "fail" else "tray")
     np.testing.assert_allclose(world.arm.joint_state().positions, world.pick_place.home, atol=1e-3)
 
@@ -182,10 +184,13 @@ def test_detection_fault_leaves_no_detections_and_no_record(home, scan_axes, wor
     job = _job("SN-L-5")
     out = runner.run_new(job)
     assert out.final_state == "FAULTED" and "detector" in out.message
-    assert not detections_path(home, job).exists()
+    assert not detections_path(home, job.part_family, job.cycle_id).exists()
     assert _recorded(job.cycle_id)[0] is None
     runner.services.arm.reset()
     runner.services.stage.reset()
     resumed = runner.run_resume("SN-L-5")
     assert resumed.final_state == "DONE"
-    assert detections_path(home, job).exists() and _recorded(job.cycle_id)[0] is not None
+    assert (
+        detections_path(home, job.part_family, job.cycle_id).exists()
+        and _recorded(job.cycle_id)[0] is not None
+    )

@@ -7,17 +7,17 @@ import threading
 
 import numpy as np
 import pytest
-from bladecell_ros.acceptance import AcceptanceRules, judge
-from bladecell_ros.cycle_runner import stage_timings
-from bladecell_ros.design_progress import DesignProgress
-from bladecell_ros.graph import SIM_GRAPH, all_nodes, cell_environment
-from bladecell_ros.hardware import check_driver_kind, real_driver
-from bladecell_ros.part_families import PartFamilyCatalog, UnknownPartFamilyError, load_part_families
-from bladecell_ros.retry import RetryCancelled, RetryPolicy, retry
-from bladecell_ros.status import cycle_fraction
+from bladecell_ros.bringup.graph import SIM_GRAPH, all_nodes, cell_environment
+from bladecell_ros.nodes.hardware import check_driver_kind, real_driver
 
 from platform_control.cycle import CycleProgress, CycleState, Detection, Fault
+from platform_control.cycle.acceptance import AcceptanceRules, judge
+from platform_control.cycle.design_progress import DesignProgress
+from platform_control.cycle.retry import RetryCancelled, RetryPolicy, retry
+from platform_control.cycle.runner import stage_timings
+from platform_control.cycle.status import cycle_fraction
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import PartFamilyCatalog, UnknownPartFamilyError, load_part_families
 
 
 def _defect(cls: str, area: float, confidence: float = 0.9) -> dict:

@@ -11,13 +11,15 @@ import uuid
 
 import numpy as np
 import pytest
-from bladecell_ros.capture_store import CaptureStore
-from bladecell_ros.designer import DesignCancelled, ModelDesigner, new_model_version, scalar_metrics
-from bladecell_ros.detection import CaptureDetector, ModelRef, NoModelError
-from bladecell_ros.recording import CycleSummary, build_cycle_record, db_class, gain_factor
+from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.designer import DesignCancelled, ModelDesigner, new_model_version, scalar_metrics
+from bladecell_ros.services.detection import CaptureDetector, ModelRef, NoModelError
+from bladecell_ros.services.recording import build_cycle_record, db_class, gain_factor
 from local_cell import FAMILY, fake_design
 
-from platform_control.imaging import Capture
+from platform_control.cycle.detections import CaptureDetections, DetectionsError, DetectionsFile
+from platform_control.cycle.services import CycleJob, RecordRequest
+from platform_control.imaging import MultispectralCapture
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 
@@ -31,7 +33,7 @@ def _store_cycle(store: CaptureStore, cycle_id: str, n: int = 2) -> list[str]:
         frames = np.full((2, 16, 20), 40 + i, np.uint8)
         label = np.zeros((16, 20), np.uint8)
         label[4:8, 5:9] = 6
-        capture = Capture(i, np.zeros(5), CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
+        capture = MultispectralCapture(i, np.zeros(5), CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
         refs.append(
             store.put(
                 capture,
@@ -45,26 +47,19 @@ def _store_cycle(store: CaptureStore, cycle_id: str, n: int = 2) -> list[str]:
     return refs
 
 
-def _summary(cycle_id: str, refs: list[str], detections_ref: str | None, **kw) -> CycleSummary:
+def _request(cycle_id: str, refs: list[str], detections_ref: str | None) -> RecordRequest:
     now = time.time()
-    base = dict(
-        cycle_id=cycle_id,
-        blade_serial="SN-R",
-        part_family=FAMILY,
-        cell="c1",
-        operator="op",
-        request_uuid=None,
+    return RecordRequest(
+        job=CycleJob(cycle_id, "SN-R", FAMILY, operator="op"),
         final_state="done",
         verdict="fail",
         started_at=now - 30,
         finished_at=now,
         stage_timings={"SCANNING": 12.5},
         model_version=None,
-        capture_refs=refs,
+        capture_refs=tuple(refs),
         detections_ref=detections_ref,
     )
-    base.update(kw)
-    return CycleSummary(**base)
 
 
 def test_cycle_record_is_built_from_the_cell_files_and_recorded_once(home) -> None:
@@ -74,9 +69,14 @@ def test_cycle_record_is_built_from_the_cell_files_and_recorded_once(home) -> No
     cycle_id = uuid.uuid4().hex
     refs = _store_cycle(store, cycle_id)
     mask = store.files.put_image(np.zeros((16, 20), np.uint8))
-    detections = {
-        "captures": {"1": {"capture_ref": refs[1], "mask_path": mask.path, "mask_sha256": mask.sha256}},
-        "defects": [
+    detections = DetectionsFile(
+        cycle_id=cycle_id,
+        part_family=FAMILY,
+        model_version="m-1",
+        verdict="pass",
+        reasons=(),
+        captures={1: CaptureDetections(refs[1], mask.path, mask.sha256, 20, 16)},
+        defects=[
             {
                 "viewpoint_index": 1,
                 "defect_class": "Coating Loss",
@@ -89,10 +89,10 @@ def test_cycle_record_is_built_from_the_cell_files_and_recorded_once(home) -> No
                 "location_mm": [1.0, 2.0, 30.0],
             }
         ],
-    }
-    (home / "detections").mkdir()
-    (home / "detections" / "d.json").write_text(json.dumps(detections))
-    record = build_cycle_record(_summary(cycle_id, refs, "detections/d.json"), store)
+    )
+    ref = detections.write(home)
+    assert DetectionsFile.read(home, ref) == DetectionsFile.from_json(detections.to_json())
+    record = build_cycle_record(_request(cycle_id, refs, ref), "c1", store)
     assert [c.viewpoint_index for c in record.captures] == [0, 1]
     assert record.captures[0].mask_path is None and record.captures[1].mask_sha256 == mask.sha256
     frame = record.captures[0].frames[1]
@@ -109,7 +109,10 @@ def test_cycle_record_is_built_from_the_cell_files_and_recorded_once(home) -> No
     assert first.created and not again.created and first.cycle_id == again.cycle_id
     assert (first.capture_count, first.defect_count) == (2, 1)
     with pytest.raises(ValueError, match="detections file"):
-        build_cycle_record(_summary(uuid.uuid4().hex, refs, "detections/missing.json"), store)
+        build_cycle_record(_request(uuid.uuid4().hex, refs, "detections/missing.json"), "c1", store)
+    (home / "detections" / "bad.json").write_text('{"captures": {}}')
+    with pytest.raises(DetectionsError, match=r"bad\.json: not a detections file"):
+        build_cycle_record(_request(uuid.uuid4().hex, refs, "detections/bad.json"), "c1", store)
     assert db_class("3D-dent") == "c_3d_dent"
 
 
@@ -200,7 +203,7 @@ def test_detector_core_keeps_working_from_its_cache_while_the_registry_is_down(h
 
 
 def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, caplog) -> None:
-    from bladecell_ros.sim_world import SimBladeSpec, SimWorld
+    from platform_control.sim.world import SimBladeSpec, SimWorld
 
     state = tmp_path / "world.json"
     spec = SimBladeSpec(defects_min=1, defects_max=1)
@@ -223,10 +226,10 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, capl
         np.testing.assert_allclose(again.arm.joint_state().positions, arm, atol=1e-5)
         assert "not restoring" not in caplog.text
         # a blade dropped into the reject bin is replaced (next seed) before the next LOAD
-        from platform_control.sim.scan import SimulatedCellRun
+        from platform_control.sim.scan import cell_motion
 
         again.cell.set_stage_axes(np.array(again.pick_place.stage_load_axes))
-        SimulatedCellRun(again.cell).unload(reject=True)
+        cell_motion(again.cell).unload(reject=True)
         assert again.blade_holder == "reject_bin"
         assert again.restock_if_needed() and again.blade_holder == "tray"
         assert again.blade_spec.seed == spec.seed + 1
@@ -238,7 +241,7 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, capl
 def test_sim_world_restore_clips_limit_overshoot_and_skips_invalid_joints(tmp_path, caplog) -> None:
     """A joint saved a hair beyond its limit (servo overshoot) is restored at the limit; a saved pose
     that cannot be valid leaves that group at its start pose with a warning, and the world still starts."""
-    from bladecell_ros.sim_world import SimBladeSpec, SimWorld
+    from platform_control.sim.world import SimBladeSpec, SimWorld
 
     state = tmp_path / "world.json"
     spec = SimBladeSpec(defects_min=1, defects_max=1)
@@ -277,7 +280,7 @@ def test_detector_sizes_and_locates_defects_on_the_family_blade_surface(home) ->
     """With the family's blade model the detector casts its pixels onto the blade: a spot at the view
     centre of a viewpoint lies on the blade at the viewpoint's surface point, and its area grows by
     1 / cos(incidence) when the blade is seen obliquely; families without a model use the focus plane."""
-    from bladecell_ros.part_families import BladeSurfaces, load_part_families
+    from platform_control.part_families import BladeSurfaces, load_part_families
 
     surfaces = BladeSurfaces(load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}"))
     surface = surfaces(FAMILY)
@@ -300,7 +303,7 @@ def test_detector_sizes_and_locates_defects_on_the_family_blade_surface(home) ->
     for i, view in enumerate((normal, oblique)):
         axes = stage.viewpoint_to_axes(point, view)
         frames = np.full((2, 256, 256), 50, np.uint8)
-        capture = Capture(i, axes, CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
+        capture = MultispectralCapture(i, axes, CHANNELS, (8.0, 15.0), (0.0, 6.0), (1.0, 2.0), frames)
         refs.append(store.put(capture, cycle_id="c-surf", blade_serial="SN-S", part_family=FAMILY))
 
     def detector(surface_of):

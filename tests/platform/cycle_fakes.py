@@ -1,4 +1,4 @@
-"""A scripted fake cell driving `InspectionCycle` in tests: records calls, fails or blocks on demand."""
+"""A scripted fake cell driving `CycleMachine` in tests: records calls, fails or blocks on demand."""
 
 from __future__ import annotations
 

@@ -9,25 +9,23 @@ from pathlib import Path
 import pytest
 from cycle_fakes import WAIT_S, Block, FakeCell, SimulatedCrash
 
-from platform_control.cycle import CycleJournal, CycleState, InspectionCycle, JournalError
+from platform_control.cycle import CycleJournal, CycleMachine, CycleState, JournalError
 
 S = CycleState
 N = 6
 
 
-def _crash_then_restart(
-    tmp_path: Path, key: str, needs: bool = False
-) -> tuple[FakeCell, InspectionCycle, dict]:
+def _crash_then_restart(tmp_path: Path, key: str, needs: bool = False) -> tuple[FakeCell, CycleMachine, dict]:
     path = tmp_path / "cycle.json"
     first = FakeCell(needs=needs, fail_once={key: SimulatedCrash()})
-    cycle = InspectionCycle(first.steps(), path, cycle_id="C7")
+    cycle = CycleMachine(first.steps(), path, cycle_id="C7")
     cycle.start(N)
     with pytest.raises(SimulatedCrash):
         cycle.run()
     before = dict(cycle.progress.capture_refs)
     # a new controller process: new steps object, same durable capture store, same journal file
     second = FakeCell(needs=needs, store=first.store)
-    restarted = InspectionCycle(second.steps(), path, cycle_id="C7")
+    restarted = CycleMachine(second.steps(), path, cycle_id="C7")
     return second, restarted, before
 
 
@@ -76,7 +74,7 @@ def test_crash_in_each_state_resumes_that_state(tmp_path: Path, key: str, state:
 
 def test_journal_on_disk_matches_every_event(tmp_path: Path) -> None:
     cell = FakeCell()
-    cycle = InspectionCycle(cell.steps(), tmp_path / "j.json")
+    cycle = CycleMachine(cell.steps(), tmp_path / "j.json")
     seen: list[tuple[str, int]] = []
 
     def check(event) -> None:
@@ -97,7 +95,7 @@ def test_estop_at_any_viewpoint_never_loses_a_stored_capture(tmp_path: Path) -> 
         mode = "ignore" if i % 2 else "halt"
         cell = FakeCell(block=Block("scan", i, mode=mode))
         path = tmp_path / f"c{i}.json"
-        cycle = InspectionCycle(cell.steps(), path)
+        cycle = CycleMachine(cell.steps(), path)
         cycle.start(N)
         runner = threading.Thread(target=cycle.run)
         runner.start()
@@ -113,21 +111,21 @@ def test_corrupt_or_foreign_journal_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"version": 1, "cycle_id": "X"')
     with pytest.raises(JournalError, match=r"bad\.json is corrupt"):
-        InspectionCycle(FakeCell().steps(), path)
+        CycleMachine(FakeCell().steps(), path)
     path.write_text(json.dumps({"version": 99}))
     with pytest.raises(JournalError, match="version 99"):
-        InspectionCycle(FakeCell().steps(), path)
+        CycleMachine(FakeCell().steps(), path)
     good = tmp_path / "good.json"
-    InspectionCycle(FakeCell().steps(), good, cycle_id="A")
+    CycleMachine(FakeCell().steps(), good, cycle_id="A")
     with pytest.raises(JournalError, match="is for cycle 'A', not 'B'"):
-        InspectionCycle(FakeCell().steps(), good, cycle_id="B")
-    reopened = InspectionCycle(FakeCell().steps(), good)
+        CycleMachine(FakeCell().steps(), good, cycle_id="B")
+    reopened = CycleMachine(FakeCell().steps(), good)
     assert reopened.cycle_id == "A" and reopened.state == S.IDLE
 
 
 def test_journal_write_failure_halts_and_faults(tmp_path: Path) -> None:
     cell = FakeCell()
-    cycle = InspectionCycle(cell.steps(), tmp_path / "j.json")
+    cycle = CycleMachine(cell.steps(), tmp_path / "j.json")
     cycle.start(N)
     real_save = cycle.journal.save
     writes = {"n": 0}
@@ -145,3 +143,12 @@ def test_journal_write_failure_halts_and_faults(tmp_path: Path) -> None:
     assert cell.scanned() == [0, 1, 2]  # stopped at the first capture it could not journal
     on_disk = CycleJournal(tmp_path / "j.json").load()
     assert set(on_disk.capture_refs) == {0, 1}  # what was journaled is intact
+
+
+def test_detection_keeps_its_model_version_and_reads_older_journals() -> None:
+    from platform_control.cycle import Detection
+
+    d = Detection("detections/F/c.json", 3, True, "m-4")
+    assert Detection.from_dict(d.to_dict()) == d
+    older = {"ref": "detections/F/c.json", "defect_count": 3, "reject": True}  # before model_version
+    assert Detection.from_dict(older).model_version is None

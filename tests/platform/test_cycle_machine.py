@@ -1,4 +1,4 @@
-"""InspectionCycle: normal flow, a fault in every state, e-stop in every motion state, abort everywhere."""
+"""CycleMachine: normal flow, a fault in every state, e-stop in every motion state, abort everywhere."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from cycle_fakes import WAIT_S, Block, FakeCell
 
 from platform_control.cycle import (
     CycleEvent,
+    CycleMachine,
     CycleState,
     CycleSteps,
     EStopLatchedError,
-    InspectionCycle,
     InvalidTransitionError,
 )
 
@@ -21,14 +21,14 @@ S = CycleState
 N = 5
 
 
-def make(tmp_path: Path, cell: FakeCell | None = None) -> tuple[InspectionCycle, FakeCell]:
+def make(tmp_path: Path, cell: FakeCell | None = None) -> tuple[CycleMachine, FakeCell]:
     cell = cell or FakeCell()
-    cycle = InspectionCycle(cell.steps(), tmp_path / "cycle.json", cycle_id="C1")
+    cycle = CycleMachine(cell.steps(), tmp_path / "cycle.json", cycle_id="C1")
     cell.cycle = cycle
     return cycle, cell
 
 
-def run_in_thread(cycle: InspectionCycle) -> tuple[threading.Thread, list]:
+def run_in_thread(cycle: CycleMachine) -> tuple[threading.Thread, list]:
     out: list = []
 
     def target() -> None:
@@ -42,7 +42,7 @@ def run_in_thread(cycle: InspectionCycle) -> tuple[threading.Thread, list]:
     return thread, out
 
 
-def states_of(cycle: InspectionCycle) -> list[CycleState]:
+def states_of(cycle: CycleMachine) -> list[CycleState]:
     return [CycleState(h["to"]) for h in cycle.history if "to" in h]
 
 
@@ -98,7 +98,7 @@ def test_design_needed_without_a_design_step_faults_clearly(tmp_path: Path) -> N
     cell = FakeCell(needs=True)
     steps = cell.steps()
     steps = CycleSteps(**{**steps.__dict__, "design": None})
-    cycle = InspectionCycle(steps, tmp_path / "c.json")
+    cycle = CycleMachine(steps, tmp_path / "c.json")
     cycle.start(1)
     final = cycle.run()
     assert final.state == S.FAULTED and final.fault.state == S.DESIGNING
@@ -159,12 +159,12 @@ def test_fault_in_each_state_then_resume_finishes_without_repeating_work(
 def test_invalid_step_results_fault_the_cycle(tmp_path: Path) -> None:
     cell = FakeCell()
     steps = CycleSteps(**{**cell.steps().__dict__, "scan_viewpoint": lambda i: ""})
-    cycle = InspectionCycle(steps, tmp_path / "a.json")
+    cycle = CycleMachine(steps, tmp_path / "a.json")
     cycle.start(2)
     final = cycle.run()
     assert final.state == S.FAULTED and "non-empty capture reference" in final.fault.message
     steps = CycleSteps(**{**cell.steps().__dict__, "detect": lambda refs, model: {"defects": 2}})
-    cycle = InspectionCycle(steps, tmp_path / "b.json")
+    cycle = CycleMachine(steps, tmp_path / "b.json")
     cycle.start(1)
     final = cycle.run()
     assert (

@@ -12,8 +12,8 @@ from platform_fakes import FakeCamera, FakeLights
 from platform_control.hardware import HardwareFault
 from platform_control.imaging import (
     LIGHT_CHANNELS,
-    Capture,
     ImagingPlan,
+    MultispectralCapture,
     UnknownChannelError,
     capture_viewpoint,
     load_imaging_plan,
@@ -88,7 +88,7 @@ def test_capture_fires_channels_in_order_and_records_metadata() -> None:
     assert int(cap.frame("darkfield")[0, 0]) == 5 * 10 + 30 + 12
     assert cap.viewpoint_index == 7 and np.allclose(cap.stage_axes, axes)
     meta = json.loads(json.dumps(cap.metadata()))
-    again = Capture.from_metadata(meta, cap.frames)
+    again = MultispectralCapture.from_metadata(meta, cap.frames)
     assert again.channels == cap.channels and again.exposure_ms == cap.exposure_ms and again.gain == cap.gain
     assert again.timestamps == cap.timestamps and np.allclose(again.stage_axes, axes)
     with pytest.raises(UnknownChannelError, match="no 'red630' frame"):
@@ -128,11 +128,13 @@ def test_frames_of_different_shapes_are_a_hardware_fault() -> None:
 
 def test_capture_validates_its_fields() -> None:
     with pytest.raises(ValueError, match="expected \\(2, H, W"):
-        Capture(0, np.zeros(5), ("white", "uv365"), (1.0, 1.0), (0.0, 0.0), (0.0, 0.0), np.zeros((3, 4, 4)))
+        MultispectralCapture(
+            0, np.zeros(5), ("white", "uv365"), (1.0, 1.0), (0.0, 0.0), (0.0, 0.0), np.zeros((3, 4, 4))
+        )
     with pytest.raises(UnknownChannelError):
-        Capture(0, np.zeros(5), ("infrared",), (1.0,), (0.0,), (0.0,), np.zeros((1, 4, 4)))
+        MultispectralCapture(0, np.zeros(5), ("infrared",), (1.0,), (0.0,), (0.0,), np.zeros((1, 4, 4)))
     with pytest.raises(ValueError, match="5 values"):
-        Capture(0, np.zeros(4), ("white",), (1.0,), (0.0,), (0.0,), np.zeros((1, 4, 4)))
+        MultispectralCapture(0, np.zeros(4), ("white",), (1.0,), (0.0,), (0.0,), np.zeros((1, 4, 4)))
     assert isinstance(
         ImagingPlan.model_validate({"channels": [{"channel": "white", "exposure_ms": 1, "gain": 0}]}),
         ImagingPlan,

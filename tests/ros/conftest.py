@@ -1,6 +1,6 @@
 """Fixtures of the cell tests: a fresh data root + database per test, the simulated cell's process graph
-(started with `bladecell_ros.bringup.CellGraph`, the same code as `bladecell up --sim`), a client node,
-and a tiny model for tests that must not spend time designing one.
+(started with `bladecell_ros.bringup.cell_graph.CellGraph`, the same code as `bladecell up --sim`), a
+client node, and a tiny model for tests that must not spend time designing one.
 
 Every wait is on a condition (discovered nodes, action servers, CellStatus messages) with generous
 timeouts; nothing sleeps a fixed time.
@@ -36,7 +36,7 @@ def cell_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cell_ros_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cell's ROS settings (localhost discovery, its Fast DDS profile) in this process too, before
     any probe or client node is created."""
-    from bladecell_ros.graph import cell_environment
+    from bladecell_ros.bringup.graph import cell_environment
 
     for key, value in cell_environment().items():
         if key.startswith(("ROS_", "FASTDDS_")):
@@ -46,9 +46,9 @@ def cell_ros_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def start_cell(tmp_path: Path, cell_home: Path) -> Iterator[Callable[..., RunningCell]]:
     """Factory: start the simulated graph with BASE_PARAMS + overrides; everything stops at teardown."""
-    from bladecell_ros.bringup import CellGraph
-    from bladecell_ros.client import CellClient
-    from bladecell_ros.graph import SIM_PARAMS
+    from bladecell_ros.bringup.cell_graph import CellGraph
+    from bladecell_ros.bringup.graph import SIM_PARAMS
+    from bladecell_ros.transport.client import CellClient
 
     started: list[RunningCell] = []
 

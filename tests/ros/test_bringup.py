@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ros
 def test_up_starts_every_node_and_ctrl_c_stops_them_all(
     ros_processes, ros_probe, cell_home, tmp_path
 ) -> None:
-    from bladecell_ros.graph import SIM_GRAPH, all_nodes
+    from bladecell_ros.bringup.graph import SIM_GRAPH, all_nodes
     from ros_support import wait_until
 
     params = write_params(tmp_path / "params.yaml", BASE_PARAMS)
@@ -53,7 +53,7 @@ def test_up_starts_every_node_and_ctrl_c_stops_them_all(
 
 def test_nodes_stop_by_themselves_when_up_is_killed(ros_processes, ros_probe, cell_home, tmp_path) -> None:
     """SIGKILL leaves `up` no chance to stop its nodes: each notices its parent is gone and shuts down."""
-    from bladecell_ros.graph import SIM_GRAPH, all_nodes
+    from bladecell_ros.bringup.graph import SIM_GRAPH, all_nodes
     from ros_support import wait_until
 
     params = write_params(tmp_path / "params.yaml", BASE_PARAMS)

@@ -47,9 +47,9 @@ def _api_client(role: str):
 
 
 def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell_home) -> None:
-    from bladecell_ros.capture_store import CaptureStore
-    from bladecell_ros.cell_session import detections_of
-    from bladecell_ros.evaluation import cycle_iou
+    from bladecell_ros.bringup.session import detections_of
+    from bladecell_ros.services.capture_store import CaptureStore
+    from bladecell_ros.services.evaluation import cycle_iou
 
     from database.services import ModelRegistry
 
@@ -81,9 +81,9 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     assert deployed.latency_device == "cpu" and deployed.latency_ms > 0 and "miou" in deployed.metrics
     # detections vs the simulator's ground truth
     detections = detections_of(cell_home, FAMILY, first.cycle_id)
-    assert detections is not None and detections["model_version"] == first.model_version
-    assert len(detections["defects"]) == first.defect_count
-    iou1 = cycle_iou(store, cell_home / "detections" / FAMILY / f"{first.cycle_id}.json")
+    assert detections is not None and detections.model_version == first.model_version
+    assert len(detections.defects) == first.defect_count
+    iou1 = cycle_iou(store, detections)
     print(f"first cycle defect IoU {iou1['defect_iou']:.3f} per class {iou1['per_class']}")
     assert iou1["true_pixels"] > 0
     assert iou1["defect_iou"] >= MIN_IOU_FIRST
@@ -107,15 +107,15 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     second_states = {s.state for s in cell.client.status_history if s.cycle_id == done.cycle_id}
     assert "DESIGNING" not in second_states and "DETECTING" in second_states
     second = detections_of(cell_home, FAMILY, done.cycle_id)
-    assert second["model_version"] == first.model_version
-    iou2 = cycle_iou(store, cell_home / "detections" / FAMILY / f"{done.cycle_id}.json")
+    assert second is not None and second.model_version == first.model_version
+    iou2 = cycle_iou(store, second)
     blade = json.loads(_sim_state(cell))["blade"]["seed"]
     print(f"second cycle (blade seed {blade}) defect IoU {iou2['defect_iou']:.3f}")
     assert iou2["true_pixels"] > 0 and iou2["defect_iou"] >= MIN_IOU_SECOND
 
     status = technician.get(f"/api/v1/cycles/{request_uuid}").json()
     assert status["state"] == "done" and status["cycle_id"] is not None
-    assert status["defect_count"] == len(second["defects"])
+    assert status["defect_count"] == len(second.defects)
 
     # both cycles recorded with their captures and defects
     engineer = _api_client("engineer")
@@ -127,16 +127,16 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
         assert inspection["blade_serial"] == serial and inspection["state"] == "done"
         assert inspection["model_version"] == first.model_version
         assert len(inspection["captures"]) == viewpoints
-        assert inspection["defect_count"] == len(detected["defects"])
+        assert inspection["defect_count"] == len(detected.defects)
         assert all(len(c["frames"]) == 6 and c["mask_path"] for c in inspection["captures"])
         page = engineer.get(
             "/api/v1/defects", params={"blade_serial": serial, "limit": 200, "include_total": True}
         ).json()
-        assert page["total"] == len(detected["defects"])
+        assert page["total"] == len(detected.defects)
 
 
 def _sim_state(cell) -> str:
-    from bladecell_ros.ros_calls import ServiceProxy
+    from bladecell_ros.transport.ros_calls import ServiceProxy
     from std_srvs.srv import Trigger
 
     proxy = ServiceProxy(cell.client.node, Trigger, "sim/state", "sim")

@@ -72,7 +72,7 @@ def test_imaging_killed_mid_scan_faults_and_resume_completes_without_recapturing
     assert 2 <= len(kept) < 6
     stamps = {ref: (cell_home / ref).stat().st_mtime_ns for ref in kept.values()}
     # the captures stored so far are kept, complete and readable
-    from bladecell_ros.capture_store import CaptureStore
+    from bladecell_ros.services.capture_store import CaptureStore
 
     store = CaptureStore(cell_home)
     for ref in kept.values():
@@ -98,8 +98,8 @@ def test_imaging_killed_mid_scan_faults_and_resume_completes_without_recapturing
 
 def test_estop_during_motion_halts_arm_and_stage(start_cell, cell_home, tiny_model_dir) -> None:
     from bladecell_interfaces.action import FollowTrajectory
-    from bladecell_ros.conversions import trajectory_to_msg
-    from bladecell_ros.ros_calls import ActionProxy
+    from bladecell_ros.transport.conversions import trajectory_to_msg
+    from bladecell_ros.transport.ros_calls import ActionProxy
     from sensor_msgs.msg import JointState
 
     from platform_control.params import load_stage_params
@@ -168,7 +168,7 @@ def test_estop_during_motion_halts_arm_and_stage(start_cell, cell_home, tiny_mod
 
 
 def test_detector_crash_faults_with_nothing_half_written(start_cell, cell_home, tiny_model_dir) -> None:
-    from bladecell_ros.cell_session import detections_of
+    from bladecell_ros.bringup.session import detections_of
 
     deploy_model(tiny_model_dir)
     cell = start_cell({"cell_coordinator": {"max_viewpoints": 8}})

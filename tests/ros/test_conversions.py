@@ -9,7 +9,7 @@ pytestmark = pytest.mark.ros
 
 
 def test_images_round_trip_bit_exact_for_mono8_and_mono16() -> None:
-    from bladecell_ros.conversions import image_to_msg, msg_to_image
+    from bladecell_ros.transport.conversions import image_to_msg, msg_to_image
 
     rng = np.random.default_rng(0)
     for dtype, encoding in ((np.uint8, "mono8"), (np.uint16, "mono16")):
@@ -27,12 +27,12 @@ def test_images_round_trip_bit_exact_for_mono8_and_mono16() -> None:
 
 
 def test_capture_with_label_round_trips() -> None:
-    from bladecell_ros.conversions import capture_to_msg, msg_to_capture
+    from bladecell_ros.transport.conversions import capture_to_msg, msg_to_capture
 
-    from platform_control.imaging import Capture
+    from platform_control.imaging import MultispectralCapture
 
     frames = np.random.default_rng(1).integers(0, 255, (3, 16, 24), dtype=np.uint8)
-    capture = Capture(
+    capture = MultispectralCapture(
         4,
         np.arange(5) * 0.1,
         ("white", "uv365", "nir850"),
@@ -54,7 +54,7 @@ def test_capture_with_label_round_trips() -> None:
 
 
 def test_trajectory_round_trip_samples_identically() -> None:
-    from bladecell_ros.conversions import msg_to_trajectory, trajectory_to_msg
+    from bladecell_ros.transport.conversions import msg_to_trajectory, trajectory_to_msg
 
     from platform_control.params import load_stage_params
     from platform_control.trajectory import time_parameterize
@@ -77,7 +77,7 @@ def test_trajectory_round_trip_samples_identically() -> None:
 
 
 def test_defect_record_round_trip() -> None:
-    from bladecell_ros.conversions import msg_to_region, region_to_msg
+    from bladecell_ros.transport.conversions import msg_to_region, region_to_msg
 
     region = {
         "class_index": 6,
@@ -99,11 +99,11 @@ def test_defect_record_round_trip() -> None:
 
 
 def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
-    from bladecell_ros.cell_messages import cell_status, diagnostics
-    from bladecell_ros.cell_steps import CycleJob
+    from bladecell_ros.transport.cell_messages import cell_status, diagnostics
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    from platform_control.cycle import CycleSteps, InspectionCycle
+    from platform_control.cycle import CycleMachine, CycleSteps
+    from platform_control.cycle.services import CycleJob
 
     def fail(_i):
         raise RuntimeError("imaging: the server went away")
@@ -116,7 +116,7 @@ def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
         unload=None,
         halt_motion=lambda: None,
     )
-    cycle = InspectionCycle(steps, tmp_path / "c.json", cycle_id="c1")
+    cycle = CycleMachine(steps, tmp_path / "c.json", cycle_id="c1")
     job = CycleJob("c1", "SN-1", "F")
     idle = cell_status("cell-1", None, None, False, "idle")
     assert (idle.state, idle.message, idle.cycle_id) == ("IDLE", "idle", "")
@@ -133,3 +133,25 @@ def test_cell_status_and_diagnostics_reflect_the_cycle(tmp_path) -> None:
         "bladecell: imaging": DiagnosticStatus.WARN,
         "bladecell: detector": DiagnosticStatus.OK,
     }
+
+
+def test_record_request_round_trips_through_the_record_cycle_goal() -> None:
+    from bladecell_ros.transport.conversions import goal_to_record_request, record_request_to_goal
+
+    from platform_control.cycle.services import CycleJob, RecordRequest
+
+    request = RecordRequest(
+        job=CycleJob("c" * 32, "SN-1", "HPT", operator="ann", request_uuid="1234"),
+        final_state="done",
+        verdict="fail",
+        started_at=100.0,
+        finished_at=160.5,
+        stage_timings={"SCANNING": 40.25, "DETECTING": 3.5},
+        model_version="m-7",
+        capture_refs=("captures/HPT/c/v000.json", "captures/HPT/c/v001.json"),
+        detections_ref="detections/HPT/c.json",
+    )
+    assert goal_to_record_request(record_request_to_goal(request)) == request
+    bare = RecordRequest(request.job, "done", "pass", 1.0, 2.0, {}, None, (), None)
+    back = goal_to_record_request(record_request_to_goal(bare))
+    assert back.model_version is None and back.detections_ref is None and back.job.request_uuid == "1234"

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.ros
 def test_nodes_started_after_the_estop_was_pressed_learn_of_it(
     ros_processes, ros_probe, cell_home, tmp_path
 ) -> None:
-    from bladecell_ros.client import CellClient
-    from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC
+    from bladecell_ros.transport.client import CellClient
+    from bladecell_ros.transport.node_utils import ESTOP_QOS, ESTOP_TOPIC
     from ros_support import DISCOVERY_TIMEOUT_S, wait_until
     from std_msgs.msg import Bool
     from std_srvs.srv import Trigger

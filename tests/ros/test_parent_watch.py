@@ -10,12 +10,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from bladecell_ros.parent_watch import PARENT_ENV, expected_parent
+from bladecell_ros.bringup.parent_watch import PARENT_ENV, expected_parent
 
 # the node stand-in: turns SIGTERM into a clean exit that leaves a mark, like run_nodes' shutdown
 CHILD = """
 import signal, sys, time
-from bladecell_ros.parent_watch import expected_parent, watch_parent
+from bladecell_ros.bringup.parent_watch import expected_parent, watch_parent
 
 def stop(signum, frame):
     open(sys.argv[1], "w").write("stopped by SIGTERM")
@@ -29,7 +29,7 @@ time.sleep(120)
 # the `bladecell up` stand-in: starts the child the way CellGraph.start does and prints its pid
 PARENT = """
 import os, subprocess, sys, time
-from bladecell_ros.parent_watch import PARENT_ENV
+from bladecell_ros.bringup.parent_watch import PARENT_ENV
 child = subprocess.Popen(
     [sys.executable, sys.argv[1], sys.argv[2]], env={**os.environ, PARENT_ENV: str(os.getpid())},
     start_new_session=True,

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.ros
 
 IDLE_NODE = """
 from rclpy.node import Node
-from bladecell_ros.node_utils import run_nodes
+from bladecell_ros.transport.node_utils import run_nodes
 
 def make_nodes():
     node = Node("idle_probe")

@@ -23,7 +23,7 @@ from platform_control.imaging import load_imaging_plan
 from platform_control.sim.cell import SimCell, SimConfig
 from platform_control.sim.drivers import SimDrivers
 from platform_control.sim.optics import load_optics
-from platform_control.sim.scan import SimulatedCellRun
+from platform_control.sim.scan import SimulatedCellRun, cell_motion
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import JointTrajectory, time_parameterize
 from platform_control.transforms import pose_error
@@ -239,34 +239,91 @@ def test_load_scan_unload_ends_with_the_blade_in_the_tray(defective_blade) -> No
 def test_unload_to_reject_bin(defective_blade) -> None:
     with SimCell(defective_blade) as cell:
         cell.place_blade("fixture")
-        SimulatedCellRun(cell).unload(reject=True)
+        cell_motion(cell).unload(reject=True)
         assert cell.blade_holder == "reject_bin"
         assert cell.blade_pose()[2, 3] < cell.reject_bin_pose[2, 3]
 
 
-def test_inspection_cycle_runs_on_the_simulated_cell(defective_blade, tmp_path) -> None:
-    """The platform's own state machine drives the simulator end to end; the ground-truth detector
-    sends a blade whose captures show defects to the reject bin, and the journal keeps every capture."""
-    from platform_control.cycle import CycleState, InspectionCycle
+class _GroundTruthServices:
+    """`CellServices` on a bare `SimCell`: captures kept in memory, the simulator's class masks as the
+    detector (one region per class a capture shows); motions are the cell's own (`cell_motion`)."""
+
+    def __init__(self, cell: SimCell, classes: tuple[str, ...]) -> None:
+        self.run = SimulatedCellRun(cell)
+        self.cell, self.classes = cell, classes
+        self.arm, self.stage, self.gripper = (
+            self.run.drivers.arm,
+            self.run.drivers.stage,
+            self.run.drivers.gripper,
+        )
+        self.stored: dict = {}
+        self.records: list = []
+
+    def capture(self, job, viewpoint_index, stage_axes) -> str:
+        from platform_control.cycle.refs import capture_ref
+
+        labelled = self.run.capture_at(viewpoint_index, stage_axes)
+        ref = capture_ref(job.part_family, job.cycle_id, viewpoint_index)
+        self.stored[ref] = labelled.mask
+        return ref
+
+    def deployed_model(self, part_family):
+        return "ground-truth"
+
+    def export_dataset(self, part_family):
+        raise AssertionError("no design on the bare simulator")
+
+    def design(self, part_family, dataset_dir, notify, cancel):
+        raise AssertionError("no design on the bare simulator")
+
+    def detect(self, part_family, model_version, capture_ref):
+        from platform_control.cycle.services import DetectResult
+
+        mask = self.stored[capture_ref]
+        regions = [
+            {"defect_class": self.classes[c], "confidence": 1.0, "area_mm2": float((mask == c).sum())}
+            for c in np.unique(mask)
+            if c != 0
+        ]
+        return DetectResult("ground-truth", regions, "", "", mask.shape[1], mask.shape[0])
+
+    def record(self, request, notify, cancel) -> int:
+        self.records.append(request)
+        return len(self.records)
+
+    def halt_motion(self) -> None:
+        self.cell.stop()
+
+
+def test_inspection_cycle_runs_on_the_simulated_cell(defective_blade, defects_config, tmp_path) -> None:
+    """The cell's own runner and steps drive the bare simulator end to end; with a ground-truth detector
+    and rules that reject any defect, a blade whose captures show defects goes to the reject bin."""
+    from platform_control.cycle.acceptance import AcceptanceRules
+    from platform_control.cycle.cell_steps import StepsContext
+    from platform_control.cycle.refs import capture_ref
+    from platform_control.cycle.runner import CycleRunner
+    from platform_control.cycle.services import CycleJob
 
     optics = load_optics().with_resolution(96, 96)
     with SimCell(defective_blade, optics=optics) as cell:
-        run = SimulatedCellRun(cell)
+        services = _GroundTruthServices(cell, tuple(defects_config.classes))
+        motion = services.run.motion
         stage = StageKinematics(cell.stage_params, cell.layout, cell.camera_params)
         d = defective_blade.defects[0]
         axes = np.array([stage.viewpoint_to_axes(d.frame.center, d.frame.normal), np.zeros(5)])
-        stored: list = []
-
-        def store(labelled) -> str:
-            stored.append(labelled)
-            return f"capture-{len(stored) - 1}"
-
-        cycle = InspectionCycle(run.cycle_steps(axes, store), tmp_path / "journal.json", cycle_id="SIM-1")
-        cycle.start(viewpoint_count=len(axes))
-        progress = cycle.run()
-        assert cycle.state == CycleState.DONE, cycle.history
-        assert progress.ordered_capture_refs() == ("capture-0", "capture-1")
-        assert len(stored) == 2 and (stored[0].instances == 0).any()  # the first view shows defect 0
+        rules = AcceptanceRules(reject_area_mm2={c: 0.0 for c in defects_config.classes[1:]})
+        context = StepsContext(motion.planner, cell.stage_params, motion.stage_load_axes, rules, tmp_path)
+        runner = CycleRunner(services, context, lambda family: axes)
+        outcome = runner.run_new(CycleJob("SIM-1", "SN-SIM", "SIM"))
+        assert outcome.final_state == "DONE", runner.cycle.history
+        assert runner.cycle.progress.ordered_capture_refs() == tuple(
+            capture_ref("SIM", "SIM-1", i) for i in (0, 1)
+        )
+        assert outcome.verdict == "fail" and outcome.defect_count >= 1
+        assert services.records[0].verdict == "fail" and outcome.record_id == 1
+        assert d.kind in {
+            r["defect_class"] for r in services.detect("SIM", None, capture_ref("SIM", "SIM-1", 0)).regions
+        }
         assert cell.blade_holder == "reject_bin"
 
 

@@ -133,13 +133,13 @@ def up(
     timeout: float = typer.Option(120.0, help="seconds to wait for every node to be discovered"),
 ) -> None:
     """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C."""
-    from bladecell_ros.bringup import GraphError
-    from bladecell_ros.cell_session import start_cell
+    from bladecell_ros.bringup.cell_graph import GraphError
+    from bladecell_ros.bringup.session import start_cell
 
     if not sim:
         console.print(
             "[red]error:[/] only the simulated cell can be brought up (`--sim`): a plant runs the driver "
-            "nodes with driver:=real, which need the vendor drivers (see bladecell_ros.hardware)"
+            "nodes with driver:=real, which need the vendor drivers (see bladecell_ros.nodes.hardware)"
         )
         raise typer.Exit(code=2)
     _interrupt_on_signals()
@@ -178,13 +178,13 @@ def inspect(
     timeout: float = typer.Option(30.0, help="seconds to wait for the cell's coordinator"),
 ) -> None:
     """Inspect one blade on the running cell (`bladecell up --sim` in another shell) with live progress."""
-    from bladecell_ros.cell_session import inspect_with_progress, prepare_environment, summary_table
+    from bladecell_ros.bringup.session import inspect_with_progress, prepare_environment, summary_table
 
     if not family and not resume:
         console.print("[red]error:[/] --family is required (or --resume)")
         raise typer.Exit(code=2)
     prepare_environment()
-    from bladecell_ros.client import CellClient
+    from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
         try:
@@ -213,8 +213,8 @@ def demo(
 
     The first run for a part family designs its model (AutoNAD on the scanned blade); later runs reuse it.
     """
-    from bladecell_ros.bringup import GraphError
-    from bladecell_ros.cell_session import inspect_with_progress, start_cell, summary_table
+    from bladecell_ros.bringup.cell_graph import GraphError
+    from bladecell_ros.bringup.session import inspect_with_progress, start_cell, summary_table
 
     start = time.monotonic()
     _interrupt_on_signals()
@@ -241,10 +241,10 @@ def demo(
 @app.command()
 def estop(release: bool = typer.Option(False, "--release", help="release instead of press")) -> None:
     """Press (or release) the software e-stop: arm and stage halt at once, the cycle faults."""
-    from bladecell_ros.cell_session import prepare_environment
+    from bladecell_ros.bringup.session import prepare_environment
 
     prepare_environment()
-    from bladecell_ros.client import CellClient
+    from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
         client.wait_for_coordinator(30.0)
@@ -258,10 +258,10 @@ def estop(release: bool = typer.Option(False, "--release", help="release instead
 @app.command("reset-estop")
 def reset_estop() -> None:
     """After the e-stop is released: reset the drivers; then `inspect --serial S --resume` continues."""
-    from bladecell_ros.cell_session import prepare_environment
+    from bladecell_ros.bringup.session import prepare_environment
 
     prepare_environment()
-    from bladecell_ros.client import CellClient
+    from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
         client.wait_for_coordinator(30.0)

@@ -1,6 +1,6 @@
 """Arm driver node (`MotionDriverNode` for the 6-DOF arm + its gripper).
 
-Run alone with `driver:=real` on a plant (needs the vendor driver, see bladecell_ros.hardware); the
+Run alone with `driver:=real` on a plant (needs the vendor driver, see bladecell_ros.nodes.hardware); the
 simulated arm runs inside `bladecell_ros.nodes.sim_cell`, which composes it with the stage and imaging.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bladecell_ros.hardware import run_standalone_driver
+from bladecell_ros.nodes.hardware import run_standalone_driver
 from bladecell_ros.nodes.motion_driver import MotionDriverNode
 from platform_control.hardware import ArmDriver, Gripper
 

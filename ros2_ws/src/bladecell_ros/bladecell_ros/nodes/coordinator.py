@@ -9,20 +9,19 @@ Interfaces:
     cell_status                       topic CellStatus, on every event and at `status_rate_hz`
     diagnostics                       topic diagnostic_msgs/DiagnosticArray, 1 Hz (cell + every dependency)
     defects                           topic DefectArray, once a cycle's detection is done
-It also polls the database's cycle request queue (`queue_poll_s`; requests made through the web API)
-and runs claimed requests like action goals.
+It also polls the database's cycle request queue (`queue_poll_s`; requests made through the web API,
+`services.request_queue`) and runs claimed requests like action goals.
 
-One worker thread runs cycles (`CycleRunner`); callbacks only translate. Cycle logic lives in
-`cycle_runner`, `cell_steps` and `platform_control.cycle`.
+The runner (`platform_control.cycle.runner.CycleRunner`) owns the one worker thread that runs cycles;
+goals and queued requests are submitted to it and answered from its futures. A goal's cancel callback
+aborts the cycle. Callbacks only translate.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import threading
-import uuid
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -36,31 +35,23 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from bladecell_ros.acceptance import AcceptanceRules
-from bladecell_ros.cell_messages import cell_status, diagnostics
-from bladecell_ros.cell_steps import CycleJob, StepsContext
-from bladecell_ros.conversions import region_to_msg
-from bladecell_ros.cycle_runner import CycleOutcome, CycleRunner, new_cycle_id
-from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC, data_home, param, run_nodes
-from bladecell_ros.part_families import PartFamilyCatalog, load_part_families
-from bladecell_ros.ros_services import RosCellServices, Timeouts
-from bladecell_ros.status import cycle_fraction
+from bladecell_ros.services.request_queue import QueuedRequests
+from bladecell_ros.transport.cell_messages import cell_status, diagnostics
+from bladecell_ros.transport.conversions import region_to_msg
+from bladecell_ros.transport.node_utils import ESTOP_QOS, ESTOP_TOPIC, data_home, param, run_nodes
+from bladecell_ros.transport.ros_services import RosCellServices, Timeouts
 from platform_control.cycle import CycleEvent, CycleState
+from platform_control.cycle.acceptance import AcceptanceRules
+from platform_control.cycle.cell_steps import StepsContext
+from platform_control.cycle.detections import DetectionsError, DetectionsFile
+from platform_control.cycle.runner import CycleOutcome, CycleRunner, new_cycle_id
+from platform_control.cycle.services import CycleJob
+from platform_control.cycle.status import cycle_fraction
 from platform_control.params import load_arm_params, load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import PartFamilyCatalog, load_part_families
 from platform_control.pick_place import PickPlacePlanner, load_pick_place_config
 
 S = CycleState
-
-
-@dataclass
-class _Work:
-    """One cycle for the worker thread: a new job, or a resume of `job.blade_serial`."""
-
-    job: CycleJob
-    resume: bool
-    done: threading.Event = field(default_factory=threading.Event)
-    outcome: CycleOutcome | None = None
-    error: str | None = None
 
 
 class CellCoordinatorNode(Node):
@@ -120,9 +111,13 @@ class CellCoordinatorNode(Node):
         self._message = "idle"
         self._goal_handle = None
         self._goal_lock = threading.Lock()
-        self._work: queue.Queue[_Work | None] = queue.Queue()
-        self._pending = 0  # cycles submitted to the worker and not finished (guarded by _goal_lock)
-        self._last_outcome: CycleOutcome | None = None
+        self.requests = QueuedRequests(
+            self.queue,
+            self.runner,
+            self.cell_id,
+            blocked=lambda: self.estop_pressed,
+            submit=lambda job: self.submit(job, resume=False),
+        )
 
         control = MutuallyExclusiveCallbackGroup()
         self.status_pub = self.create_publisher(CellStatus, "cell_status", 10)
@@ -149,35 +144,24 @@ class CellCoordinatorNode(Node):
             self.create_timer(
                 self.queue_poll_s, self._poll_queue, callback_group=MutuallyExclusiveCallbackGroup()
             )
-        self._worker = threading.Thread(target=self._work_loop, name="cycle-worker", daemon=True)
-        self._worker.start()
         self.get_logger().info(f"cell coordinator {self.cell_id} ready (data root {home})")
 
-    # ----------------------------------------------------------------------------- worker
-    def _work_loop(self) -> None:
-        while True:
-            work = self._work.get()
-            if work is None:
-                return
-            try:
-                self._reset_drivers()
-                if work.resume:
-                    work.outcome = self.runner.run_resume(work.job.blade_serial)
-                else:
-                    work.outcome = self.runner.run_new(work.job)
-                self._last_outcome = work.outcome
-                self.get_logger().info(
-                    f"cycle {work.outcome.cycle_id} {work.outcome.final_state}: {work.outcome.message}"
-                )
-            except Exception as exc:
-                work.error = f"{type(exc).__name__}: {exc}"
-                self._message = work.error
-                self.get_logger().error(f"cycle for {work.job.blade_serial} not run: {work.error}")
-            finally:
-                with self._goal_lock:
-                    self._pending -= 1
-                work.done.set()
-                self.publish_status()
+    # ----------------------------------------------------------------------------- cycles
+    def submit(self, job: CycleJob, *, resume: bool) -> Future[CycleOutcome]:
+        """A cycle on the runner's worker; its end is logged and published from the future."""
+        future = self.runner.submit(job, resume=resume, prepare=self._reset_drivers)
+        future.add_done_callback(lambda f: self._on_cycle_done(f, job))
+        return future
+
+    def _on_cycle_done(self, future: Future[CycleOutcome], job: CycleJob) -> None:
+        error = future.exception()
+        if error is None:
+            out = future.result()
+            self.get_logger().info(f"cycle {out.cycle_id} {out.final_state}: {out.message}")
+        else:
+            self._message = f"{type(error).__name__}: {error}"
+            self.get_logger().error(f"cycle for {job.blade_serial} not run: {self._message}")
+        self.publish_status()
 
     def _reset_drivers(self) -> None:
         """Release the drivers' stop latch left by an earlier abort/fault (never while the e-stop is held)."""
@@ -186,11 +170,6 @@ class CellCoordinatorNode(Node):
         for driver in (self.cell_services.arm, self.cell_services.stage):
             driver.reset()
 
-    def submit(self, work: _Work) -> None:
-        with self._goal_lock:
-            self._pending += 1
-        self._work.put(work)
-
     def close(self) -> None:
         cycle = self.runner.cycle
         if cycle is not None and cycle.state in (S.LOADING, S.SCANNING, S.UNLOADING, S.DESIGNING):
@@ -198,11 +177,11 @@ class CellCoordinatorNode(Node):
                 self.runner.abort("coordinator shutting down")
             except Exception as exc:
                 self.get_logger().warning(f"abort on shutdown: {exc}")
-        self._work.put(None)
+        self.runner.close()
 
     # ------------------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:
-        if self.runner.busy or self._pending:
+        if self.runner.busy or self.runner.pending:
             self.get_logger().warning(f"refusing inspection of {goal.blade_serial}: the cell is busy")
             return GoalResponse.REJECT
         if not goal.blade_serial or not (goal.part_family or goal.resume):
@@ -226,22 +205,19 @@ class CellCoordinatorNode(Node):
             operator=goal.operator_name,
             force_redesign=goal.force_redesign,
         )
-        work = _Work(job, resume=goal.resume)
         with self._goal_lock:
             self._goal_handle = goal_handle
         try:
-            self.submit(work)
-            work.done.wait()
+            out = self.submit(job, resume=goal.resume).result()
+        except Exception as exc:
+            result = InspectBlade.Result(record_id=-1, final_state="NOT_STARTED", verdict="incomplete")
+            result.message = f"{type(exc).__name__}: {exc}"
+            goal_handle.abort()
+            return result
         finally:
             with self._goal_lock:
                 self._goal_handle = None
         result = InspectBlade.Result(record_id=-1)
-        if work.outcome is None:
-            result.final_state, result.verdict = "NOT_STARTED", "incomplete"
-            result.message = work.error or "not started"
-            goal_handle.abort()
-            return result
-        out = work.outcome
         result.cycle_id, result.final_state, result.verdict = out.cycle_id, out.final_state, out.verdict
         result.defect_count = out.defect_count
         result.record_id = out.record_id if out.record_id is not None else -1
@@ -288,14 +264,14 @@ class CellCoordinatorNode(Node):
 
     def _publish_defects(self, job: CycleJob, ref: str) -> None:
         try:
-            data = json.loads((self.steps_context.home / ref).read_text())
-        except (OSError, ValueError) as exc:
-            self.get_logger().warning(f"cannot read detections {ref}: {exc}")
+            detections = DetectionsFile.read(self.steps_context.home, ref)
+        except DetectionsError as exc:
+            self.get_logger().warning(f"cannot read detections: {exc}")
             return
         msg = DefectArray(cycle_id=job.cycle_id, blade_serial=job.blade_serial, part_family=job.part_family)
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.model_version = data.get("model_version") or ""
-        msg.defects = [region_to_msg(d, d["viewpoint_index"]) for d in data["defects"]]
+        msg.model_version = detections.model_version or ""
+        msg.defects = [region_to_msg(d, d["viewpoint_index"]) for d in detections.defects]
         self.defects_pub.publish(msg)
 
     def publish_status(self) -> None:
@@ -349,44 +325,7 @@ class CellCoordinatorNode(Node):
 
     # ------------------------------------------------------------------------------ queue
     def _poll_queue(self) -> None:
-        if self.runner.busy or self._pending or self.estop_pressed or self.runner.estop_latched:
-            return
-        try:
-            request = self.queue.claim_next(self.cell_id)
-        except Exception as exc:  # database down: keep running, poll again later
-            self.get_logger().warning(f"request queue unavailable: {exc}", throttle_duration_sec=30.0)
-            return
-        if request is None:
-            return
-        options = request.options or {}
-        job = CycleJob(
-            cycle_id=new_cycle_id(),
-            blade_serial=request.blade_serial,
-            part_family=request.part_family,
-            operator=request.requested_by or "",
-            request_uuid=str(request.request_uuid),
-            force_redesign=bool(options.get("force_redesign", False)),
-        )
-        self.get_logger().info(f"claimed request {request.request_uuid}: inspect {job.blade_serial}")
-        try:
-            self.queue.mark_running(request.request_uuid, self.cell_id, progress=f"cycle {job.cycle_id}")
-        except Exception as exc:
-            self.get_logger().error(f"cannot start request {request.request_uuid}: {exc}")
-            return
-        work = _Work(job, resume=False)
-        self.submit(work)
-        threading.Thread(target=self._finish_request, args=(work, request.request_uuid), daemon=True).start()
-
-    def _finish_request(self, work: _Work, request_uuid: uuid.UUID) -> None:
-        work.done.wait()
-        out = work.outcome
-        if out is not None and out.final_state == "DONE" and out.record_id is not None:
-            return  # recording the cycle already marked the request done
-        error = work.error or (f"cycle {out.final_state}: {out.message}" if out else "not run")
-        try:
-            self.queue.mark_failed(request_uuid, self.cell_id, error[:500])
-        except Exception as exc:
-            self.get_logger().warning(f"cannot mark request {request_uuid} failed: {exc}")
+        self.requests.poll()
 
 
 def main(args: list[str] | None = None) -> None:

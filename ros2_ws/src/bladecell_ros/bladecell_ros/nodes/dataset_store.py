@@ -1,9 +1,10 @@
 """Dataset store node: writes every capture losslessly (+ its label mask) and exports labelled datasets.
 
-    dataset_store/store_capture   StoreCapture   -> capture reference (manifest under $BLADECELL_HOME)
+    dataset_store/store_capture   StoreCapture   -> capture reference (manifest under $BLADECELL_HOME);
+                                  called by the imaging node, so frames cross ROS once
     dataset_store/export          ExportDataset  -> autonad dataset folder of a family's labelled captures
 
-The work is `bladecell_ros.capture_store.CaptureStore`; this node only translates messages.
+The work is `bladecell_ros.services.capture_store.CaptureStore`; this node only translates messages.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 from bladecell_interfaces.srv import ExportDataset, StoreCapture
 from rclpy.node import Node
 
-from bladecell_ros.capture_store import CaptureStore
-from bladecell_ros.conversions import msg_to_capture
-from bladecell_ros.node_utils import data_home, param, run_nodes
+from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.transport.conversions import msg_to_capture
+from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 
 
 class DatasetStoreNode(Node):

@@ -1,6 +1,6 @@
 """Detector node: `detector/detect` runs the part family's deployed model on one capture.
 
-The work is `bladecell_ros.detection.CaptureDetector` (model lookup in the registry, inference with
+The work is `bladecell_ros.services.detection.CaptureDetector` (model lookup in the registry, inference with
 `autonad_core.Detector` on `device`, class mask -> defect records, predicted mask stored); this node
 translates messages. Models load on first use per family and stay cached.
 """
@@ -12,26 +12,13 @@ from typing import Any
 from bladecell_interfaces.srv import Detect
 from rclpy.node import Node
 
-from bladecell_ros.capture_store import CaptureStore
-from bladecell_ros.conversions import msg_to_capture, region_to_msg
-from bladecell_ros.detection import CaptureDetector, registry_resolver
-from bladecell_ros.node_utils import data_home, param, run_nodes
-from bladecell_ros.part_families import BladeSurfaces, load_part_families
+from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
+from bladecell_ros.transport.conversions import msg_to_capture, region_to_msg
+from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import BladeSurfaces, load_part_families
 from platform_control.stage import StageKinematics
-
-
-def load_autonad_detector(device: str, threads: int):
-    def load(model_dir):
-        import torch
-
-        from autonad_core import Detector
-
-        if threads > 0:
-            torch.set_num_threads(threads)
-        return Detector(model_dir, device=device)
-
-    return load
 
 
 class DetectorNode(Node):
@@ -73,13 +60,13 @@ class DetectorNode(Node):
             )
             viewpoint = int(request.capture.viewpoint_index) if capture is not None else None
             if viewpoint is None:
-                from bladecell_ros.capture_store import viewpoint_of
+                from platform_control.cycle.refs import viewpoint_of
 
                 viewpoint = viewpoint_of(request.capture_ref)
             response.defects = [region_to_msg(r, viewpoint) for r in out.regions]
             response.model_version = out.model_version
             response.mask_path, response.mask_sha256 = out.mask_path, out.mask_sha256
-            response.height, response.width = (int(v) for v in out.mask.shape)
+            response.height, response.width = out.height, out.width
             response.inference_ms = float(out.inference_ms)
             response.success = True
         except Exception as exc:

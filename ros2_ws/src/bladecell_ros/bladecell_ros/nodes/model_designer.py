@@ -4,7 +4,7 @@ target device), with per-stage and overall progress as feedback; registers and d
 Parameters: `preset` (AutoNAD preset), `device` (training), `target_device` (the detector's device:
 latency in the search is measured there), `overrides_yaml` (the cell's design budget as AutoNAD config
 overrides, e.g. fewer epochs for the simulated cell), `torch_threads`. A goal's non-empty fields
-override them. The work is `bladecell_ros.designer.ModelDesigner`.
+override them. The work is `bladecell_ros.services.designer.ModelDesigner`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from typing import Any
 
 import yaml
 from bladecell_interfaces.action import DesignModel
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
-from bladecell_ros.designer import ModelDesigner
-from bladecell_ros.node_utils import data_home, param, run_nodes
+from bladecell_ros.services.designer import ModelDesigner
+from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
+from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 
 
 def parse_overrides(text: str, source: str) -> dict[str, Any]:
@@ -54,13 +55,14 @@ class ModelDesignerNode(Node):
             ),
         )
         self._busy = threading.Lock()
+        self.cancels = GoalCancels()
         ActionServer(
             self,
             DesignModel,
             "design_model",
             execute_callback=self._execute,
             goal_callback=lambda _g: GoalResponse.REJECT if self._busy.locked() else GoalResponse.ACCEPT,
-            cancel_callback=lambda _g: CancelResponse.ACCEPT,
+            cancel_callback=self.cancels.cancel_callback,
             callback_group=ReentrantCallbackGroup(),
         )
         self.get_logger().info(
@@ -71,12 +73,9 @@ class ModelDesignerNode(Node):
     def _execute(self, goal_handle) -> DesignModel.Result:
         goal = goal_handle.request
         result = DesignModel.Result()
-        cancel = threading.Event()
         last = [0.0]
 
         def progress(stage: str, fraction: float, overall: float, message: str) -> None:
-            if goal_handle.is_cancel_requested:
-                cancel.set()
             now = time.monotonic()
             if now - last[0] > 0.2 or fraction >= 1.0:
                 last[0] = now
@@ -86,7 +85,7 @@ class ModelDesignerNode(Node):
                     )
                 )
 
-        with self._busy:
+        with self._busy, self.cancels.track(goal_handle) as cancel:
             try:
                 overrides = (
                     parse_overrides(goal.overrides_yaml, "goal.overrides_yaml")
@@ -114,10 +113,7 @@ class ModelDesignerNode(Node):
             except Exception as exc:
                 result.message = f"design failed: {type(exc).__name__}: {exc}"
                 self.get_logger().error(result.message)
-                if goal_handle.is_cancel_requested:
-                    goal_handle.canceled()
-                else:
-                    goal_handle.abort()
+                end_unsucceeded(goal_handle, cancel)
         return result
 
 

@@ -16,15 +16,16 @@ import time
 
 from bladecell_interfaces.action import FollowTrajectory
 from bladecell_interfaces.srv import GripperCommand
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from bladecell_ros.conversions import msg_to_trajectory
-from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC, param
+from bladecell_ros.transport.conversions import msg_to_trajectory
+from bladecell_ros.transport.goal_cancel import GoalCancels
+from bladecell_ros.transport.node_utils import ESTOP_QOS, ESTOP_TOPIC, param
 from platform_control.hardware import (
     DeviceUnreachable,
     EStopActive,
@@ -63,6 +64,7 @@ class MotionDriverNode(Node):
         self._busy = threading.Lock()
         self._goal_lock = threading.Lock()
         self.estop_held = False
+        self.cancels = GoalCancels(on_cancel=self.driver.stop)  # a cancel request stops the drive
         motion = ReentrantCallbackGroup()
         control = MutuallyExclusiveCallbackGroup()
         self.joint_pub = self.create_publisher(JointState, f"{device}/joint_states", 10)
@@ -73,7 +75,7 @@ class MotionDriverNode(Node):
             f"{device}/follow_trajectory",
             execute_callback=self._execute,
             goal_callback=self._on_goal,
-            cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+            cancel_callback=self.cancels.cancel_callback,
             callback_group=motion,
         )
         self.create_subscription(Bool, ESTOP_TOPIC, self._on_estop, ESTOP_QOS, callback_group=control)
@@ -104,45 +106,37 @@ class MotionDriverNode(Node):
             goal_handle.abort()
             result.error_kind, result.message = "fault", f"{self.device} is already moving"
             return result
-        watcher_done = threading.Event()
-        cancelled = threading.Event()
         try:
-            trajectory = msg_to_trajectory(goal_handle.request.trajectory)
+            with self.cancels.track(goal_handle) as cancelled:
+                try:
+                    trajectory = msg_to_trajectory(goal_handle.request.trajectory)
+                    if cancelled.is_set():
+                        raise InterruptedError(f"{self.device}: cancelled before the move started")
+                    last = [0.0]
 
-            def watch_cancel() -> None:  # a cancel request stops the drive (then the latch is released)
-                while not watcher_done.wait(0.02):
-                    if goal_handle.is_cancel_requested:
-                        cancelled.set()
-                        self.driver.stop()
-                        return
+                    def progress(fraction: float) -> None:
+                        now = time.monotonic()
+                        if now - last[0] >= self.feedback_period:
+                            last[0] = now
+                            fb = FollowTrajectory.Feedback(progress=float(fraction))
+                            fb.positions = self.driver.joint_state().positions.tolist()
+                            goal_handle.publish_feedback(fb)
 
-            threading.Thread(target=watch_cancel, daemon=True).start()
-            last = [0.0]
-
-            def progress(fraction: float) -> None:
-                now = time.monotonic()
-                if now - last[0] >= self.feedback_period:
-                    last[0] = now
-                    fb = FollowTrajectory.Feedback(progress=float(fraction))
-                    fb.positions = self.driver.joint_state().positions.tolist()
-                    goal_handle.publish_feedback(fb)
-
-            self.driver.follow(trajectory, progress)
-            result.success = True
-            goal_handle.succeed()
-        except Exception as exc:
-            result.message = str(exc)
-            if cancelled.is_set():
-                result.error_kind = "cancelled"
-                if not self.estop_held:
-                    self.driver.reset()
-                goal_handle.canceled()
-            else:
-                result.error_kind = error_kind(exc)
-                self.get_logger().warning(f"trajectory failed ({result.error_kind}): {exc}")
-                goal_handle.abort()
+                    self.driver.follow(trajectory, progress)
+                    result.success = True
+                    goal_handle.succeed()
+                except Exception as exc:
+                    result.message = str(exc)
+                    if cancelled.is_set():
+                        result.error_kind = "cancelled"
+                        if not self.estop_held:
+                            self.driver.reset()  # the cancel's stop latched the drive: release it
+                        goal_handle.canceled()
+                    else:
+                        result.error_kind = error_kind(exc)
+                        self.get_logger().warning(f"trajectory failed ({result.error_kind}): {exc}")
+                        goal_handle.abort()
         finally:
-            watcher_done.set()
             self._busy.release()
         result.final_positions = self.driver.joint_state().positions.tolist()
         return result

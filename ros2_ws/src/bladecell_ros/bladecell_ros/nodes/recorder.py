@@ -1,28 +1,29 @@
 """Recorder node: the `record_cycle` action commits a finished cycle to the database.
 
 The cycle (captures from their manifests, defects and predicted masks from the detections file) is
-built by `bladecell_ros.recording.build_cycle_record` and written by `database.services.CycleRecorder`
-in ONE transaction, idempotent on the cycle's UUID. While the database is unreachable
-(`DatabaseUnavailableError`: nothing was written), the node retries with capped exponential back-off,
-reporting each attempt as feedback, until it succeeds, the goal is cancelled, or `max_wait_s` passes
-(0 = wait as long as it takes). Other errors (a record that does not validate) fail at once.
+built by `bladecell_ros.services.recording.build_cycle_record` and written by
+`database.services.CycleRecorder` in ONE transaction, idempotent on the cycle's UUID. While the
+database is unreachable (`DatabaseUnavailableError`: nothing was written), the node retries with
+capped exponential back-off, reporting each attempt as feedback, until it succeeds, the goal is
+cancelled, or `max_wait_s` passes (0 = wait as long as it takes). Other errors (a record that does
+not validate) fail at once.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from typing import Any
 
 from bladecell_interfaces.action import RecordCycle
-from rclpy.action import ActionServer, CancelResponse
+from rclpy.action import ActionServer
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
-from bladecell_ros.capture_store import CaptureStore
-from bladecell_ros.node_utils import data_home, param, run_nodes
-from bladecell_ros.recording import CycleSummary, build_cycle_record
-from bladecell_ros.retry import RetryPolicy, retry
+from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.recording import build_cycle_record
+from bladecell_ros.transport.conversions import goal_to_record_request
+from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
+from bladecell_ros.transport.node_utils import data_home, param, run_nodes
+from platform_control.cycle.retry import RetryPolicy, retry
 
 
 class RecorderNode(Node):
@@ -38,12 +39,13 @@ class RecorderNode(Node):
         )
         self.store = CaptureStore(data_home())
         self.recorder = CycleRecorder()
+        self.cancels = GoalCancels()
         ActionServer(
             self,
             RecordCycle,
             "record_cycle",
             execute_callback=self._execute,
-            cancel_callback=lambda _g: CancelResponse.ACCEPT,
+            cancel_callback=self.cancels.cancel_callback,
             callback_group=ReentrantCallbackGroup(),
         )
         self.get_logger().info("recorder ready")
@@ -53,71 +55,39 @@ class RecorderNode(Node):
 
         goal = goal_handle.request
         result = RecordCycle.Result()
-        cancel = threading.Event()
-        stop_watch = threading.Event()
-
-        def watch() -> None:
-            while not stop_watch.wait(0.1):
-                if goal_handle.is_cancel_requested:
-                    cancel.set()
-                    return
-
-        threading.Thread(target=watch, daemon=True).start()
 
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
             message = f"database unreachable (attempt {attempt}), retrying in {delay:.1f} s: {exc}"
             self.get_logger().warning(message)
             goal_handle.publish_feedback(RecordCycle.Feedback(attempt=attempt, message=message))
 
-        try:
-            record = build_cycle_record(
-                CycleSummary(
-                    cycle_id=goal.cycle_id,
-                    blade_serial=goal.blade_serial,
-                    part_family=goal.part_family,
-                    cell=self.cell_id,
-                    operator=goal.operator_name,
-                    request_uuid=goal.request_uuid or None,
-                    final_state=goal.final_state,
-                    verdict=goal.verdict,
-                    started_at=goal.started_at,
-                    finished_at=goal.finished_at,
-                    stage_timings=json.loads(goal.stage_timings_json or "{}"),
-                    model_version=goal.model_version or None,
-                    capture_refs=list(goal.capture_refs),
-                    detections_ref=goal.detections_ref or None,
-                ),
-                self.store,
-            )
-            done, attempts = retry(
-                lambda: self.recorder.record(record),
-                (DatabaseUnavailableError,),
-                self.policy,
-                cancel=cancel,
-                on_retry=on_retry,
-            )
-            result.success, result.record_id, result.created, result.attempts = (
-                True,
-                done.cycle_id,
-                done.created,
-                attempts,
-            )
-            result.message = (
-                f"cycle {goal.cycle_id} recorded as #{done.cycle_id}"
-                if done.created
-                else f"cycle {goal.cycle_id} was already recorded as #{done.cycle_id}"
-            )
-            self.get_logger().info(result.message + f" after {attempts} attempt(s)")
-            goal_handle.succeed()
-        except Exception as exc:
-            result.message = f"recording failed: {type(exc).__name__}: {exc}"
-            self.get_logger().error(result.message)
-            if goal_handle.is_cancel_requested:
-                goal_handle.canceled()
-            else:
-                goal_handle.abort()
-        finally:
-            stop_watch.set()
+        with self.cancels.track(goal_handle) as cancel:
+            try:
+                record = build_cycle_record(goal_to_record_request(goal), self.cell_id, self.store)
+                done, attempts = retry(
+                    lambda: self.recorder.record(record),
+                    (DatabaseUnavailableError,),
+                    self.policy,
+                    cancel=cancel,
+                    on_retry=on_retry,
+                )
+                result.success, result.record_id, result.created, result.attempts = (
+                    True,
+                    done.cycle_id,
+                    done.created,
+                    attempts,
+                )
+                result.message = (
+                    f"cycle {goal.cycle_id} recorded as #{done.cycle_id}"
+                    if done.created
+                    else f"cycle {goal.cycle_id} was already recorded as #{done.cycle_id}"
+                )
+                self.get_logger().info(result.message + f" after {attempts} attempt(s)")
+                goal_handle.succeed()
+            except Exception as exc:
+                result.message = f"recording failed: {type(exc).__name__}: {exc}"
+                self.get_logger().error(result.message)
+                end_unsucceeded(goal_handle, cancel)
         return result
 
 

@@ -15,12 +15,12 @@ from typing import Any
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from bladecell_ros.node_utils import data_home, param, run_nodes
 from bladecell_ros.nodes.arm_driver import ArmDriverNode
 from bladecell_ros.nodes.imaging import ImagingNode
 from bladecell_ros.nodes.stage_driver import StageDriverNode
-from bladecell_ros.sim_world import SimBladeSpec, SimWorld
+from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 from platform_control.sim.cell import SimConfig
+from platform_control.sim.world import SimBladeSpec, SimWorld
 
 
 class SimCellNode(Node):

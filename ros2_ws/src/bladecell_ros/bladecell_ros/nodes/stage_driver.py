@@ -1,6 +1,6 @@
 """Stage driver node (`MotionDriverNode` for the 5-axis stage).
 
-Run alone with `driver:=real` on a plant (needs the vendor driver, see bladecell_ros.hardware); the
+Run alone with `driver:=real` on a plant (needs the vendor driver, see bladecell_ros.nodes.hardware); the
 simulated stage runs inside `bladecell_ros.nodes.sim_cell`.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bladecell_ros.hardware import run_standalone_driver
+from bladecell_ros.nodes.hardware import run_standalone_driver
 from bladecell_ros.nodes.motion_driver import MotionDriverNode
 from platform_control.hardware import StageDriver
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bladecell_ros.capture_store import safe_name
-from bladecell_ros.design_progress import DesignProgress
+from platform_control.cycle.design_progress import DesignProgress
+from platform_control.cycle.refs import safe_name
 
 DesignProgressCallback = Callable[[str, float, float, str], None]  # stage, stage fraction, overall, message
 

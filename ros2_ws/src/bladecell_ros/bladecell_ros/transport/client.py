@@ -21,8 +21,8 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from bladecell_ros.node_utils import ESTOP_QOS, ESTOP_TOPIC
-from bladecell_ros.ros_calls import ActionProxy, ServiceProxy, wait_for_server
+from bladecell_ros.transport.node_utils import ESTOP_QOS, ESTOP_TOPIC
+from bladecell_ros.transport.ros_calls import ActionProxy, ServiceProxy, wait_for_server
 
 
 class CellClient:

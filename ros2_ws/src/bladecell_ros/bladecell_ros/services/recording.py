@@ -9,38 +9,17 @@ locations in millimetres, blade frame. Class names are normalised to the databas
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from bladecell_ros.capture_store import CaptureStore, viewpoint_of
+from bladecell_ros.services.capture_store import CaptureStore
 from database.services import CaptureRecord, CycleRecord, DefectRecord, FrameRecord
+from platform_control.cycle.detections import DetectionsFile
+from platform_control.cycle.refs import viewpoint_of
+from platform_control.cycle.services import RecordRequest
 
 _CLASS = re.compile(r"[^a-z0-9_]+")
-
-
-@dataclass(frozen=True)
-class CycleSummary:
-    """What the recorder receives (the RecordCycle goal, as plain data)."""
-
-    cycle_id: str
-    blade_serial: str
-    part_family: str
-    cell: str
-    operator: str
-    request_uuid: str | None
-    final_state: str
-    verdict: str
-    started_at: float
-    finished_at: float
-    stage_timings: Mapping[str, float]
-    model_version: str | None
-    capture_refs: Sequence[str]
-    detections_ref: str | None
 
 
 def db_class(name: str) -> str:
@@ -56,20 +35,17 @@ def _when(t: float) -> datetime:
     return datetime.fromtimestamp(t, tz=UTC)
 
 
-def build_cycle_record(summary: CycleSummary, store: CaptureStore) -> CycleRecord:
-    """Raises ValueError naming the file or field that does not fit."""
-    detections: dict[str, Any] = {"captures": {}, "defects": []}
-    if summary.detections_ref:
-        path = store.home / summary.detections_ref
-        try:
-            detections = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"detections file {path}: {exc}") from exc
+def build_cycle_record(request: RecordRequest, cell: str, store: CaptureStore) -> CycleRecord:
+    """The database record of a finished cycle from the cell's files (capture manifests, the detections
+    file). Raises ValueError naming the file or field that does not fit."""
+    job = request.job
+    detections = DetectionsFile.read(store.home, request.detections_ref) if request.detections_ref else None
+    detected = detections.captures if detections else {}
     captures = []
-    for ref in summary.capture_refs:
+    for ref in request.capture_refs:
         meta = store.manifest(ref)
         index = viewpoint_of(ref)
-        detected = detections["captures"].get(str(index), {})
+        mask = detected.get(index)
         captures.append(
             CaptureRecord(
                 viewpoint_index=index,
@@ -86,8 +62,8 @@ def build_cycle_record(summary: CycleSummary, store: CaptureStore) -> CycleRecor
                     )
                     for c in meta["channels"]
                 ),
-                mask_path=detected.get("mask_path") or None,
-                mask_sha256=detected.get("mask_sha256") or None,
+                mask_path=mask.mask_path if mask else None,
+                mask_sha256=mask.mask_sha256 if mask else None,
                 captured_at=_when(meta["channels"][0]["timestamp"])
                 if meta["channels"][0]["timestamp"] > 1e9
                 else datetime.fromisoformat(meta["stored_at"]),
@@ -104,21 +80,21 @@ def build_cycle_record(summary: CycleSummary, store: CaptureStore) -> CycleRecor
             contour=tuple(tuple(p) for p in d["contour"]),
             location_mm=tuple(d["location_mm"]) if d.get("location_mm") else None,
         )
-        for d in detections["defects"]
+        for d in (detections.defects if detections else ())
     )
     return CycleRecord(
-        cycle_uuid=uuid.UUID(hex=summary.cycle_id),
-        blade_serial=summary.blade_serial,
-        part_family=summary.part_family,
-        cell=summary.cell,
-        operator=summary.operator,
-        request_uuid=uuid.UUID(summary.request_uuid) if summary.request_uuid else None,
-        state=summary.final_state,
-        verdict=summary.verdict,
-        started_at=_when(summary.started_at),
-        finished_at=_when(max(summary.finished_at, summary.started_at)),
-        stage_timings=dict(summary.stage_timings),
-        model_version=summary.model_version or None,
+        cycle_uuid=uuid.UUID(hex=job.cycle_id),
+        blade_serial=job.blade_serial,
+        part_family=job.part_family,
+        cell=cell,
+        operator=job.operator,
+        request_uuid=uuid.UUID(job.request_uuid) if job.request_uuid else None,
+        state=request.final_state,
+        verdict=request.verdict,
+        started_at=_when(request.started_at),
+        finished_at=_when(max(request.finished_at, request.started_at)),
+        stage_timings=dict(request.stage_timings),
+        model_version=request.model_version or None,
         captures=tuple(captures),
         defects=defects,
     )

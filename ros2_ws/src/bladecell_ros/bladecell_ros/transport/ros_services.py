@@ -1,5 +1,5 @@
 """The cell's devices and services as the coordinator sees them: ROS 2 clients implementing the
-`platform_control.hardware` protocols and `cell_steps.CellServices`.
+`platform_control.hardware` protocols and `platform_control.cycle.services.CellServices`.
 
 `RosMotionDriver` is an `ArmDriver` / `StageDriver` over the driver node's action, topic and services;
 `RosGripper` a `Gripper`. So `platform_control.pick_place.execute_pick_place` and the cycle steps run
@@ -10,7 +10,6 @@ naming it.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,15 +18,20 @@ from dataclasses import dataclass
 import numpy as np
 from action_msgs.msg import GoalStatus
 from bladecell_interfaces.action import DesignModel, FollowTrajectory, RecordCycle
-from bladecell_interfaces.srv import Capture, Detect, ExportDataset, GripperCommand, StoreCapture
+from bladecell_interfaces.srv import Capture as CaptureSrv
+from bladecell_interfaces.srv import Detect, ExportDataset, GripperCommand
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState as JointStateMsg
 from std_srvs.srv import Trigger
 
-from bladecell_ros.cell_steps import CaptureResult, CycleJob, DetectResult, Notify, RecordRequest
-from bladecell_ros.conversions import capture_to_msg, msg_to_capture, msg_to_region, trajectory_to_msg
-from bladecell_ros.ros_calls import ActionProxy, ServiceProxy
+from bladecell_ros.transport.conversions import (
+    msg_to_region,
+    record_request_to_goal,
+    trajectory_to_msg,
+)
+from bladecell_ros.transport.ros_calls import ActionProxy, ServiceProxy
+from platform_control.cycle.services import CycleJob, DetectResult, Notify, RecordRequest
 from platform_control.hardware import (
     DeviceUnreachable,
     EStopActive,
@@ -188,10 +192,7 @@ class RosCellServices:
         self.stage = RosMotionDriver(node, "stage", stage_axes, timeouts)
         self.gripper = RosGripper(node, timeouts)
         group = ReentrantCallbackGroup()
-        self.capture_srv = ServiceProxy(node, Capture, "imaging/capture", "imaging", group)
-        self.store_srv = ServiceProxy(
-            node, StoreCapture, "dataset_store/store_capture", "dataset store", group
-        )
+        self.capture_srv = ServiceProxy(node, CaptureSrv, "imaging/capture", "imaging", group)
         self.export_srv = ServiceProxy(node, ExportDataset, "dataset_store/export", "dataset store", group)
         self.detect_srv = ServiceProxy(node, Detect, "detector/detect", "detector", group)
         self.design_action = ActionProxy(node, DesignModel, "design_model", "model designer", group)
@@ -205,7 +206,7 @@ class RosCellServices:
             "arm": self.arm.action.ready(),
             "stage": self.stage.action.ready(),
             "imaging": self.capture_srv.ready(),
-            "dataset_store": self.store_srv.ready(),
+            "dataset_store": self.export_srv.ready(),
             "detector": self.detect_srv.ready(),
             "model_designer": self.design_action.ready(),
             "recorder": self.record_action.ready(),
@@ -222,19 +223,17 @@ class RosCellServices:
             raise HardwareFault(proxy.device, response.message)
         return response
 
-    def capture(self, cycle_id: str, viewpoint_index: int, stage_axes: np.ndarray) -> CaptureResult:
-        request = Capture.Request(cycle_id=cycle_id, viewpoint_index=viewpoint_index)
-        request.stage_axes = [float(v) for v in stage_axes]
-        response = self._call(self.capture_srv, request, self.timeouts.capture)
-        capture, label, classes = msg_to_capture(response.capture)
-        return CaptureResult(capture, label, classes)
-
-    def store(self, job: CycleJob, result: CaptureResult) -> str:
-        request = StoreCapture.Request(
-            cycle_id=job.cycle_id, blade_serial=job.blade_serial, part_family=job.part_family
+    def capture(self, job: CycleJob, viewpoint_index: int, stage_axes: np.ndarray) -> str:
+        """The imaging node captures and stores (the frames never come here); the capture's reference."""
+        request = CaptureSrv.Request(
+            cycle_id=job.cycle_id,
+            viewpoint_index=viewpoint_index,
+            store=True,
+            blade_serial=job.blade_serial,
+            part_family=job.part_family,
         )
-        request.capture = capture_to_msg(result.capture, result.label, result.label_classes)
-        return self._call(self.store_srv, request, self.timeouts.store).capture_ref
+        request.stage_axes = [float(v) for v in stage_axes]
+        return self._call(self.capture_srv, request, self.timeouts.capture + self.timeouts.store).capture_ref
 
     def deployed_model(self, part_family: str) -> str | None:
         return self._deployed_model(part_family)
@@ -288,22 +287,7 @@ class RosCellServices:
         )
 
     def record(self, request: RecordRequest, notify: Notify, cancel: threading.Event) -> int:
-        job = request.job
-        goal = RecordCycle.Goal(
-            cycle_id=job.cycle_id,
-            blade_serial=job.blade_serial,
-            part_family=job.part_family,
-            operator_name=job.operator,
-            request_uuid=job.request_uuid or "",
-            final_state=request.final_state,
-            verdict=request.verdict,
-            started_at=request.started_at,
-            finished_at=request.finished_at,
-            stage_timings_json=json.dumps(request.stage_timings),
-            model_version=request.model_version or "",
-            detections_ref=request.detections_ref or "",
-        )
-        goal.capture_refs = list(request.capture_refs)
+        goal = record_request_to_goal(request)
         result, status = self.record_action.run(
             goal,
             timeout=_limit(self.timeouts.record),

@@ -1,5 +1,5 @@
-"""The simulated cell as the ROS nodes see it: one `SimCell`, its drivers, and a world that outlives the
-driver process (ROS-free).
+"""The simulated cell as a running cell sees it: one `SimCell`, its drivers, and a world that outlives the
+driver process.
 
 * One MuJoCo world for arm, stage, gripper, lights and camera (`platform_control.sim.SimCell`); the
   arm, stage and imaging nodes of the `sim_cell` process all use this object's drivers.

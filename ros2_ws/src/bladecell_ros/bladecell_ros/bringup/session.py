@@ -15,15 +15,18 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bladecell_ros.bringup import CellGraph, GraphError
-from bladecell_ros.graph import SIM_PARAMS, cell_environment
-from bladecell_ros.node_utils import data_home
+from bladecell_ros.bringup.cell_graph import CellGraph, GraphError
+from bladecell_ros.bringup.graph import SIM_PARAMS, cell_environment
+from bladecell_ros.transport.node_utils import data_home
+
+if TYPE_CHECKING:
+    from platform_control.cycle.detections import DetectionsFile
 
 
 def prepare_environment() -> None:
@@ -51,7 +54,7 @@ def start_cell(
     timeout: float = 120.0,
 ) -> tuple[CellGraph, Any]:
     """Migrate, start the simulated graph, wait for every node; returns (graph, CellClient)."""
-    from bladecell_ros.client import CellClient
+    from bladecell_ros.transport.client import CellClient
 
     prepare_environment()
     url = migrate_database()
@@ -124,22 +127,23 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def detections_of(home: Path, family: str, cycle_id: str) -> dict[str, Any] | None:
-    from bladecell_ros.capture_store import safe_name
+def detections_of(home: Path, family: str, cycle_id: str) -> DetectionsFile | None:
+    from platform_control.cycle.detections import DetectionsFile
 
-    path = home / "detections" / safe_name(family) / f"{safe_name(cycle_id)}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return DetectionsFile.of_cycle(home, family, cycle_id)
 
 
 def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
     """Simulated cell: how well the detections match the simulator's pixel-exact ground truth."""
-    from bladecell_ros.capture_store import CaptureStore, safe_name
-    from bladecell_ros.evaluation import cycle_iou
+    from bladecell_ros.services.capture_store import CaptureStore
+    from bladecell_ros.services.evaluation import cycle_iou
+    from platform_control.cycle.detections import DetectionsFile
 
     try:
-        iou = cycle_iou(
-            CaptureStore(home), home / "detections" / safe_name(family) / f"{safe_name(cycle_id)}.json"
-        )
+        detections = DetectionsFile.of_cycle(home, family, cycle_id)
+        if detections is None:
+            return None
+        iou = cycle_iou(CaptureStore(home), detections)
     except (ValueError, OSError):
         return None  # real captures carry no ground truth
     if iou["defect_iou"] is None:
@@ -158,11 +162,11 @@ def summary_table(result: Any, family: str, serial: str) -> Table:
     table.add_row("model", result.model_version or "-")
     detections = detections_of(home, family, result.cycle_id) if result.cycle_id else None
     if detections is not None:
-        counts = Counter(d["defect_class"] for d in detections["defects"])
+        counts = Counter(d["defect_class"] for d in detections.defects)
         listed = ", ".join(f"{n} {c}" for c, n in counts.most_common()) or "none"
-        reasons = detections.get("reasons", [])
+        reasons = detections.reasons
         table.add_row(
-            "defects", f"{len(detections['defects'])} regions ({listed}); {len(reasons)} reject the blade"
+            "defects", f"{len(detections.defects)} regions ({listed}); {len(reasons)} reject the blade"
         )
         for reason in reasons[:5]:
             table.add_row("", f"reject: {reason}")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-CONFIG_DIR = Path(__file__).resolve().parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 SIM_PARAMS = CONFIG_DIR / "cell_sim.yaml"
 FASTDDS_PROFILE = CONFIG_DIR / "fastdds_profiles.xml"
 

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from bladecell_ros.graph import SIM_GRAPH, ProcessSpec, cell_environment
-from bladecell_ros.parent_watch import PARENT_ENV
+from bladecell_ros.bringup.graph import SIM_GRAPH, ProcessSpec, cell_environment
+from bladecell_ros.bringup.parent_watch import PARENT_ENV
 
 
 class GraphError(RuntimeError):

@@ -1,4 +1,4 @@
-"""One progress fraction for a whole cycle, for the technician's bar and CellStatus (ROS-free).
+"""One progress fraction for a whole cycle, for the technician's bar and CellStatus.
 
 States get shares of the bar by their typical duration on the simulated cell (scanning and, when it
 happens, designing dominate); scanning advances per stored capture. DONE is 1.0; a FAULTED or ABORTED
@@ -7,7 +7,8 @@ cycle keeps the fraction it reached.
 
 from __future__ import annotations
 
-from platform_control.cycle import CycleProgress, CycleState
+from platform_control.cycle.records import CycleProgress
+from platform_control.cycle.states import CycleState
 
 S = CycleState
 _SHARES_NO_DESIGN = {

@@ -15,7 +15,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from bladecell_ros.parent_watch import expected_parent, watch_parent
+from bladecell_ros.bringup.parent_watch import expected_parent, watch_parent
 
 DEFAULT_HOME = Path.home() / ".local" / "share" / "bladecell"
 ESTOP_TOPIC = "estop"
@@ -71,7 +71,7 @@ def run_nodes(
     out of the clean-up.
 
     Started by `bladecell up`, the process also stops (by SIGTERM, so cleanly) when `up` dies without
-    stopping it (see `parent_watch`).
+    stopping it (see `parent_watch`), also while its nodes are still being built.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored SIGINT
@@ -83,7 +83,15 @@ def run_nodes(
     nodes: Sequence[Node] = ()
     try:
         try:
-            nodes = make_nodes()
+            try:
+                nodes = make_nodes()
+            except Exception:
+                if rclpy.ok():
+                    raise
+                # stopped while a node was being built (e.g. the parent-pid watch shut the context
+                # down): its half-made node fails on the dead context; that is a clean stop, not a crash
+                logging.getLogger(__name__).info("stopped while the nodes were being built")
+                return
             for node in nodes:
                 executor.add_node(node)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # a pending Ctrl-C arrives here

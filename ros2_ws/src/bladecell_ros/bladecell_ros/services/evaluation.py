@@ -8,29 +8,27 @@ all captures of the cycle: "defect IoU" = IoU of any-defect vs any-defect pixels
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bladecell_ros.capture_store import CaptureStore
+from bladecell_ros.services.capture_store import CaptureStore
+from platform_control.cycle.detections import DetectionsFile
 from platform_control.defect_regions import defect_iou
 
 
-def cycle_iou(store: CaptureStore, detections_file: Path) -> dict[str, Any]:
+def cycle_iou(store: CaptureStore, detections: DetectionsFile) -> dict[str, Any]:
     """IoU over the cycle's labelled captures; raises ValueError if none is labelled."""
-    detections = json.loads(Path(detections_file).read_text())
     predicted, truth, classes = [], [], None
-    for entry in detections["captures"].values():
-        stored = store.load(entry["capture_ref"])
+    for entry in detections.captures.values():
+        stored = store.load(entry.capture_ref)
         if stored.label is None:
             continue
         classes = stored.label_classes
-        predicted.append(store.files.read_image(entry["mask_path"], entry["mask_sha256"], grey=True).ravel())
+        predicted.append(store.files.read_image(entry.mask_path, entry.mask_sha256, grey=True).ravel())
         truth.append(stored.label.ravel())
     if not truth:
-        raise ValueError(f"{detections_file}: none of the cycle's captures has a ground-truth label")
+        raise ValueError(f"{detections.ref}: none of the cycle's captures has a ground-truth label")
     result = defect_iou(np.concatenate(predicted), np.concatenate(truth), classes)
     result["captures"] = len(truth)
     return result

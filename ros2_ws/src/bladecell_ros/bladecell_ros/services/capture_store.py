@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -35,31 +34,14 @@ import yaml
 
 from database.storage import ContentStore
 from platform_control.atomic_io import atomic_write_text
-from platform_control.imaging import Capture
+from platform_control.cycle.refs import RefError, capture_ref, safe_name
+from platform_control.imaging import MultispectralCapture
 
 MANIFEST_VERSION = 1
-_SAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
-_REF = re.compile(r"/v(\d+)\.json$")
 
 
-class CaptureStoreError(ValueError):
+class CaptureStoreError(RefError):
     """A capture that cannot be stored or read back, or an export that cannot be made (names the file)."""
-
-
-def viewpoint_of(ref: str) -> int:
-    """The viewpoint index a capture reference names (`captures/<family>/<cycle>/v007.json` -> 7)."""
-    match = _REF.search(ref)
-    if match is None:
-        raise CaptureStoreError(f"{ref!r} is not a capture reference (captures/<family>/<cycle>/vNNN.json)")
-    return int(match.group(1))
-
-
-def safe_name(text: str) -> str:
-    """A file-system safe form of a part family / cycle id (keeps letters, digits, _ . -)."""
-    name = _SAFE.sub("_", text.strip()).strip("._")
-    if not name:
-        raise CaptureStoreError(f"{text!r} gives an empty file name")
-    return name
 
 
 @dataclass(frozen=True)
@@ -67,7 +49,7 @@ class StoredCapture:
     """A capture read back from the store. Shape: label (H, W) uint8 or None."""
 
     ref: str
-    capture: Capture
+    capture: MultispectralCapture
     label: np.ndarray | None
     label_classes: tuple[str, ...]
     manifest: dict[str, Any]
@@ -95,17 +77,11 @@ class CaptureStore:
 
     # ------------------------------------------------------------------------------ writing
     def manifest_path(self, part_family: str, cycle_id: str, viewpoint_index: int) -> Path:
-        return (
-            self.home
-            / "captures"
-            / safe_name(part_family)
-            / safe_name(cycle_id)
-            / f"v{viewpoint_index:03d}.json"
-        )
+        return self.home / capture_ref(part_family, cycle_id, viewpoint_index)
 
     def put(
         self,
-        capture: Capture,
+        capture: MultispectralCapture,
         *,
         cycle_id: str,
         blade_serial: str,
@@ -202,7 +178,7 @@ class CaptureStore:
                 label = self.files.read_image(meta["label"]["path"], meta["label"]["sha256"], grey=True)
         except Exception as exc:  # NotFoundError / InvalidInputError from the content store
             raise CaptureStoreError(f"capture {ref!r}: {exc}") from exc
-        capture = Capture(
+        capture = MultispectralCapture(
             viewpoint_index=int(meta["viewpoint_index"]),
             stage_axes=np.asarray(meta["stage_axes"], dtype=float),
             channels=tuple(c["channel"] for c in entries),

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from bladecell_interfaces.msg import CellStatus
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from bladecell_ros.cell_steps import CycleJob
-from bladecell_ros.status import cycle_fraction
-from platform_control.cycle import CycleState, InspectionCycle
+from platform_control.cycle import CycleMachine, CycleState
+from platform_control.cycle.services import CycleJob
+from platform_control.cycle.status import cycle_fraction
 
 
 def cell_status(
-    cell_id: str, cycle: InspectionCycle | None, job: CycleJob | None, estop: bool, message: str
+    cell_id: str, cycle: CycleMachine | None, job: CycleJob | None, estop: bool, message: str
 ) -> CellStatus:
     """CellStatus of the current (or last) cycle; the header stamp is the caller's."""
     msg = CellStatus(cell_id=cell_id, estop_active=estop, state="IDLE")
@@ -37,7 +37,7 @@ def cell_status(
 
 
 def diagnostics(
-    cell_id: str, cycle: InspectionCycle | None, estop: bool, message: str, dependencies: Mapping[str, bool]
+    cell_id: str, cycle: CycleMachine | None, estop: bool, message: str, dependencies: Mapping[str, bool]
 ) -> DiagnosticArray:
     """One status for the cell (ERROR when FAULTED or e-stopped) and one per node it depends on."""
     state = str(cycle.state) if cycle is not None else "IDLE"

@@ -7,18 +7,22 @@ assigning an ndarray costs ~100x more) and read back with `np.frombuffer` (no co
 from __future__ import annotations
 
 import array
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from bladecell_interfaces.msg import Defect, MultispectralCapture
+from bladecell_interfaces.action import RecordCycle
+from bladecell_interfaces.msg import Defect
+from bladecell_interfaces.msg import MultispectralCapture as MultispectralCaptureMsg
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
 from sensor_msgs.msg import Image
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from trajectory_msgs.msg import JointTrajectoryPoint
 
-from platform_control.imaging import Capture
+from platform_control.cycle.services import CycleJob, RecordRequest
+from platform_control.imaging import MultispectralCapture
 from platform_control.trajectory import JointTrajectory
 
 _ENCODINGS = {np.dtype(np.uint8): "mono8", np.dtype(np.uint16): "mono16"}
@@ -53,9 +57,9 @@ def msg_to_image(msg: Image) -> np.ndarray:
 
 
 def capture_to_msg(
-    capture: Capture, label: np.ndarray | None = None, label_classes: Sequence[str] = ()
-) -> MultispectralCapture:
-    msg = MultispectralCapture()
+    capture: MultispectralCapture, label: np.ndarray | None = None, label_classes: Sequence[str] = ()
+) -> MultispectralCaptureMsg:
+    msg = MultispectralCaptureMsg()
     msg.viewpoint_index = int(capture.viewpoint_index)
     msg.stage_axes = [float(v) for v in capture.stage_axes]
     msg.channels = list(capture.channels)
@@ -70,11 +74,13 @@ def capture_to_msg(
     return msg
 
 
-def msg_to_capture(msg: MultispectralCapture) -> tuple[Capture, np.ndarray | None, tuple[str, ...]]:
+def msg_to_capture(
+    msg: MultispectralCaptureMsg,
+) -> tuple[MultispectralCapture, np.ndarray | None, tuple[str, ...]]:
     """-> (capture, label mask or None, label class names)."""
     if not msg.frames:
         raise ValueError(f"capture of viewpoint {msg.viewpoint_index} has no frames")
-    capture = Capture(
+    capture = MultispectralCapture(
         viewpoint_index=int(msg.viewpoint_index),
         stage_axes=np.asarray(msg.stage_axes, dtype=float),
         channels=tuple(msg.channels),
@@ -163,3 +169,44 @@ def msg_to_region(msg: Defect) -> dict[str, Any]:
         if msg.location_valid
         else None,
     }
+
+
+def record_request_to_goal(request: RecordRequest) -> RecordCycle.Goal:
+    job = request.job
+    goal = RecordCycle.Goal(
+        cycle_id=job.cycle_id,
+        blade_serial=job.blade_serial,
+        part_family=job.part_family,
+        operator_name=job.operator,
+        request_uuid=job.request_uuid or "",
+        final_state=request.final_state,
+        verdict=request.verdict,
+        started_at=request.started_at,
+        finished_at=request.finished_at,
+        stage_timings_json=json.dumps(dict(request.stage_timings)),
+        model_version=request.model_version or "",
+        detections_ref=request.detections_ref or "",
+    )
+    goal.capture_refs = list(request.capture_refs)
+    return goal
+
+
+def goal_to_record_request(goal: RecordCycle.Goal) -> RecordRequest:
+    job = CycleJob(
+        cycle_id=goal.cycle_id,
+        blade_serial=goal.blade_serial,
+        part_family=goal.part_family,
+        operator=goal.operator_name,
+        request_uuid=goal.request_uuid or None,
+    )
+    return RecordRequest(
+        job=job,
+        final_state=goal.final_state,
+        verdict=goal.verdict,
+        started_at=goal.started_at,
+        finished_at=goal.finished_at,
+        stage_timings=json.loads(goal.stage_timings_json or "{}"),
+        model_version=goal.model_version or None,
+        capture_refs=tuple(goal.capture_refs),
+        detections_ref=goal.detections_ref or None,
+    )

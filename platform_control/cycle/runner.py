@@ -1,10 +1,15 @@
-"""Runs inspection cycles one at a time, journals them, resumes faulted ones (ROS-free).
+"""Runs inspection cycles one at a time, journals them, resumes faulted ones.
 
-The coordinator node owns one `CycleRunner`. A cycle is an `InspectionCycle` (platform_control.cycle)
+The coordinator node owns one `CycleRunner`. A cycle is an `CycleMachine` (platform_control.cycle)
 whose journal lives in `<home>/cycles/<cycle_id>.json`, with the job (serial, family, operator, queue
 request) and the scan plan's stage poses in its metadata, so a resumed cycle scans exactly the same
 poses even if the planner changed meanwhile. `run_new` / `run_resume` block the calling thread until
 the cycle is DONE, FAULTED or ABORTED; `estop`, `abort` and `reset_estop` may come from any thread.
+
+`submit` queues a cycle on the runner's one worker thread and returns a `Future` of its outcome: a
+node hands every request (action goal, database queue entry) to it and gets the result through the
+future (`result()` or `add_done_callback`), so no thread is started per request and cycles never
+overlap.
 
 Stage timings come from the journal's transition history (time spent in each state, summed over
 resumes), so they survive a coordinator restart.
@@ -14,25 +19,24 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bladecell_ros.cell_steps import CellCycleSteps, CellServices, CycleJob, StepsContext
-from platform_control.cycle import (
-    ACTIVE_STATES,
-    CycleEvent,
-    CycleState,
-    EStopLatchedError,
-    InspectionCycle,
-    InvalidTransitionError,
-)
+from platform_control.cycle.acceptance import verdict_label
+from platform_control.cycle.cell_steps import CellCycleSteps, StepsContext
+from platform_control.cycle.machine import CycleMachine
+from platform_control.cycle.records import CycleEvent
+from platform_control.cycle.services import CellServices, CycleJob
+from platform_control.cycle.states import ACTIVE_STATES, CycleState, EStopLatchedError, InvalidTransitionError
 
 log = logging.getLogger(__name__)
 S = CycleState
@@ -99,14 +103,18 @@ class CycleRunner:
         self.journal_dir = context.home / "cycles"
         self.on_event = on_event
         self._lock = threading.Lock()
-        self._cycle: InspectionCycle | None = None
+        self._cycle: CycleMachine | None = None
         self._job: CycleJob | None = None
         self._cancel = threading.Event()
         self.estop_latched = False
+        self._work: queue.SimpleQueue[tuple[Future, Callable[[], CycleOutcome]] | None] = queue.SimpleQueue()
+        self._pending = 0  # submitted and not finished
+        self._pending_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
 
     # ---------------------------------------------------------------------------- queries
     @property
-    def cycle(self) -> InspectionCycle | None:
+    def cycle(self) -> CycleMachine | None:
         return self._cycle
 
     @property
@@ -135,6 +143,57 @@ class CycleRunner:
                 if best is None or created > best[0]:
                     best = (created, path)
         return best[1] if best else None
+
+    @property
+    def pending(self) -> int:
+        """Cycles submitted to the worker and not finished yet."""
+        with self._pending_lock:
+            return self._pending
+
+    # --------------------------------------------------------------------------- worker
+    def submit(
+        self, job: CycleJob, *, resume: bool = False, prepare: Callable[[], None] | None = None
+    ) -> Future[CycleOutcome]:
+        """Queue a new cycle for ``job`` (or, with ``resume``, the resume of its blade's faulted cycle) on
+        the worker thread. ``prepare`` runs on the worker just before (e.g. release the drivers'
+        latches); an exception there or in starting the cycle is the future's exception."""
+
+        def work() -> CycleOutcome:
+            if prepare is not None:
+                prepare()
+            return self.run_resume(job.blade_serial) if resume else self.run_new(job)
+
+        future: Future[CycleOutcome] = Future()
+        with self._pending_lock:
+            self._pending += 1
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work_loop, name="cycle-worker", daemon=True)
+                self._worker.start()
+        self._work.put((future, work))
+        return future
+
+    def close(self) -> None:
+        """Stop the worker after the cycle it runs (the caller aborts that cycle first if it must)."""
+        self._work.put(None)
+
+    def _work_loop(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, work = item
+            if not future.set_running_or_notify_cancel():
+                self._finished()
+                continue
+            try:
+                outcome = work()
+            except BaseException as exc:  # the future carries it to whoever waits
+                self._finished()
+                future.set_exception(exc)
+            else:
+                self._finished()
+                future.set_result(outcome)
+
+    def _finished(self) -> None:
+        with self._pending_lock:
+            self._pending -= 1
 
     # --------------------------------------------------------------------------- commands
     def run_new(self, job: CycleJob) -> CycleOutcome:
@@ -182,7 +241,7 @@ class CycleRunner:
             if self.estop_latched:
                 raise EStopLatchedError("the e-stop is latched; release and reset it first")
             self._cancel = threading.Event()
-            holder: dict[str, InspectionCycle] = {}
+            holder: dict[str, CycleMachine] = {}
             axes = np.asarray((metadata or json.loads(journal.read_text())["metadata"])["scan_axes"])
             started_at = time.time() if not resume else float(json.loads(journal.read_text())["created"])
             steps = CellCycleSteps(
@@ -194,7 +253,7 @@ class CycleRunner:
                 started_at=started_at,
                 cancel=self._cancel,
             )
-            cycle = InspectionCycle(steps.as_steps(), journal, cycle_id=job.cycle_id, metadata=metadata)
+            cycle = CycleMachine(steps.as_steps(), journal, cycle_id=job.cycle_id, metadata=metadata)
             holder["cycle"] = cycle
             self._cycle, self._job = cycle, job
             cycle.add_observer(self._relay)
@@ -212,23 +271,18 @@ class CycleRunner:
         if self.on_event is not None and self._job is not None:
             self.on_event(event, self._job)
 
-    def outcome(self, cycle: InspectionCycle, job: CycleJob) -> CycleOutcome:
+    def outcome(self, cycle: CycleMachine, job: CycleJob) -> CycleOutcome:
         progress = cycle.progress
         history = cycle.history
         started = history[0]["time"] if history else time.time()
         ended = history[-1]["time"] if history else started
-        model_version = progress.model_ref
         detection = progress.detection
-        if detection is not None:
-            try:
-                model_version = json.loads((self.context.home / detection.ref).read_text())["model_version"]
-            except (OSError, ValueError, KeyError):
-                log.warning("cannot read detections %s", detection.ref)
+        model_version = detection.model_version if detection else progress.model_ref
         record_id = None
         if progress.record_ref and progress.record_ref.startswith("record:"):
             record_id = int(progress.record_ref.split(":", 1)[1])
         if progress.state == S.DONE:
-            verdict = "fail" if detection and detection.reject else "pass"
+            verdict = verdict_label(bool(detection and detection.reject))
             message = f"{detection.defect_count if detection else 0} defects, blade {verdict}"
         else:
             verdict = "incomplete"

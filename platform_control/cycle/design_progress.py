@@ -1,4 +1,4 @@
-"""AutoNAD's per-stage progress -> one fraction for the whole design (ROS-free).
+"""AutoNAD's per-stage progress -> one fraction for the whole design.
 
 `autonad_core.design` reports each stage (supernet, search, retrain, evaluate, export) from 0 to 1.
 The technician wants one bar: stages get weights by their typical share of the run time on the cell's

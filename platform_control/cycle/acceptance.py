@@ -3,6 +3,8 @@
 A defect rejects the blade when its class is listed and its physical area reaches the class's limit
 (`reject_area_mm2`; 0 = any size, as for cracks) with at least `min_confidence`. Classes the rules do
 not name reject (an unknown finding is never waved through). Limits come from the coordinator's YAML.
+The blade's verdict label ("pass"/"fail") is made here only (`verdict_label`), for the detections file,
+the record and the technician's summary.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ class Verdict:
 
     @property
     def label(self) -> str:
-        return "fail" if self.reject else "pass"
+        return verdict_label(self.reject)
+
+
+def verdict_label(reject: bool) -> str:
+    """The verdict's word: "fail" sends the blade to the reject bin."""
+    return "fail" if reject else "pass"
 
 
 def judge(defects: Iterable[Mapping[str, Any]], rules: AcceptanceRules) -> Verdict:

@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bladecell_ros.capture_store import CaptureStore
+from bladecell_ros.services.capture_store import CaptureStore
+from platform_control.cycle.services import DetectResult
 from platform_control.defect_regions import SurfaceRaycaster, ViewGeometry, extract_defects
-from platform_control.imaging import Capture
+from platform_control.imaging import MultispectralCapture
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics
 
@@ -51,18 +52,6 @@ class NoModelError(LookupError):
 class ModelRef:
     version: str
     model_dir: Path
-
-
-@dataclass(frozen=True)
-class DetectOutcome:
-    """Shape: mask (H, W) uint8 class indices."""
-
-    model_version: str
-    regions: list[dict[str, Any]]
-    mask: np.ndarray
-    mask_path: str
-    mask_sha256: str
-    inference_ms: float
 
 
 def registry_resolver(registry: Any, home: Path) -> Callable[[str, str | None], ModelRef]:
@@ -130,7 +119,9 @@ class CaptureDetector:
                     self._models.popitem(last=False)
             return ref.version, self._models[ref.version]
 
-    def view_of(self, capture: Capture, width: int, height: int, family: str = "") -> ViewGeometry:
+    def view_of(
+        self, capture: MultispectralCapture, width: int, height: int, family: str = ""
+    ) -> ViewGeometry:
         surface = self.surface_of(family) if (self.surface_of is not None and family) else None
         return ViewGeometry.for_frame(
             width,
@@ -144,8 +135,12 @@ class CaptureDetector:
         )
 
     def detect(
-        self, family: str, version: str | None, capture_ref: str = "", capture: Capture | None = None
-    ) -> DetectOutcome:
+        self,
+        family: str,
+        version: str | None,
+        capture_ref: str = "",
+        capture: MultispectralCapture | None = None,
+    ) -> DetectResult:
         version, predictor = self.model(family, version)
         if capture_ref:
             capture = self.store.load(capture_ref, channels=predictor.channels).capture
@@ -155,7 +150,7 @@ class CaptureDetector:
             missing = [c for c in predictor.channels if c not in capture.channels]
             if missing:
                 raise ValueError(f"capture lacks channel(s) {missing} the model {version!r} needs")
-            capture = Capture(
+            capture = MultispectralCapture(
                 capture.viewpoint_index,
                 capture.stage_axes,
                 tuple(predictor.channels),
@@ -178,6 +173,21 @@ class CaptureDetector:
             min_pixels=self.min_pixels,
         )
         stored = self.store.files.put_image(mask)
-        return DetectOutcome(
-            version, [r.to_dict() for r in regions], mask, stored.path, stored.sha256, elapsed
+        return DetectResult(
+            version, [r.to_dict() for r in regions], stored.path, stored.sha256, width, height, elapsed
         )
+
+
+def load_autonad_detector(device: str, threads: int) -> Callable[[Path], Predictor]:
+    """Model folder -> `autonad_core.Detector` on ``device`` (``threads`` > 0 sets torch's threads)."""
+
+    def load(model_dir):
+        import torch
+
+        from autonad_core import Detector
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        return Detector(model_dir, device=device)
+
+    return load

@@ -30,7 +30,8 @@ def real_driver(device: str) -> NoReturn:
     protocols, vendor = VENDOR_DRIVERS[device]
     raise NotImplementedError(
         f"no real {device} driver is installed: implement platform_control.hardware.{protocols} over "
-        f"{vendor} and construct it in bladecell_ros.hardware; until then run the {device} with driver:=sim"
+        f"{vendor} and construct it in bladecell_ros.nodes.hardware; until then run the {device} "
+        "with driver:=sim"
     )
 
 
@@ -42,7 +43,7 @@ def run_standalone_driver(device: str, args: Sequence[str] | None = None) -> Non
     """
     import rclpy
 
-    from bladecell_ros.node_utils import param
+    from bladecell_ros.transport.node_utils import param
 
     rclpy.init(args=list(args) if args is not None else None)
     try:

@@ -1,4 +1,4 @@
-"""Retry with capped exponential back-off, interruptible (ROS-free): how the recorder waits out a
+"""Retry with capped exponential back-off, interruptible: how the recorder waits out a
 database outage without hammering the server or hanging a shutdown."""
 
 from __future__ import annotations
