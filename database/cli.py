@@ -171,6 +171,29 @@ def seed_demo(
     )
 
 
+@app.command("gc-files")
+def gc_files(
+    grace_hours: Annotated[
+        float, typer.Option(help="spare files written this recently (their writer may not have committed)")
+    ] = 1.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, delete nothing")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Delete stored image files that no database row references (left by failed imports)."""
+    from .services.file_gc import collect_garbage
+    from .storage import ContentStore
+
+    settings, factory = _factory(url)
+    with factory() as session:
+        result = collect_garbage(
+            session, ContentStore(settings.home), grace_s=grace_hours * 3600.0, dry_run=dry_run
+        )
+    verb = "would remove" if dry_run else "removed"
+    for path in result.removed:
+        console.print(f"{verb} {path}")
+    console.print(f"{verb} {len(result.removed)} unreferenced files; {result.kept} kept")
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

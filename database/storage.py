@@ -4,6 +4,11 @@ A file's path is derived from the SHA-256 of its bytes (`files/ab/cd/<sha256><su
 same image twice stores it once, a retried write is harmless, and a hash in the database always names
 exactly the bytes it was computed from. Writes go to a temporary file first and are renamed into place,
 so a crash never leaves a half-written file under a valid name.
+
+One file can be referenced by many rows (two annotations sharing a mask), and two writers of the same
+bytes both see a file they "wrote": so no request ever deletes a stored file. Files left unreferenced
+(an import whose transaction then failed) are removed only by `services.file_gc`, which checks the
+database and spares files younger than a grace period (a write touches an existing file's mtime).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +53,8 @@ class ContentStore:
         rel = self.path_for(digest, suffix)
         target = self.root / rel
         if target.exists():
+            # Refresh the age the garbage collector reads: this write is about to be referenced.
+            os.utime(target)
             return StoredFile(rel, digest, len(data), created=False)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
@@ -104,9 +112,28 @@ class ContentStore:
             raise StoredFileError(f"stored file {rel_path!r} is not a readable image")
         return image
 
-    def remove(self, rel_path: str) -> None:
-        """Delete a stored file (used to undo files written for a transaction that then failed)."""
-        self.resolve(rel_path).unlink(missing_ok=True)
+    def stored_paths(self) -> Iterator[tuple[str, float]]:
+        """(relative path, mtime) of every content-addressed file, for the garbage collector."""
+        files = self.root / "files"
+        if not files.is_dir():
+            return
+        for path in files.rglob("*"):
+            if path.is_file():  # a crashed write's .incoming- file is unreferenced too
+                yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
+
+    def remove_if_older(self, rel_path: str, cutoff: float) -> bool:
+        """Delete a stored file unless it was written or re-written after `cutoff` (a POSIX time).
+
+        Only the garbage collector calls this, for a file it found unreferenced in the database.
+        """
+        path = self.resolve(rel_path)
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 def decode_upload(data: bytes, field: str, *, grey: bool) -> np.ndarray:

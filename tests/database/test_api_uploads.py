@@ -3,6 +3,7 @@ refused with a clear error and leave neither rows nor files behind."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -120,8 +121,18 @@ def test_oversized_uploads_are_413_before_anything_is_written(client, users, hom
     assert stored_files(home) == files_before and annotation_count(factory) == count_before
 
 
-def test_import_rolls_back_files_when_the_database_refuses(client, users, home, factory, monkeypatch) -> None:
+def test_a_refused_import_leaves_files_only_the_collector_removes(
+    client, users, home, factory, store, monkeypatch
+) -> None:
+    """The request never deletes stored files (a concurrent import may share them); the collector,
+    which checks the database, removes what is unreferenced once it is older than the grace period."""
     from sqlalchemy.orm import Session
+
+    from database.services.file_gc import collect_garbage
+
+    kept_image = png_bytes(np.full((32, 32), 7, np.uint8))
+    shared_mask = png_bytes(np.zeros((32, 32), np.uint8))
+    assert upload(client, users["eng"].headers, kept_image, shared_mask).status_code == 201
 
     def refuse(self):
         raise RuntimeError("disk full on the database server")
@@ -131,9 +142,19 @@ def test_import_rolls_back_files_when_the_database_refuses(client, users, home, 
     )
     monkeypatch.setattr(Session, "commit", refuse)
     with pytest.raises(RuntimeError, match="disk full"):
-        upload(client, users["eng"].headers, image, png_bytes(np.zeros((32, 32), np.uint8)))
+        upload(client, users["eng"].headers, image, shared_mask)
     monkeypatch.undo()
-    assert stored_files(home) == [] and annotation_count(factory) == 0
+    assert annotation_count(factory) == 1 and len(stored_files(home)) == 3
+
+    with factory() as session:
+        young = collect_garbage(session, store)  # default grace: a just-written file may yet be committed
+        assert young.removed == () and young.kept == 3
+        result = collect_garbage(session, store, grace_s=-1.0)
+    orphan = store.path_for(hashlib.sha256(image).hexdigest(), ".png")
+    assert result.removed == (orphan,) and result.kept == 2
+    with factory() as session:
+        (row,) = session.scalars(select(Annotation))
+    assert sorted(stored_files(home)) == sorted([home / row.image_path, home / row.mask_path])
 
 
 def test_upload_limit_applies_to_any_body(client, users, settings) -> None:
