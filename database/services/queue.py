@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..engine import is_postgres
@@ -109,18 +110,10 @@ def submit(
     options: dict[str, Any] | None = None,
     requested_by_id: int | None = None,
 ) -> CycleRequest:
-    """Queue a cycle; registers the blade (and family) if new. One active request per blade."""
+    """Queue a cycle; registers the blade (and family) if new. One active request per blade: the
+    check gives the clear message, the partial unique index decides when two starts race."""
     blade, family = ensure_blade(session, blade_serial, part_family)
-    active = session.scalar(
-        select(CycleRequest).where(
-            CycleRequest.blade_serial == blade.serial, CycleRequest.state.in_(ACTIVE_STATES)
-        )
-    )
-    if active is not None:
-        raise ConflictError(
-            f"blade {blade.serial!r} already has an active cycle request {active.request_uuid} "
-            f"({active.state.value})"
-        )
+    _refuse_if_active(session, blade.serial)
     request = CycleRequest(
         blade_serial=blade.serial,
         part_family_code=family.code,
@@ -129,9 +122,24 @@ def submit(
         requested_by_id=requested_by_id,
         state=RequestState.QUEUED,
     )
-    session.add(request)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(request)
+    except IntegrityError:  # a concurrent start committed first
+        _refuse_if_active(session, blade.serial)
+        raise
     return request
+
+
+def _refuse_if_active(session: Session, serial: str) -> None:
+    active = session.scalar(
+        select(CycleRequest).where(CycleRequest.blade_serial == serial, CycleRequest.state.in_(ACTIVE_STATES))
+    )
+    if active is not None:
+        raise ConflictError(
+            f"blade {serial!r} already has an active cycle request {active.request_uuid} "
+            f"({active.state.value})"
+        )
 
 
 def get_request(session: Session, request_uuid: uuid.UUID, *, for_update: bool = False) -> CycleRequest:

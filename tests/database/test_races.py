@@ -67,3 +67,29 @@ def test_concurrent_imports_of_one_annotation_keep_the_winners_files(
     for row in rows:
         assert (home / row.image_path).is_file(), row.image_path
         assert (home / row.mask_path).is_file(), row.mask_path
+
+
+def test_concurrent_starts_for_one_blade_queue_exactly_one_cycle(live_server, users, factory) -> None:
+    from database.orm import CycleRequest, RequestState
+    from database.services.catalog import create_blade
+
+    with factory() as session:
+        create_blade(session, "SN-RACE", "HPT1")
+        session.commit()
+
+    def send(client: httpx.Client) -> httpx.Response:
+        return client.post(
+            f"{live_server}/api/v1/cycles",
+            json={"blade_serial": "SN-RACE", "part_family": "HPT1"},
+            headers=users["tech"].headers,
+        )
+
+    answers = _together(20, send)
+    assert Counter(r.status_code for r in answers) == {202: 1, 409: 19}, [r.text for r in answers]
+    losers = [r.json()["detail"] for r in answers if r.status_code == 409]
+    assert all("already has an active cycle request" in d for d in losers), losers
+    with factory() as session:
+        states = list(
+            session.scalars(select(CycleRequest.state).where(CycleRequest.blade_serial == "SN-RACE"))
+        )
+    assert states == [RequestState.QUEUED]
