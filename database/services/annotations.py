@@ -40,10 +40,10 @@ def parse_class_names(text: str) -> list[str]:
 
 
 def validate_pair(
-    image_bytes: bytes, mask_bytes: bytes, class_names: list[str]
+    image_bytes: bytes, mask_bytes: bytes, class_names: list[str], *, max_pixels: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    image = decode_upload(image_bytes, "image", grey=False)
-    mask = decode_upload(mask_bytes, "mask", grey=False)
+    image = decode_upload(image_bytes, "image", grey=False, max_pixels=max_pixels)
+    mask = decode_upload(mask_bytes, "mask", grey=False, max_pixels=max_pixels)
     if mask.ndim != 2:
         raise InvalidInputError(
             "mask", f"must be a single-channel class-index image, got {mask.shape[2]} channels"
@@ -73,6 +73,7 @@ def import_annotation(
     image_bytes: bytes,
     mask_bytes: bytes,
     class_names: list[str],
+    max_pixels: int,
     blade_serial: str | None = None,
     capture_id: int | None = None,
     note: str = "",
@@ -80,7 +81,7 @@ def import_annotation(
     created_by: User | None = None,
 ) -> Annotation:
     """Validate and store the files; returns the new (flushed, uncommitted) row. The caller commits."""
-    image, mask = validate_pair(image_bytes, mask_bytes, class_names)
+    image, mask = validate_pair(image_bytes, mask_bytes, class_names, max_pixels=max_pixels)
     image_file, mask_file = _as_png(image_bytes, image), _as_png(mask_bytes, mask)
     image_sha, mask_sha = sha256_of(image_file), sha256_of(mask_file)
     existing = session.scalar(

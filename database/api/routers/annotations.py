@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from ...services import annotations as annotation_service
-from ..deps import Engineer, SessionDep, StoreDep
+from ..deps import Engineer, SessionDep, SettingsDep, StoreDep
 from ..schemas.annotations import AnnotationOut
 from ..schemas.common import CONFLICT, ERROR_RESPONSES, NO_NUL, NOT_FOUND, IdPath, Message
 
@@ -29,6 +29,7 @@ def _out(row, family_code: str) -> AnnotationOut:
 def import_annotation(
     session: SessionDep,
     store: StoreDep,
+    settings: SettingsDep,
     user: Engineer,
     image: Annotated[UploadFile, File(description="the image (PNG, TIFF, BMP or JPEG)")],
     mask: Annotated[UploadFile, File(description="8-bit single-channel PNG, pixel value = class index")],
@@ -53,6 +54,7 @@ def import_annotation(
         image_bytes=image.file.read(),
         mask_bytes=mask.file.read(),
         class_names=names,
+        max_pixels=settings.max_image_pixels,
         blade_serial=blade_serial or None,
         capture_id=capture_id,
         note=note,
