@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from .. import __version__
@@ -13,10 +10,11 @@ from ..engine import create_db_engine, make_session_factory
 from ..settings import DatabaseSettings, load_settings
 from ..storage import ContentStore
 from .errors import install_error_handlers
+from .headers import SecurityHeadersMiddleware
 from .limits import BodySizeLimitMiddleware
 from .routers import accounts, annotations, catalog, cycles, defects, registry, stats, system
+from .web import install_web
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 DESCRIPTION = """
 Records of the BladeCell inspection cells: cycles, captures, defects and models.
 
@@ -40,6 +38,8 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
         title="BladeCell records",
         version=__version__,
         description=DESCRIPTION,
+        docs_url=None,  # served by install_web from the vendored Swagger UI, not from a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "cycles", "description": "start cycles and follow them"},
             {"name": "defects", "description": "search, detail, review, export"},
@@ -53,7 +53,8 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
     for module in (cycles, defects, catalog, stats, registry, annotations, accounts):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(system.router)
-    app.mount("/ui", StaticFiles(directory=WEB_DIR, html=True), name="ui")
+    install_web(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: even a 413 from the limit carries them
     install_error_handlers(app)
     return app

