@@ -64,9 +64,13 @@ def current_user(
     return user
 
 
+def has_role(user: User, minimum: Role) -> bool:
+    return RANK[user.role] >= RANK[minimum]
+
+
 def require_role(minimum: Role) -> Callable[[User], User]:
     def check(user: Annotated[User, Depends(current_user)]) -> User:
-        if RANK[user.role] < RANK[minimum]:
+        if not has_role(user, minimum):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this needs the {minimum.value} role; you are {user.role.value}"
             )
@@ -82,4 +86,9 @@ Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 def can_see_all_cycles(user: User) -> bool:
-    return RANK[user.role] >= RANK[Role.ENGINEER]
+    return has_role(user, Role.ENGINEER)
+
+
+def can_edit_catalog(user: User) -> bool:
+    """Part families and blades are registered by engineers (the catalog routes need `Engineer`)."""
+    return has_role(user, Role.ENGINEER)

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import (
     ConflictError,
     DatabaseUnavailableError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     StoredFileError,
@@ -88,6 +89,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return _json(status.HTTP_404_NOT_FOUND, str(exc))
+
+    @app.exception_handler(ForbiddenError)
+    async def forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return _json(status.HTTP_403_FORBIDDEN, str(exc))
 
     @app.exception_handler(ConflictError)
     async def conflict(_: Request, exc: ConflictError) -> JSONResponse:

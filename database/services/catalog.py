@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from ..orm import Blade, Defect, DetectionModel, InspectionCycle, PartFamily
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}$"
@@ -25,10 +25,14 @@ def _check(field: str, value: str, pattern: str, what: str) -> str:
 
 
 def get_family(session: Session, code: str) -> PartFamily:
-    family = session.scalar(select(PartFamily).where(PartFamily.code == code))
+    family = get_family_or_none(session, code)
     if family is None:
         raise NotFoundError("part family", code)
     return family
+
+
+def get_family_or_none(session: Session, code: str) -> PartFamily | None:
+    return session.scalar(select(PartFamily).where(PartFamily.code == code))
 
 
 def create_family(session: Session, code: str, name: str = "") -> PartFamily:
@@ -82,11 +86,21 @@ def create_blade(session: Session, serial: str, family_code: str) -> Blade:
     return blade
 
 
-def ensure_blade(session: Session, serial: str, family_code: str) -> tuple[Blade, PartFamily]:
-    """The blade with `serial`, registered if new; a serial recorded under another family is a conflict."""
+def ensure_blade(
+    session: Session, serial: str, family_code: str, *, register: bool = True
+) -> tuple[Blade, PartFamily]:
+    """The blade with `serial`, registered if new; a serial recorded under another family is a conflict.
+
+    `register=False` (a caller whose role may not edit the catalog) refuses a new blade or family
+    with `ForbiddenError` instead of creating it, as the catalog routes would.
+    """
     serial = _check("blade_serial", serial, SERIAL_PATTERN, "blade serial")
-    family = ensure_family(session, family_code)
+    code = _check("part_family", family_code, CODE_PATTERN, "part family code")
+    family = ensure_family(session, code) if register else get_family_or_none(session, code)
     blade = session.scalar(select(Blade).where(Blade.serial == serial))
+    if blade is None and not register:
+        what = f"part family {code!r}" if family is None else f"blade {serial!r}"
+        raise ForbiddenError(f"{what} is not registered; {_ASK_ENGINEER}")
     if blade is None:
         try:
             with session.begin_nested():
@@ -95,12 +109,15 @@ def ensure_blade(session: Session, serial: str, family_code: str) -> tuple[Blade
         except IntegrityError:
             blade = session.scalar(select(Blade).where(Blade.serial == serial))
             assert blade is not None
-    if blade.part_family_id != family.id:
+    if family is None or blade.part_family_id != family.id:
         actual = session.get(PartFamily, blade.part_family_id)
         raise ConflictError(
-            f"blade serial {serial!r} is registered as part family {actual.code!r}, not {family.code!r}"
+            f"blade serial {serial!r} is registered as part family {actual.code!r}, not {code!r}"
         )
     return blade, family
+
+
+_ASK_ENGINEER = "registering it needs the engineer role: ask an engineer to register it (POST /api/v1/blades)"
 
 
 def list_blades(

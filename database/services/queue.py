@@ -109,10 +109,12 @@ def submit(
     cell: str | None = None,
     options: dict[str, Any] | None = None,
     requested_by_id: int | None = None,
+    register: bool = True,
 ) -> CycleRequest:
-    """Queue a cycle; registers the blade (and family) if new. One active request per blade: the
-    check gives the clear message, the partial unique index decides when two starts race."""
-    blade, family = ensure_blade(session, blade_serial, part_family)
+    """Queue a cycle; registers the blade (and family) if new, unless `register` is False (then an
+    unknown one is a `ForbiddenError`). One active request per blade: the check gives the clear
+    message, the partial unique index decides when two starts race."""
+    blade, family = ensure_blade(session, blade_serial, part_family, register=register)
     _refuse_if_active(session, blade.serial)
     request = CycleRequest(
         blade_serial=blade.serial,

@@ -21,8 +21,8 @@ def test_connection_lost_while_starting_a_cycle_is_503_with_nothing_written(
     client, users, engine, factory
 ) -> None:
     """Family and blade are inserted first, then the request: killing the connection at the request
-    INSERT must roll the family and blade back too."""
-    tech = users["tech"].headers
+    INSERT must roll the family and blade back too (an engineer may register them on the way)."""
+    tech = users["eng"].headers
     with connection_dies_on(engine, "INSERT INTO cycle_requests") as fired:
         response = client.post(
             "/api/v1/cycles", json={"blade_serial": "SN-1", "part_family": "NEW-FAM"}, headers=tech

@@ -58,3 +58,44 @@ def test_vendored_swagger_ui_is_the_pinned_npm_release() -> None:
     for name, digest in listed.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
     assert f'src="/ui/{SWAGGER_UI}/swagger-ui-bundle.js"' in (WEB_DIR / "docs.html").read_text()
+
+
+def test_a_technician_cannot_register_families_or_blades_through_a_cycle_start(
+    client, users, factory
+) -> None:
+    from sqlalchemy import func, select
+
+    from database.orm import Blade, CycleRequest, PartFamily
+
+    def counts() -> tuple[int, int, int]:
+        with factory() as session:
+            return tuple(
+                session.scalar(select(func.count()).select_from(t)) for t in (PartFamily, Blade, CycleRequest)
+            )
+
+    tech, eng = users["tech"].headers, users["eng"].headers
+    assert (
+        client.post("/api/v1/blades", json={"serial": "SN-1", "part_family": "HPT1"}, headers=eng).status_code
+        == 201
+    )
+    before = counts()
+    for body, what in (
+        ({"blade_serial": "SN-NEW", "part_family": "HPT1"}, "blade 'SN-NEW' is not registered"),
+        ({"blade_serial": "SN-NEW", "part_family": "NEW-FAM"}, "part family 'NEW-FAM' is not registered"),
+    ):
+        refused = client.post("/api/v1/cycles", json=body, headers=tech)
+        assert refused.status_code == 403, refused.text
+        assert what in refused.json()["detail"] and "engineer" in refused.json()["detail"]
+        # the catalog routes refuse the same technician the same way
+        direct = client.post("/api/v1/blades", json={"serial": "SN-NEW", "part_family": "HPT1"}, headers=tech)
+        assert direct.status_code == 403
+    assert counts() == before
+    started = client.post(
+        "/api/v1/cycles", json={"blade_serial": "SN-1", "part_family": "HPT1"}, headers=tech
+    )
+    assert started.status_code == 202, started.text
+    by_engineer = client.post(
+        "/api/v1/cycles", json={"blade_serial": "SN-NEW", "part_family": "NEW-FAM"}, headers=eng
+    )
+    assert by_engineer.status_code == 202  # an engineer may register on the way, as on the catalog routes
+    assert counts() == (before[0] + 1, before[1] + 1, before[2] + 2)

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from ...errors import NotFoundError
 from ...orm import Blade, CycleRequest, DetectionModel, InspectionCycle, PartFamily, RequestState
 from ...services import queue
-from ..deps import Engineer, SessionDep, Technician, can_see_all_cycles
-from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, IdPath
+from ..deps import Engineer, SessionDep, Technician, can_edit_catalog, can_see_all_cycles
+from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, IdPath, Message
 from ..schemas.cycles import CaptureOut, CycleStart, CycleStatusOut, InspectionOut
 
 router = APIRouter(tags=["cycles"], responses=ERROR_RESPONSES)
@@ -33,7 +33,7 @@ def _visible_request(session: SessionDep, user: Technician, request_uuid: uuid.U
     "/cycles",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CycleStatusOut,
-    responses=CONFLICT,
+    responses={**CONFLICT, 403: {"model": Message, "description": "a technician named an unknown blade"}},
     summary="Start a cycle: queue a request for the cell",
 )
 def start_cycle(body: CycleStart, session: SessionDep, user: Technician) -> queue.RequestStatus:
@@ -44,6 +44,7 @@ def start_cycle(body: CycleStart, session: SessionDep, user: Technician) -> queu
         cell=body.cell,
         options=body.options.model_dump(),
         requested_by_id=user.id,
+        register=can_edit_catalog(user),  # a technician starts cycles only for registered blades
     )
     result = queue.to_status(session, request)
     session.commit()
