@@ -28,6 +28,9 @@ class DatabaseSettings(BaseSettings):
         default=40_000_000, gt=0, description="largest uploaded image (width x height), read from its header"
     )
     export_row_limit: int = Field(default=2_000_000, gt=0, description="most rows one CSV export streams")
+    auth_failures_per_key: int = Field(default=10, gt=0, description="wrong keys per prefix and client")
+    auth_failures_per_client: int = Field(default=50, gt=0, description="wrong keys per client")
+    auth_failure_window_s: float = Field(default=60.0, gt=0, description="throttle window, seconds")
     pool_size: int = Field(default=5, gt=0)
     statement_timeout_ms: int = Field(default=30_000, ge=0, description="PostgreSQL per-statement limit")
 

@@ -13,6 +13,7 @@ from .errors import install_error_handlers
 from .headers import SecurityHeadersMiddleware
 from .limits import BodySizeLimitMiddleware
 from .routers import accounts, annotations, catalog, cycles, defects, registry, stats, system
+from .throttle import AuthThrottle
 from .web import install_web
 
 DESCRIPTION = """
@@ -23,8 +24,9 @@ see its status), **engineer** (search and review defects, import annotations, ex
 **admin** (users and keys; everything else too).
 
 Errors: 401 no/invalid key, 403 role too low, 404 unknown id, 409 conflict with recorded data (e.g. a
-duplicate serial), 413 upload too large, 422 invalid input (the message names the field), 503 database
-unavailable (nothing was written; retry).
+duplicate serial), 413 upload too large, 422 invalid input (the message names the field), 429 too many
+failed authentications from one client (see Retry-After), 503 database unavailable (nothing was
+written; retry).
 """
 
 
@@ -49,6 +51,11 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.store = ContentStore(settings.home)
+    app.state.auth_throttle = AuthThrottle(
+        per_key=settings.auth_failures_per_key,
+        per_client=settings.auth_failures_per_client,
+        window_s=settings.auth_failure_window_s,
+    )
 
     for module in (cycles, defects, catalog, stats, registry, annotations, accounts):
         app.include_router(module.router, prefix="/api/v1")

@@ -99,3 +99,35 @@ def test_a_technician_cannot_register_families_or_blades_through_a_cycle_start(
     )
     assert by_engineer.status_code == 202  # an engineer may register on the way, as on the catalog routes
     assert counts() == (before[0] + 1, before[1] + 1, before[2] + 2)
+
+
+def test_failed_authentications_are_throttled_per_client_and_key_prefix(app, client, users) -> None:
+    from database.api.throttle import AuthThrottle
+
+    now = [1000.0]
+    app.state.auth_throttle = AuthThrottle(per_key=5, per_client=20, window_s=60.0, clock=lambda: now[0])
+    real = users["eng"].key
+    prefix = real.split("_")[1]
+    wrong_same_prefix = {"X-API-Key": f"bc_{prefix}_" + "w" * 43}
+
+    statuses = [client.get("/api/v1/me", headers=wrong_same_prefix).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    refused = client.get("/api/v1/me", headers={"X-API-Key": real})
+    assert refused.status_code == 429  # that prefix is locked for this client, the right secret too
+    assert int(refused.headers["retry-after"]) == 60 and "too many failed" in refused.json()["detail"]
+    other = client.get("/api/v1/me", headers=users["tech"].headers)
+    assert other.status_code == 200  # another key from the same client still works
+
+    now[0] += 30
+    assert int(client.get("/api/v1/me", headers=wrong_same_prefix).headers["retry-after"]) == 30
+    now[0] += 31  # the window has passed
+    assert client.get("/api/v1/me", headers={"X-API-Key": real}).status_code == 200
+
+    # Rotating prefixes does not escape the per-client limit.
+    codes = [
+        client.get("/api/v1/me", headers={"X-API-Key": f"bc_{i:012x}_" + "x" * 43}).status_code
+        for i in range(21)
+    ]
+    assert codes == [401] * 20 + [429]
+    assert client.get("/api/v1/me", headers=users["tech"].headers).status_code == 429
+    assert client.get("/api/v1/health").status_code == 200  # unauthenticated routes are not throttled
