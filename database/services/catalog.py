@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from ..orm import Blade, Defect, DetectionModel, InspectionCycle, PartFamily
+from ..serials import normalize_serial
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}$"
 SERIAL_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"  # any printable text: serials are data, never SQL
@@ -66,6 +67,8 @@ def list_families(session: Session) -> list[PartFamily]:
 
 
 def get_blade(session: Session, serial: str) -> Blade:
+    """The blade whose serial is `serial` in its normal form (any variant of it finds the blade)."""
+    serial = normalize_serial(serial)
     blade = session.scalar(select(Blade).where(Blade.serial == serial))
     if blade is None:
         raise NotFoundError("blade", serial)
@@ -74,7 +77,7 @@ def get_blade(session: Session, serial: str) -> Blade:
 
 def create_blade(session: Session, serial: str, family_code: str) -> Blade:
     """Register a new blade; a serial that already exists is a conflict naming its family."""
-    serial = _check("serial", serial, SERIAL_PATTERN, "blade serial")
+    serial = normalize_serial(serial, "serial")
     existing = session.scalar(select(Blade).where(Blade.serial == serial))
     if existing is not None:
         family = session.get(PartFamily, existing.part_family_id)
@@ -94,7 +97,7 @@ def ensure_blade(
     `register=False` (a caller whose role may not edit the catalog) refuses a new blade or family
     with `ForbiddenError` instead of creating it, as the catalog routes would.
     """
-    serial = _check("blade_serial", serial, SERIAL_PATTERN, "blade serial")
+    serial = normalize_serial(serial)
     code = _check("part_family", family_code, CODE_PATTERN, "part family code")
     family = ensure_family(session, code) if register else get_family_or_none(session, code)
     blade = session.scalar(select(Blade).where(Blade.serial == serial))
@@ -125,6 +128,7 @@ def list_blades(
 ) -> list[tuple[Blade, str]]:
     query = select(Blade, PartFamily.code).join(PartFamily, PartFamily.id == Blade.part_family_id)
     if serial_prefix:
+        serial_prefix = normalize_serial(serial_prefix, "serial_prefix")
         escaped = serial_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Blade.serial.like(f"{escaped}%", escape="\\"))
     if family_code:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..errors import InvalidInputError
 from ..orm import Blade, Defect, DetectionModel, PartFamily, ReviewStatus
+from ..serials import normalize_serial
 
 SORT_FIELDS: dict[str, Any] = {
     "detected_at": Defect.detected_at,
@@ -52,6 +53,11 @@ class DefectFilter(BaseModel):
     cell: str | None = Field(default=None, max_length=64)
     model_version: str | None = Field(default=None, max_length=64)
     review_status: tuple[ReviewStatus, ...] = Field(default=(), max_length=3)
+
+    @field_validator("blade_serial")
+    @classmethod
+    def _serial(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_serial(value)
 
     @field_validator("detected_from", "detected_to")
     @classmethod
