@@ -86,17 +86,22 @@ class ContentStore:
         return self.put_bytes(encoded.tobytes(), ".png")
 
     def resolve(self, rel_path: str) -> Path:
-        """Absolute path of a stored file; refuses paths that would leave the store root."""
+        """Absolute path of a stored file; refuses paths that would leave the store root.
+
+        Stored paths come from the database, which only the server writes: one that leaves the root
+        is a server-side fault (`StoredFileError`, HTTP 500). Messages name the relative path only;
+        the API logs the data root beside them, so an answer never reveals the server's layout.
+        """
         candidate = (self.root / rel_path).resolve()
-        if not candidate.is_relative_to(self.root):
-            raise InvalidInputError("path", f"{rel_path!r} points outside the data root {self.root}")
+        if not candidate.is_relative_to(self.root):  # the message shows no path: it is not ours
+            raise StoredFileError("a stored file path recorded in the database points outside the data root")
         return candidate
 
     def read_bytes(self, rel_path: str, expected_sha256: str | None = None) -> bytes:
         """The stored bytes, verified against the hash the database recorded for them."""
         path = self.resolve(rel_path)
         if not path.is_file():
-            raise StoredFileError(f"stored file {rel_path!r} is missing under {self.root}")
+            raise StoredFileError(f"stored file {rel_path!r} is missing from the data root")
         data = path.read_bytes()
         if expected_sha256 is not None and sha256_of(data) != expected_sha256:
             raise StoredFileError(

@@ -111,7 +111,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoredFileError)
     async def stored_file(request: Request, exc: StoredFileError) -> JSONResponse:
-        log.error("data root problem on %s: %s", request.url.path, exc)
+        # The answer names the relative path only; the log adds the data root for whoever repairs it.
+        root = request.app.state.store.root
+        log.error("data root problem on %s (data root %s): %s", request.url.path, root, exc)
         return _json(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc))
 
     @app.exception_handler(DatabaseUnavailableError)
