@@ -67,3 +67,29 @@ def test_cli_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("upgrade", "downgrade", "serve", "create-user", "create-key", "seed-demo", "gc-files"):
         assert command in result.output
+
+
+def test_commands_against_an_unreachable_database_print_one_clear_line(tmp_path) -> None:
+    """A real process (what a technician sees in the terminal): one line naming the database, no
+    traceback, exit status 1; the password in the URL is not printed."""
+    import os
+    import subprocess
+    import sys
+
+    dead = "postgresql+psycopg://bladecell:secret@127.0.0.1:1/records"
+    env = {**os.environ, "BLADECELL_HOME": str(tmp_path)}
+    for args in (["serve", "--port", "0"], ["serve", "--no-migrate"], ["upgrade"], ["current"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "database.cli", *args, "--url", dead],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        output = (result.stdout + result.stderr).strip()
+        assert result.returncode == 1, (args, output)
+        assert "Traceback" not in output and len(output.splitlines()) == 1, (args, output)
+        assert output.startswith(
+            "error: cannot reach the database postgresql+psycopg://bladecell:***@127.0.0.1:1/records"
+        )
+        assert "secret" not in output
