@@ -2,8 +2,8 @@
 
 A file's path is derived from the SHA-256 of its bytes (`files/ab/cd/<sha256><suffix>`), so writing the
 same image twice stores it once, a retried write is harmless, and a hash in the database always names
-exactly the bytes it was computed from. Writes go to a temporary file first and are renamed into place,
-so a crash never leaves a half-written file under a valid name.
+exactly the bytes it was computed from. Writes go to a temporary file first (fsynced), are renamed into
+place and the folder is fsynced, so a crash never leaves a half-written file under a valid name.
 
 One file can be referenced by many rows (two annotations sharing a mask), and two writers of the same
 bytes both see a file they "wrote": so no request ever deletes a stored file. Files left unreferenced
@@ -69,6 +69,7 @@ class ContentStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync_folder(target.parent)  # the new name survives a power cut too
         return StoredFile(rel, digest, len(data), created=True)
 
     @staticmethod
@@ -141,6 +142,16 @@ class ContentStore:
         except FileNotFoundError:
             return False
         return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable: the folder's entry for the new name is on disk too. The same behaviour
+    as autonad_core's and platform_control's writers (the libraries never import each other)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def decode_upload(data: bytes, field: str, *, grey: bool, max_pixels: int) -> np.ndarray:
