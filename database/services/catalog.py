@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..api.schemas.catalog import BladeHistoryOut, BladeOut, CycleSummaryOut
 from ..errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from ..orm import Blade, Defect, DetectionModel, InspectionCycle, PartFamily
+from ..patterns import CODE_PATTERN
 from ..serials import normalize_serial
-
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}$"
-SERIAL_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"  # any printable text: serials are data, never SQL
 
 
 def _check(field: str, value: str, pattern: str, what: str) -> str:
@@ -125,7 +122,7 @@ _ASK_ENGINEER = "registering it needs the engineer role: ask an engineer to regi
 
 def list_blades(
     session: Session, serial_prefix: str | None, family_code: str | None, limit: int, offset: int
-) -> list[tuple[Blade, str]]:
+) -> list[BladeOut]:
     query = select(Blade, PartFamily.code).join(PartFamily, PartFamily.id == Blade.part_family_id)
     if serial_prefix:
         serial_prefix = normalize_serial(serial_prefix, "serial_prefix")
@@ -134,26 +131,10 @@ def list_blades(
     if family_code:
         query = query.where(PartFamily.code == family_code)
     rows = session.execute(query.order_by(Blade.serial).limit(limit).offset(offset))
-    return [(blade, code) for blade, code in rows]
+    return [blade_out(blade, code) for blade, code in rows]
 
 
-@dataclass(frozen=True)
-class CycleSummary:
-    id: int
-    cycle_uuid: str
-    cell: str
-    operator: str
-    state: str
-    verdict: str
-    started_at: datetime
-    finished_at: datetime
-    duration_s: float
-    model_version: str | None
-    defect_count: int
-    defects_by_class: dict[str, int]
-
-
-def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, list[CycleSummary]]:
+def blade_history(session: Session, serial: str) -> BladeHistoryOut:
     """Every recorded cycle of a blade, newest first, with its defect counts per class."""
     blade = get_blade(session, serial)
     family = session.get(PartFamily, blade.part_family_id)
@@ -171,7 +152,7 @@ def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, lis
     ):
         counts.setdefault(cycle_id, {})[defect_class] = count
     summaries = [
-        CycleSummary(
+        CycleSummaryOut(
             id=c.id,
             cycle_uuid=str(c.cycle_uuid),
             cell=c.cell,
@@ -187,4 +168,8 @@ def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, lis
         )
         for c, version in cycles
     ]
-    return blade, family, summaries
+    return BladeHistoryOut(blade=blade_out(blade, family.code), cycles=summaries)
+
+
+def blade_out(blade: Blade, family_code: str) -> BladeOut:
+    return BladeOut(id=blade.id, serial=blade.serial, part_family=family_code, created_at=blade.created_at)

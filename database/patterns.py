@@ -1,0 +1,7 @@
+"""Patterns of identifiers, shared by the services that check them and the API schemas that document
+them (a module of its own so that schemas need not import services)."""
+
+from __future__ import annotations
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}$"  # part family codes
+SERIAL_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"  # any printable text: serials are data, never SQL
