@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ...services import defects as defect_service
-from ...services.defect_search import DefectRow, search_defects
 from ...services.export import iter_defects_csv
 from ..deps import Engineer, SessionDep, SettingsDep, StoreDep
 from ..schemas.common import ERROR_RESPONSES, NO_NUL, NOT_FOUND, BigIdPath
@@ -18,7 +17,6 @@ from ..schemas.defects import (
     DefectPageOut,
     DefectSearchParams,
     DefectSortParams,
-    DefectSummaryOut,
     ReviewIn,
     ReviewOut,
 )
@@ -30,38 +28,10 @@ ChannelQuery = Annotated[
 ]
 
 
-def _summary(row: DefectRow) -> DefectSummaryOut:
-    d = row.defect
-    return DefectSummaryOut(
-        id=d.id,
-        blade_serial=row.blade_serial,
-        part_family=row.part_family,
-        cycle_id=d.cycle_id,
-        capture_id=d.capture_id,
-        cell=d.cell,
-        detected_at=d.detected_at,
-        defect_class=d.defect_class,
-        confidence=d.confidence,
-        pixel_area=d.pixel_area,
-        area_mm2=d.area_mm2,
-        bbox=(d.bbox_x, d.bbox_y, d.bbox_w, d.bbox_h),
-        blade_region=d.blade_region,
-        model_version=row.model_version,
-        review_status=d.review_status,
-    )
-
-
 @router.get("", response_model=DefectPageOut, summary="Search defects (filter, sort, keyset pagination)")
 def search(params: Annotated[DefectSearchParams, Query()], session: SessionDep, _: Engineer) -> DefectPageOut:
-    page = search_defects(
+    return defect_service.search(
         session, params.to_filter(), params.sort_spec(), params.limit, params.cursor, params.include_total
-    )
-    return DefectPageOut(
-        items=[_summary(r) for r in page.items],
-        next_cursor=page.next_cursor,
-        limit=page.limit,
-        sort=page.sort,
-        total=page.total,
     )
 
 
@@ -89,28 +59,7 @@ def export_csv(
     "/{defect_id}", response_model=DefectDetailOut, responses=NOT_FOUND, summary="One defect in detail"
 )
 def detail(defect_id: BigIdPath, session: SessionDep, _: Engineer) -> DefectDetailOut:
-    info = defect_service.defect_detail(session, defect_id)
-    d = info.defect
-    summary = _summary(DefectRow(d, info.blade_serial, info.part_family, info.model_version))
-    location = None
-    if d.location_x_mm is not None and d.location_y_mm is not None and d.location_z_mm is not None:
-        location = (d.location_x_mm, d.location_y_mm, d.location_z_mm)
-    return DefectDetailOut(
-        **summary.model_dump(),
-        cycle_uuid=str(info.cycle.cycle_uuid),
-        verdict=info.cycle.verdict.value,
-        contour=d.contour,
-        location_mm=location,
-        viewpoint_index=info.capture.viewpoint_index,
-        stage_pose=info.capture.stage_pose,
-        capture_size=(info.capture.width, info.capture.height),
-        channels=info.frames,
-        reviewed_by=info.reviewed_by,
-        reviewed_at=d.reviewed_at,
-        review_note=d.review_note,
-        overlay_url=f"/api/v1/defects/{d.id}/overlay.png",
-        capture_url=f"/api/v1/defects/{d.id}/capture.png",
-    )
+    return defect_service.defect_detail(session, defect_id)
 
 
 @router.get(
