@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -51,6 +53,9 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.store = ContentStore(settings.home)
+    # At most half the pool streams exports, so searches keep connections to work with.
+    app.state.export_slots = max(1, _pool_size(engine, settings) // 2)
+    app.state.export_gate = threading.BoundedSemaphore(app.state.export_slots)
     app.state.auth_throttle = AuthThrottle(
         per_key=settings.auth_failures_per_key,
         per_client=settings.auth_failures_per_client,
@@ -65,3 +70,8 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: even a 413 from the limit carries them
     install_error_handlers(app)
     return app
+
+
+def _pool_size(engine: Engine, settings: DatabaseSettings) -> int:
+    size = getattr(engine.pool, "size", None)  # QueuePool; other pools fall back to the setting
+    return int(size()) if callable(size) else settings.pool_size

@@ -22,7 +22,7 @@ from database.orm import Annotation
 MT_CLASSES = "background,blowhole,break,crack,fray,uneven"
 
 
-def _together(count: int, send) -> list[httpx.Response]:
+def _together(count: int, send) -> list:
     """Run `send(client)` in `count` threads, released at once; one HTTP connection per thread."""
     barrier = threading.Barrier(count)
 
@@ -93,3 +93,29 @@ def test_concurrent_starts_for_one_blade_queue_exactly_one_cycle(live_server, us
             session.scalars(select(CycleRequest.state).where(CycleRequest.blade_serial == "SN-RACE"))
         )
     assert states == [RequestState.QUEUED]
+
+
+def test_concurrent_exports_beyond_capacity_are_503_never_a_broken_stream(
+    live_server, users, factory, builder
+) -> None:
+    """32 simultaneous CSV exports on a small pool once gave 500s and connections reset mid-body (the
+    pool timed out inside the stream). Now each answer is a complete CSV or a 503 with Retry-After."""
+    import csv
+    import io
+
+    from database.services import CycleRecorder
+
+    CycleRecorder(factory).record(builder.record("SN-CSV", "HPT1", defects=[{}] * 40))
+
+    def send(client: httpx.Client) -> tuple[int, str, str | None]:
+        response = client.get(f"{live_server}/api/v1/defects/export.csv", headers=users["eng"].headers)
+        return response.status_code, response.text, response.headers.get("retry-after")
+
+    answers = _together(16, lambda client: send(client))
+    codes = Counter(code for code, _, _ in answers)
+    assert set(codes) <= {200, 503} and codes[200] >= 1, codes
+    for code, text, retry_after in answers:
+        if code == 200:
+            assert len(list(csv.DictReader(io.StringIO(text)))) == 40  # complete, not cut off
+        else:
+            assert retry_after and "retry" in text

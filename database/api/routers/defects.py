@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from ...services import defects as defect_service
 from ...services.export import iter_defects_csv
 from ..deps import Engineer, SessionDep, SettingsDep, StoreDep
+from ..errors import busy
 from ..schemas.common import ERROR_RESPONSES, NO_NUL, NOT_FOUND, BigIdPath
 from ..schemas.defects import (
     DefectDetailOut,
@@ -20,6 +23,16 @@ from ..schemas.defects import (
     ReviewIn,
     ReviewOut,
 )
+
+
+def _released_after(gate: threading.Semaphore, first: str, rest: Iterator[str]) -> Iterator[str]:
+    """The CSV body; the export's slot is given back when it ends, however it ends."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        gate.release()
+
 
 router = APIRouter(prefix="/defects", tags=["defects"], responses=ERROR_RESPONSES)
 PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}}
@@ -44,12 +57,25 @@ def search(params: Annotated[DefectSearchParams, Query()], session: SessionDep, 
 def export_csv(
     params: Annotated[DefectSortParams, Query()], request: Request, settings: SettingsDep, _: Engineer
 ) -> StreamingResponse:
+    gate = request.app.state.export_gate
+    if not gate.acquire(blocking=False):
+        return busy(f"{request.app.state.export_slots} CSV exports already running")
+    try:
+        chunks = iter_defects_csv(
+            request.app.state.session_factory,
+            params.to_filter(),
+            params.sort_spec(),
+            settings.export_row_limit,
+        )
+        # Run the query up to its first batch now: a database fault or a full pool is then an ordinary
+        # 503 before the response starts, not a connection cut in the middle of the body.
+        first = next(chunks, "")
+    except BaseException:
+        gate.release()
+        raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rows = iter_defects_csv(
-        request.app.state.session_factory, params.to_filter(), params.sort_spec(), settings.export_row_limit
-    )
     return StreamingResponse(
-        rows,
+        _released_after(gate, first, chunks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="defects-{stamp}.csv"'},
     )
