@@ -17,7 +17,7 @@ from .errors import InvalidInputError
 
 MAX_SERIAL_LENGTH = 64
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls, as patterns.SERIAL_PATTERN
 
 
 def normalize_serial(text: str, field: str = "blade_serial") -> str:

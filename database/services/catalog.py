@@ -65,7 +65,10 @@ def list_families(session: Session) -> list[PartFamily]:
 
 def get_blade(session: Session, serial: str) -> Blade:
     """The blade whose serial is `serial` in its normal form (any variant of it finds the blade)."""
-    serial = normalize_serial(serial)
+    try:
+        serial = normalize_serial(serial)
+    except InvalidInputError:  # text that cannot be a serial names no blade
+        raise NotFoundError("blade", serial) from None
     blade = session.scalar(select(Blade).where(Blade.serial == serial))
     if blade is None:
         raise NotFoundError("blade", serial)
@@ -125,7 +128,10 @@ def list_blades(
 ) -> list[BladeOut]:
     query = select(Blade, PartFamily.code).join(PartFamily, PartFamily.id == Blade.part_family_id)
     if serial_prefix:
-        serial_prefix = normalize_serial(serial_prefix, "serial_prefix")
+        try:
+            serial_prefix = normalize_serial(serial_prefix, "serial_prefix")
+        except InvalidInputError:  # no serial starts with text that cannot be part of one
+            return []
         escaped = serial_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Blade.serial.like(f"{escaped}%", escape="\\"))
     if family_code:

@@ -57,7 +57,13 @@ class DefectFilter(BaseModel):
     @field_validator("blade_serial")
     @classmethod
     def _serial(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_serial(value)
+        """Any variant of a serial finds its blade; text that cannot be a serial finds nothing."""
+        if value is None:
+            return None
+        try:
+            return normalize_serial(value)
+        except InvalidInputError:
+            return value  # no stored (normalised) serial equals it: an empty result
 
     @field_validator("detected_from", "detected_to")
     @classmethod

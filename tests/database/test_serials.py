@@ -100,3 +100,20 @@ def test_the_migration_applies_the_services_rule() -> None:
     spec.loader.exec_module(module)
     samples = [*SAME_AS_SN_1, "SN  1", "SN\u00a01", "straße-1", "ｂｌａｄｅ\u200d７", "ＳＮ\u3000２", "x-ǆ-1"]
     assert [module._normal(s) for s in samples] == [normalize_serial(s) for s in samples]
+
+
+def test_lookups_with_text_that_cannot_be_a_serial_find_nothing(client, users) -> None:
+    eng = users["eng"].headers
+    assert (
+        client.post("/api/v1/blades", json={"serial": "SN-1", "part_family": "HPT1"}, headers=eng).status_code
+        == 201
+    )
+    assert client.get("/api/v1/blades", params={"serial_prefix": "\u200b"}, headers=eng).json() == []
+    assert client.get("/api/v1/blades", params={"serial_prefix": "S\x15"}, headers=eng).json() == []
+    found = client.get("/api/v1/defects", params={"blade_serial": "\u200b"}, headers=eng)
+    assert found.status_code == 200 and found.json()["items"] == []
+    assert client.get("/api/v1/blades/%E2%80%8B/history", headers=eng).status_code == 404
+    refused = client.post("/api/v1/blades", json={"serial": "\u200b", "part_family": "HPT1"}, headers=eng)
+    assert refused.status_code == 422 and "no visible characters" in refused.text
+    c1 = client.post("/api/v1/blades", json={"serial": "SN\x851", "part_family": "HPT1"}, headers=eng)
+    assert c1.status_code == 422  # a C1 control is refused by the schema's pattern already
