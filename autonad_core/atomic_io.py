@@ -1,6 +1,8 @@
-"""Crash-safe file writes: a temporary file in the same folder, fsync, then `os.replace`, so a kill -9
-at any moment leaves either the previous or the new file, never a torn one. Used for checkpoints, saved
-subnets and every JSON result the pipeline writes."""
+"""Crash-safe file writes: a temporary file in the same folder, fsync, `os.replace`, then fsync the
+folder, so a kill -9 or a power cut at any moment leaves either the previous or the new file, never a
+torn one (without the folder fsync a power cut can lose the rename itself). Used for checkpoints, saved
+subnets and every JSON result the pipeline writes. platform_control and database have writers of their
+own with the same behaviour (the libraries never import each other; tests/foundation checks all three)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,17 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable: the folder's entry for the new name is on disk too."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> Path:

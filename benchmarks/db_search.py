@@ -6,12 +6,16 @@ What it does, in a database of its own (created here, dropped at the end unless 
    rebuilt after it, then ANALYZE;
 2. starts the real service (`python -m database.cli serve`) in a child process and times the main
    searches over HTTP with httpx (randomised parameters per request, warm-up excluded);
-3. prints p50/p95 per scenario and EXPLAIN (ANALYZE, BUFFERS) of the main queries.
+3. prints p50/p95 per scenario and EXPLAIN (ANALYZE, BUFFERS) of the main queries;
+4. runs N concurrent clients (`--clients 1,8,32`) for a filtered search, a defect detail and a CSV
+   export, and prints p50/p95/p99 and errors per N (db_load.py).
 
     .venv/bin/python benchmarks/db_search.py                  # full size (~10 minutes on 2 cores)
     .venv/bin/python benchmarks/db_search.py --defects 100000 --blades 5000 --requests 50   # quick
+    .venv/bin/python benchmarks/db_search.py --defects 20000 --blades 1000 --requests 20 \
+        --clients 1,8 --load-requests 10 --no-explain           # smoke run of the load figure
 
-Target: p95 < 100 ms for a filtered, paginated search.
+Targets: p95 < 100 ms for a filtered, paginated search; alone, and at 32 concurrent clients.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from db_bulk_load import CELLS, CLASSES, END, FAMILIES, SPAN_DAYS, load  # noqa: E402
+from db_load import load_figure  # noqa: E402
 
 from database import migrate  # noqa: E402
 from database.engine import create_db_engine, make_session_factory  # noqa: E402
@@ -72,6 +77,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--clients", default="1,8,32", help="concurrent client counts for the load figure ('' skips it)"
+    )
+    parser.add_argument("--load-requests", type=int, default=50, help="requests per client and kind")
+    parser.add_argument("--pool-size", type=int, default=10, help="the server's database pool size")
+    parser.add_argument("--no-explain", action="store_true", help="skip the EXPLAIN plans")
     return parser.parse_args()
 
 
@@ -82,22 +93,30 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(url: str, home: Path) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, home: Path, pool_size: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "BLADECELL_DATABASE_URL": url, "BLADECELL_HOME": str(home)}
+    env = {
+        **os.environ,
+        "BLADECELL_DATABASE_URL": url,
+        "BLADECELL_HOME": str(home),
+        "BLADECELL_POOL_SIZE": str(pool_size),
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    log = (
+        home / "server.log"
+    )  # a file, not a pipe: an unread pipe fills with access lines and blocks the server
     server = subprocess.Popen(
         [sys.executable, "-m", "database.cli", "serve", "--no-migrate", "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log.open("w"),
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the API server exited: {server.stderr.read()[-2000:]}")
+            raise RuntimeError(f"the API server exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
                 return server, base
@@ -298,7 +317,7 @@ def main() -> None:
         engine.dispose()
 
         home = Path("/tmp") / name
-        server, base = start_server("postgresql+psycopg://" + url.split("://", 1)[1], home)
+        server, base = start_server("postgresql+psycopg://" + url.split("://", 1)[1], home, args.pool_size)
         timings = {}
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
             for label, make in tqdm(scenarios(rng, args.blades).items(), desc="search scenarios"):
@@ -350,7 +369,13 @@ def main() -> None:
                 f"{t['mean_rows']:.0f}",
             )
         console.print(table)
-        results["plans"] = explain(url, console, args.blades)
+        counts = [int(n) for n in args.clients.split(",") if n.strip()]
+        if counts:
+            results["load"] = load_figure(
+                console, base, key, rng, counts, args.load_requests, args.defects, args.pool_size
+            )
+        if not args.no_explain:
+            results["plans"] = explain(url, console, args.blades)
         target = timings["family+class+30 days, 50/page"]["p95_ms"]
         console.print(
             f"target p95 < 100 ms for a filtered, paginated search: {target:.1f} ms "
@@ -361,7 +386,10 @@ def main() -> None:
     finally:
         if server is not None:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
         if not args.keep:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             console.print(f"dropped {name}")

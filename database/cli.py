@@ -5,20 +5,24 @@ The lead's top-level CLI mounts `app`; it also runs standalone: `python -m datab
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from collections.abc import Callable
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from .orm import Role
 
+P = ParamSpec("P")
+R = TypeVar("R")
 app = typer.Typer(
     name="db",
     help="BladeCell records: database migrations, the records API and web page, users and API keys.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+console = Console(soft_wrap=True)  # one message, one line, whatever the terminal width
 UrlOption = Annotated[
     str | None,
     typer.Option("--url", help="SQLAlchemy URL; default $BLADECELL_DATABASE_URL, else the SQLite file"),
@@ -38,12 +42,34 @@ def _factory(url: str | None):
     return settings, make_session_factory(create_db_engine(settings.url))
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/] {message}")
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/] {message}", markup=True, highlight=False)
     raise typer.Exit(code=1)
 
 
+def _database_reachable(command: Callable[P, R]) -> Callable[P, R]:
+    """An unreachable database ends the command with one line naming it, not a 481-line traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        from .errors import DatabaseUnavailableError
+
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, InterfaceError, DatabaseUnavailableError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            _fail(
+                f"cannot reach the database {_redact(_settings(kwargs.get('url')).url)}: "
+                f"{reason[0] if reason else type(exc).__name__}"
+            )
+
+    return run
+
+
 @app.command()
+@_database_reachable
 def upgrade(revision: Annotated[str, typer.Argument()] = "head", url: UrlOption = None) -> None:
     """Migrate the database up (creates it from empty)."""
     from . import migrate
@@ -56,6 +82,7 @@ def upgrade(revision: Annotated[str, typer.Argument()] = "head", url: UrlOption 
 
 
 @app.command()
+@_database_reachable
 def downgrade(
     revision: Annotated[
         str, typer.Argument(help="target revision: an id, '-1', or 'base' (drops every table)")
@@ -71,6 +98,7 @@ def downgrade(
 
 
 @app.command()
+@_database_reachable
 def current(url: UrlOption = None) -> None:
     """Show the database's schema revision and the newest one this version ships."""
     from . import migrate
@@ -80,6 +108,7 @@ def current(url: UrlOption = None) -> None:
 
 
 @app.command()
+@_database_reachable
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -104,6 +133,7 @@ def serve(
 
 
 @app.command("create-user")
+@_database_reachable
 def create_user(
     username: str,
     role: Annotated[Role, typer.Option(help="technician, engineer or admin")],
@@ -125,6 +155,7 @@ def create_user(
 
 
 @app.command("create-key")
+@_database_reachable
 def create_key(username: str, name: str = "", url: UrlOption = None) -> None:
     """Issue an API key for a user and print it (it is shown only this once)."""
     from .errors import RecordsError
@@ -142,6 +173,7 @@ def create_key(username: str, name: str = "", url: UrlOption = None) -> None:
 
 
 @app.command("seed-demo")
+@_database_reachable
 def seed_demo(
     blades_per_family: int = 5,
     cycles_per_blade: int = 2,
@@ -169,6 +201,30 @@ def seed_demo(
         f"demo data: {summary.families} part families, {summary.blades} blades, "
         f"{summary.cycles} cycles, {summary.defects} defects"
     )
+
+
+@app.command("gc-files")
+@_database_reachable
+def gc_files(
+    grace_hours: Annotated[
+        float, typer.Option(help="spare files written this recently (their writer may not have committed)")
+    ] = 1.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, delete nothing")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Delete stored image files that no database row references (left by failed imports)."""
+    from .services.file_gc import collect_garbage
+    from .storage import ContentStore
+
+    settings, factory = _factory(url)
+    with factory() as session:
+        result = collect_garbage(
+            session, ContentStore(settings.home), grace_s=grace_hours * 3600.0, dry_run=dry_run
+        )
+    verb = "would remove" if dry_run else "removed"
+    for path in result.removed:
+        console.print(f"{verb} {path}")
+    console.print(f"{verb} {len(result.removed)} unreferenced files; {result.kept} kept")
 
 
 def _redact(url: str) -> str:

@@ -51,7 +51,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def create_db_engine(
-    url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30_000, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 5,
+    statement_timeout_ms: int = 30_000,
+    pool_timeout_s: float = 30.0,
+    echo: bool = False,
 ) -> Engine:
     """An engine for `url` with the settings each backend needs; creates the SQLite file's folder."""
     url = normalize_url(url)
@@ -70,6 +75,7 @@ def create_db_engine(
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout_s,  # waiting longer for a free connection ends in a 503 (api/errors.py)
         pool_pre_ping=True,  # a server restart leaves stale pooled connections; replace them quietly
         pool_recycle=1800,
         connect_args=connect_args,

@@ -19,6 +19,10 @@ class NotFoundError(RecordsError, LookupError):
         self.key = key
 
 
+class ForbiddenError(RecordsError, PermissionError):
+    """The caller's role may not do this, e.g. register a blade as a technician (HTTP 403)."""
+
+
 class ConflictError(RecordsError):
     """The write contradicts what is already recorded, e.g. a duplicate serial (HTTP 409)."""
 

@@ -24,7 +24,13 @@ class DatabaseSettings(BaseSettings):
     home: Path = Field(default=DEFAULT_HOME, description="data root: SQLite file and image files")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
     max_upload_bytes: int = Field(default=32 * 1024 * 1024, gt=0, description="largest request body")
+    max_image_pixels: int = Field(
+        default=40_000_000, gt=0, description="largest uploaded image (width x height), read from its header"
+    )
     export_row_limit: int = Field(default=2_000_000, gt=0, description="most rows one CSV export streams")
+    auth_failures_per_key: int = Field(default=10, gt=0, description="wrong keys per prefix and client")
+    auth_failures_per_client: int = Field(default=50, gt=0, description="wrong keys per client")
+    auth_failure_window_s: float = Field(default=60.0, gt=0, description="throttle window, seconds")
     pool_size: int = Field(default=5, gt=0)
     statement_timeout_ms: int = Field(default=30_000, ge=0, description="PostgreSQL per-statement limit")
 

@@ -1,7 +1,9 @@
 """Crash-safe file writes for the cell's journals, manifests and saved states.
 
 Write to a temporary sibling, fsync, `os.replace`, then fsync the folder: after a power cut or a
-kill -9 a reader finds the old file or the new one, never a torn one.
+kill -9 a reader finds the old file or the new one, never a torn one. autonad_core and database have
+writers of their own with the same behaviour (the libraries never import each other; tests/foundation
+checks all three).
 """
 
 from __future__ import annotations

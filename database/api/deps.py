@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from ..orm import Role, User
-from ..services.accounts import authenticate_key
+from ..services.accounts import authenticate_key, key_prefix
 from ..settings import DatabaseSettings
 from ..storage import ContentStore
 
@@ -50,8 +50,21 @@ SettingsDep = Annotated[DatabaseSettings, Depends(get_settings)]
 def current_user(
     request: Request, session: SessionDep, api_key: Annotated[str | None, Security(api_key_header)]
 ) -> User:
+    throttle = request.app.state.auth_throttle
+    client = request.client.host if request.client else "unknown"
+    prefix = key_prefix(api_key) if api_key else None
+    if api_key:
+        wait = throttle.retry_after(client, prefix)
+        if wait is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many failed authentications from this client; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
     found = authenticate_key(session, api_key)
     if found is None:
+        if api_key:
+            throttle.record_failure(client, prefix)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid API key (send it in the X-API-Key header)"
@@ -64,9 +77,13 @@ def current_user(
     return user
 
 
+def has_role(user: User, minimum: Role) -> bool:
+    return RANK[user.role] >= RANK[minimum]
+
+
 def require_role(minimum: Role) -> Callable[[User], User]:
     def check(user: Annotated[User, Depends(current_user)]) -> User:
-        if RANK[user.role] < RANK[minimum]:
+        if not has_role(user, minimum):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this needs the {minimum.value} role; you are {user.role.value}"
             )
@@ -82,4 +99,9 @@ Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 def can_see_all_cycles(user: User) -> bool:
-    return RANK[user.role] >= RANK[Role.ENGINEER]
+    return has_role(user, Role.ENGINEER)
+
+
+def can_edit_catalog(user: User) -> bool:
+    """Part families and blades are registered by engineers (the catalog routes need `Engineer`)."""
+    return has_role(user, Role.ENGINEER)

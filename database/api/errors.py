@@ -16,11 +16,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
     ConflictError,
     DatabaseUnavailableError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     StoredFileError,
@@ -34,6 +36,15 @@ FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 def _json(code: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+def busy(what: str) -> JSONResponse:
+    """503 for a service at capacity (not broken): the request did nothing and may be retried."""
+    return _json(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"the service is busy ({what}): the request was not completed and nothing was written; retry shortly",
+        {"Retry-After": RETRY_AFTER_S},
+    )
 
 
 def _unavailable() -> JSONResponse:
@@ -89,6 +100,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return _json(status.HTTP_404_NOT_FOUND, str(exc))
 
+    @app.exception_handler(ForbiddenError)
+    async def forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return _json(status.HTTP_403_FORBIDDEN, str(exc))
+
     @app.exception_handler(ConflictError)
     async def conflict(_: Request, exc: ConflictError) -> JSONResponse:
         return _json(status.HTTP_409_CONFLICT, str(exc))
@@ -106,13 +121,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoredFileError)
     async def stored_file(request: Request, exc: StoredFileError) -> JSONResponse:
-        log.error("data root problem on %s: %s", request.url.path, exc)
+        # The answer names the relative path only; the log adds the data root for whoever repairs it.
+        root = request.app.state.store.root
+        log.error("data root problem on %s (data root %s): %s", request.url.path, root, exc)
         return _json(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc))
 
     @app.exception_handler(DatabaseUnavailableError)
     async def unavailable(_: Request, exc: DatabaseUnavailableError) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
         return _unavailable()
+
+    @app.exception_handler(PoolTimeoutError)
+    async def pool_exhausted(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+        log.warning("no database connection free for %s %s: %s", request.method, request.url.path, exc)
+        return busy("every database connection is in use")
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -10,17 +10,30 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, BigId, CycleState, RequestState, UTCDateTime, Verdict, str_enum, utcnow
+
+ACTIVE_REQUEST_SQL = "state IN ('queued', 'claimed', 'running')"
 
 
 class CycleRequest(Base):
     """A queued request to inspect one blade; the coordinator claims it, runs it, reports back."""
 
     __tablename__ = "cycle_requests"
-    __table_args__ = (Index("ix_cycle_requests_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_cycle_requests_state_created", "state", "created_at"),
+        # One active (queued, claimed or running) request per blade, on both backends: concurrent
+        # starts for one blade cannot both pass the service's check (migration 0003).
+        Index(
+            "uq_cycle_requests_one_active_per_blade",
+            "blade_serial",
+            unique=True,
+            sqlite_where=text(ACTIVE_REQUEST_SQL),
+            postgresql_where=text(ACTIVE_REQUEST_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)

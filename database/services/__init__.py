@@ -4,11 +4,14 @@ For the cell (each call one transaction, `DatabaseUnavailableError` = nothing wr
 - `CycleQueue`: submit / claim_next / mark_running / report_progress / mark_done / mark_failed.
 - `CycleRecorder.record(CycleRecord)`: a whole cycle in one transaction, idempotent on `cycle_uuid`.
 - `ModelRegistry`: register_candidate / deploy / retire / deployed_for / list.
+
+They return the API's own schemas (`CycleStatusOut`, `ModelDetailOut`, ...), so the cell, the CLI
+and the HTTP API see one shape of each thing.
 """
 
-from .queue import CycleQueue, RequestStatus
+from .queue import CycleQueue
 from .recording import CaptureRecord, CycleRecord, CycleRecorder, DefectRecord, FrameRecord, RecordResult
-from .registry import ModelCandidate, ModelInfo, ModelRegistry
+from .registry import ModelCandidate, ModelRegistry
 
 __all__ = [
     "CaptureRecord",
@@ -18,8 +21,6 @@ __all__ = [
     "DefectRecord",
     "FrameRecord",
     "ModelCandidate",
-    "ModelInfo",
     "ModelRegistry",
     "RecordResult",
-    "RequestStatus",
 ]

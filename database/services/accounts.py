@@ -88,6 +88,12 @@ def revoke_api_key(session: Session, key_id: int) -> ApiKey:
     return row
 
 
+def key_prefix(presented: str) -> str | None:
+    """The lookup prefix of a well-formed key, None for anything else (it names no key)."""
+    match = _KEY_PATTERN.match(presented.strip())
+    return match.group(1) if match else None
+
+
 def authenticate(session: Session, presented: str | None) -> User | None:
     """The active user owning the presented, unrevoked key; None for anything else."""
     found = authenticate_key(session, presented)
@@ -98,10 +104,10 @@ def authenticate_key(session: Session, presented: str | None) -> tuple[User, Api
     """Like `authenticate`, also returning the key row (so a request knows which key it came with)."""
     if not presented:
         return None
-    match = _KEY_PATTERN.match(presented.strip())
-    if match is None:
+    prefix = key_prefix(presented)
+    if prefix is None:
         return None
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == match.group(1)))
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.key_hash, hash_api_key(presented.strip())):

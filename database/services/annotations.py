@@ -1,8 +1,9 @@
 """Importing training annotations (image + class-index mask), validated before anything is written.
 
 Checks: both files decode, the mask is single-channel, it has exactly the image's height and width, and
-every mask value names a class. Files are stored by content hash; if the database write then fails,
-the files this import created are removed again, so a failed import leaves nothing behind.
+every mask value names a class. Files are stored by content hash and never deleted here: a concurrent
+import of the same bytes, or an earlier annotation sharing a mask, may reference them. If the database
+write fails, what is left unreferenced is removed by `file_gc.collect_garbage`, which checks the database.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def parse_class_names(text: str) -> list[str]:
 
 
 def validate_pair(
-    image_bytes: bytes, mask_bytes: bytes, class_names: list[str]
+    image_bytes: bytes, mask_bytes: bytes, class_names: list[str], *, max_pixels: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    image = decode_upload(image_bytes, "image", grey=False)
-    mask = decode_upload(mask_bytes, "mask", grey=False)
+    image = decode_upload(image_bytes, "image", grey=False, max_pixels=max_pixels)
+    mask = decode_upload(mask_bytes, "mask", grey=False, max_pixels=max_pixels)
     if mask.ndim != 2:
         raise InvalidInputError(
             "mask", f"must be a single-channel class-index image, got {mask.shape[2]} channels"
@@ -72,17 +73,15 @@ def import_annotation(
     image_bytes: bytes,
     mask_bytes: bytes,
     class_names: list[str],
+    max_pixels: int,
     blade_serial: str | None = None,
     capture_id: int | None = None,
     note: str = "",
     source: AnnotationSource = AnnotationSource.IMPORTED,
     created_by: User | None = None,
-) -> tuple[Annotation, list[str]]:
-    """Validate and store; returns the new row and the paths of files this call created.
-
-    The caller commits, and on a failed commit removes the returned paths (see the annotations router).
-    """
-    image, mask = validate_pair(image_bytes, mask_bytes, class_names)
+) -> Annotation:
+    """Validate and store the files; returns the new (flushed, uncommitted) row. The caller commits."""
+    image, mask = validate_pair(image_bytes, mask_bytes, class_names, max_pixels=max_pixels)
     image_file, mask_file = _as_png(image_bytes, image), _as_png(mask_bytes, mask)
     image_sha, mask_sha = sha256_of(image_file), sha256_of(mask_file)
     existing = session.scalar(
@@ -99,36 +98,28 @@ def import_annotation(
         blade_id = blade.id
     if capture_id is not None and session.get(Capture, capture_id) is None:
         raise NotFoundError("capture", capture_id)
-    created: list[str] = []
-    try:
-        for data in (image_file, mask_file):
-            stored = store.put_bytes(data, ".png")
-            if stored.created:
-                created.append(stored.path)
-        present = [class_names[int(v)] for v in np.unique(mask) if int(v) > 0]
-        row = Annotation(
-            part_family_id=family.id,
-            blade_id=blade_id,
-            capture_id=capture_id,
-            image_path=store.path_for(image_sha, ".png"),
-            image_sha256=image_sha,
-            mask_path=store.path_for(mask_sha, ".png"),
-            mask_sha256=mask_sha,
-            width=int(image.shape[1]),
-            height=int(image.shape[0]),
-            class_names=class_names,
-            classes_present=present,
-            source=source,
-            note=note,
-            created_by_id=created_by.id if created_by else None,
-        )
-        session.add(row)
-        session.flush()
-    except BaseException:
-        for path in created:
-            store.remove(path)
-        raise
-    return row, created
+    image_stored = store.put_bytes(image_file, ".png")
+    mask_stored = store.put_bytes(mask_file, ".png")
+    present = [class_names[int(v)] for v in np.unique(mask) if int(v) > 0]
+    row = Annotation(
+        part_family_id=family.id,
+        blade_id=blade_id,
+        capture_id=capture_id,
+        image_path=image_stored.path,
+        image_sha256=image_sha,
+        mask_path=mask_stored.path,
+        mask_sha256=mask_sha,
+        width=int(image.shape[1]),
+        height=int(image.shape[0]),
+        class_names=class_names,
+        classes_present=present,
+        source=source,
+        note=note,
+        created_by_id=created_by.id if created_by else None,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _as_png(data: bytes, decoded: np.ndarray) -> bytes:

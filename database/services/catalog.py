@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..api.schemas.catalog import BladeHistoryOut, BladeOut, CycleSummaryOut
+from ..errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from ..orm import Blade, Defect, DetectionModel, InspectionCycle, PartFamily
-
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}$"
-SERIAL_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"  # any printable text: serials are data, never SQL
+from ..patterns import CODE_PATTERN
+from ..serials import normalize_serial
 
 
 def _check(field: str, value: str, pattern: str, what: str) -> str:
@@ -25,10 +23,14 @@ def _check(field: str, value: str, pattern: str, what: str) -> str:
 
 
 def get_family(session: Session, code: str) -> PartFamily:
-    family = session.scalar(select(PartFamily).where(PartFamily.code == code))
+    family = get_family_or_none(session, code)
     if family is None:
         raise NotFoundError("part family", code)
     return family
+
+
+def get_family_or_none(session: Session, code: str) -> PartFamily | None:
+    return session.scalar(select(PartFamily).where(PartFamily.code == code))
 
 
 def create_family(session: Session, code: str, name: str = "") -> PartFamily:
@@ -62,6 +64,11 @@ def list_families(session: Session) -> list[PartFamily]:
 
 
 def get_blade(session: Session, serial: str) -> Blade:
+    """The blade whose serial is `serial` in its normal form (any variant of it finds the blade)."""
+    try:
+        serial = normalize_serial(serial)
+    except InvalidInputError:  # text that cannot be a serial names no blade
+        raise NotFoundError("blade", serial) from None
     blade = session.scalar(select(Blade).where(Blade.serial == serial))
     if blade is None:
         raise NotFoundError("blade", serial)
@@ -70,7 +77,7 @@ def get_blade(session: Session, serial: str) -> Blade:
 
 def create_blade(session: Session, serial: str, family_code: str) -> Blade:
     """Register a new blade; a serial that already exists is a conflict naming its family."""
-    serial = _check("serial", serial, SERIAL_PATTERN, "blade serial")
+    serial = normalize_serial(serial, "serial")
     existing = session.scalar(select(Blade).where(Blade.serial == serial))
     if existing is not None:
         family = session.get(PartFamily, existing.part_family_id)
@@ -82,11 +89,21 @@ def create_blade(session: Session, serial: str, family_code: str) -> Blade:
     return blade
 
 
-def ensure_blade(session: Session, serial: str, family_code: str) -> tuple[Blade, PartFamily]:
-    """The blade with `serial`, registered if new; a serial recorded under another family is a conflict."""
-    serial = _check("blade_serial", serial, SERIAL_PATTERN, "blade serial")
-    family = ensure_family(session, family_code)
+def ensure_blade(
+    session: Session, serial: str, family_code: str, *, register: bool = True
+) -> tuple[Blade, PartFamily]:
+    """The blade with `serial`, registered if new; a serial recorded under another family is a conflict.
+
+    `register=False` (a caller whose role may not edit the catalog) refuses a new blade or family
+    with `ForbiddenError` instead of creating it, as the catalog routes would.
+    """
+    serial = normalize_serial(serial)
+    code = _check("part_family", family_code, CODE_PATTERN, "part family code")
+    family = ensure_family(session, code) if register else get_family_or_none(session, code)
     blade = session.scalar(select(Blade).where(Blade.serial == serial))
+    if blade is None and not register:
+        what = f"part family {code!r}" if family is None else f"blade {serial!r}"
+        raise ForbiddenError(f"{what} is not registered; {_ASK_ENGINEER}")
     if blade is None:
         try:
             with session.begin_nested():
@@ -95,44 +112,35 @@ def ensure_blade(session: Session, serial: str, family_code: str) -> tuple[Blade
         except IntegrityError:
             blade = session.scalar(select(Blade).where(Blade.serial == serial))
             assert blade is not None
-    if blade.part_family_id != family.id:
+    if family is None or blade.part_family_id != family.id:
         actual = session.get(PartFamily, blade.part_family_id)
         raise ConflictError(
-            f"blade serial {serial!r} is registered as part family {actual.code!r}, not {family.code!r}"
+            f"blade serial {serial!r} is registered as part family {actual.code!r}, not {code!r}"
         )
     return blade, family
 
 
+_ASK_ENGINEER = "registering it needs the engineer role: ask an engineer to register it (POST /api/v1/blades)"
+
+
 def list_blades(
     session: Session, serial_prefix: str | None, family_code: str | None, limit: int, offset: int
-) -> list[tuple[Blade, str]]:
+) -> list[BladeOut]:
     query = select(Blade, PartFamily.code).join(PartFamily, PartFamily.id == Blade.part_family_id)
     if serial_prefix:
+        try:
+            serial_prefix = normalize_serial(serial_prefix, "serial_prefix")
+        except InvalidInputError:  # no serial starts with text that cannot be part of one
+            return []
         escaped = serial_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Blade.serial.like(f"{escaped}%", escape="\\"))
     if family_code:
         query = query.where(PartFamily.code == family_code)
     rows = session.execute(query.order_by(Blade.serial).limit(limit).offset(offset))
-    return [(blade, code) for blade, code in rows]
+    return [blade_out(blade, code) for blade, code in rows]
 
 
-@dataclass(frozen=True)
-class CycleSummary:
-    id: int
-    cycle_uuid: str
-    cell: str
-    operator: str
-    state: str
-    verdict: str
-    started_at: datetime
-    finished_at: datetime
-    duration_s: float
-    model_version: str | None
-    defect_count: int
-    defects_by_class: dict[str, int]
-
-
-def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, list[CycleSummary]]:
+def blade_history(session: Session, serial: str) -> BladeHistoryOut:
     """Every recorded cycle of a blade, newest first, with its defect counts per class."""
     blade = get_blade(session, serial)
     family = session.get(PartFamily, blade.part_family_id)
@@ -150,7 +158,7 @@ def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, lis
     ):
         counts.setdefault(cycle_id, {})[defect_class] = count
     summaries = [
-        CycleSummary(
+        CycleSummaryOut(
             id=c.id,
             cycle_uuid=str(c.cycle_uuid),
             cell=c.cell,
@@ -166,4 +174,8 @@ def blade_history(session: Session, serial: str) -> tuple[Blade, PartFamily, lis
         )
         for c, version in cycles
     ]
-    return blade, family, summaries
+    return BladeHistoryOut(blade=blade_out(blade, family.code), cycles=summaries)
+
+
+def blade_out(blade: Blade, family_code: str) -> BladeOut:
+    return BladeOut(id=blade.id, serial=blade.serial, part_family=family_code, created_at=blade.created_at)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..errors import InvalidInputError
 from ..orm import Blade, Defect, DetectionModel, PartFamily, ReviewStatus
+from ..serials import normalize_serial
 
 SORT_FIELDS: dict[str, Any] = {
     "detected_at": Defect.detected_at,
@@ -31,6 +32,8 @@ SORT_FIELDS: dict[str, Any] = {
     "id": Defect.id,
 }
 DEFAULT_SORT = "-detected_at"
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class DefectFilter(BaseModel):
@@ -51,13 +54,21 @@ class DefectFilter(BaseModel):
     model_version: str | None = Field(default=None, max_length=64)
     review_status: tuple[ReviewStatus, ...] = Field(default=(), max_length=3)
 
+    @field_validator("blade_serial")
+    @classmethod
+    def _serial(cls, value: str | None) -> str | None:
+        """Any variant of a serial finds its blade; text that cannot be a serial finds nothing."""
+        if value is None:
+            return None
+        try:
+            return normalize_serial(value)
+        except InvalidInputError:
+            return value  # no stored (normalised) serial equals it: an empty result
+
     @field_validator("detected_from", "detected_to")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        """Naive datetimes are read as UTC (the API documents this)."""
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else to_utc_in_range(value)
 
     @model_validator(mode="after")
     def _ranges(self) -> DefectFilter:
@@ -70,6 +81,24 @@ class DefectFilter(BaseModel):
             if lo is not None and hi is not None and lo > hi:
                 raise ValueError(f"{low} ({lo}) is greater than {high} ({hi})")
         return self
+
+
+def to_utc_in_range(value: datetime) -> datetime:
+    """`value` in UTC (naive times are read as UTC, as the API documents), within the searchable range.
+
+    The bounds keep every conversion and the week arithmetic of the statistics inside what `datetime`
+    and both backends can represent: 9999-12-31T23:59:59-00:01 has no UTC datetime at all.
+    """
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ValueError(
+            f"{value.isoformat()} is outside the searchable range: give a time between "
+            f"{EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} UTC"
+        )
+    return utc
 
 
 @dataclass(frozen=True)

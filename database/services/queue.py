@@ -14,13 +14,14 @@ to the queue on the next poll of any cell, so no request is stranded.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..api.schemas.cycles import CycleStatusOut
 from ..engine import is_postgres
 from ..errors import ConflictError, InvalidTransitionError, NotFoundError
 from ..orm import CycleRequest, InspectionCycle, RequestState, User, utcnow
@@ -44,32 +45,8 @@ _ALLOWED: dict[RequestState, set[RequestState]] = {
 }
 
 
-@dataclass(frozen=True)
-class RequestStatus:
-    """What a technician (or the coordinator) sees of one request."""
-
-    id: int
-    request_uuid: uuid.UUID
-    blade_serial: str
-    part_family: str
-    cell: str | None
-    options: dict[str, Any]
-    state: RequestState
-    claimed_by: str | None
-    progress: str
-    error: str | None
-    requested_by: str | None
-    created_at: datetime
-    claimed_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    cycle_id: int | None = None
-    cycle_uuid: uuid.UUID | None = None
-    verdict: str | None = None
-    defect_count: int | None = None
-
-
-def to_status(session: Session, request: CycleRequest) -> RequestStatus:
+def to_status(session: Session, request: CycleRequest) -> CycleStatusOut:
+    """What a technician (or the coordinator) sees of one request: the API's schema."""
     cycle = session.scalar(  # the latest, when a faulted cycle was followed by its resumed completion
         select(InspectionCycle)
         .where(InspectionCycle.request_id == request.id)
@@ -77,8 +54,7 @@ def to_status(session: Session, request: CycleRequest) -> RequestStatus:
         .limit(1)
     )
     requester = session.get(User, request.requested_by_id) if request.requested_by_id else None
-    return RequestStatus(
-        id=request.id,
+    return CycleStatusOut(
         request_uuid=request.request_uuid,
         blade_serial=request.blade_serial,
         part_family=request.part_family_code,
@@ -108,19 +84,13 @@ def submit(
     cell: str | None = None,
     options: dict[str, Any] | None = None,
     requested_by_id: int | None = None,
+    register: bool = True,
 ) -> CycleRequest:
-    """Queue a cycle; registers the blade (and family) if new. One active request per blade."""
-    blade, family = ensure_blade(session, blade_serial, part_family)
-    active = session.scalar(
-        select(CycleRequest).where(
-            CycleRequest.blade_serial == blade.serial, CycleRequest.state.in_(ACTIVE_STATES)
-        )
-    )
-    if active is not None:
-        raise ConflictError(
-            f"blade {blade.serial!r} already has an active cycle request {active.request_uuid} "
-            f"({active.state.value})"
-        )
+    """Queue a cycle; registers the blade (and family) if new, unless `register` is False (then an
+    unknown one is a `ForbiddenError`). One active request per blade: the check gives the clear
+    message, the partial unique index decides when two starts race."""
+    blade, family = ensure_blade(session, blade_serial, part_family, register=register)
+    _refuse_if_active(session, blade.serial)
     request = CycleRequest(
         blade_serial=blade.serial,
         part_family_code=family.code,
@@ -129,9 +99,24 @@ def submit(
         requested_by_id=requested_by_id,
         state=RequestState.QUEUED,
     )
-    session.add(request)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(request)
+    except IntegrityError:  # a concurrent start committed first
+        _refuse_if_active(session, blade.serial)
+        raise
     return request
+
+
+def _refuse_if_active(session: Session, serial: str) -> None:
+    active = session.scalar(
+        select(CycleRequest).where(CycleRequest.blade_serial == serial, CycleRequest.state.in_(ACTIVE_STATES))
+    )
+    if active is not None:
+        raise ConflictError(
+            f"blade {serial!r} already has an active cycle request {active.request_uuid} "
+            f"({active.state.value})"
+        )
 
 
 def get_request(session: Session, request_uuid: uuid.UUID, *, for_update: bool = False) -> CycleRequest:
@@ -249,7 +234,7 @@ class CycleQueue:
         cell: str | None = None,
         options: dict[str, Any] | None = None,
         requested_by: str | None = None,
-    ) -> RequestStatus:
+    ) -> CycleStatusOut:
         with unit_of_work(self._factory, immediate=True) as session:
             user_id = None
             if requested_by is not None:
@@ -261,7 +246,7 @@ class CycleQueue:
             )
             return to_status(session, request)
 
-    def claim_next(self, cell: str) -> RequestStatus | None:
+    def claim_next(self, cell: str) -> CycleStatusOut | None:
         with unit_of_work(self._factory, immediate=True) as session:
             if self.stale_claim_after is not None:
                 requeue_stale(session, self.stale_claim_after)
@@ -270,7 +255,7 @@ class CycleQueue:
 
     def _move(
         self, request_uuid: uuid.UUID, target: RequestState, cell: str | None, **fields: Any
-    ) -> RequestStatus:
+    ) -> CycleStatusOut:
         with unit_of_work(self._factory, immediate=True) as session:
             request = get_request(session, request_uuid, for_update=True)
             transition(request, target, cell=cell, progress=fields.pop("progress", None))
@@ -279,10 +264,10 @@ class CycleQueue:
             session.flush()
             return to_status(session, request)
 
-    def mark_running(self, request_uuid: uuid.UUID, cell: str, progress: str = "started") -> RequestStatus:
+    def mark_running(self, request_uuid: uuid.UUID, cell: str, progress: str = "started") -> CycleStatusOut:
         return self._move(request_uuid, RequestState.RUNNING, cell, progress=progress)
 
-    def report_progress(self, request_uuid: uuid.UUID, cell: str, progress: str) -> RequestStatus:
+    def report_progress(self, request_uuid: uuid.UUID, cell: str, progress: str) -> CycleStatusOut:
         with unit_of_work(self._factory, immediate=True) as session:
             request = get_request(session, request_uuid, for_update=True)
             if request.state not in (RequestState.CLAIMED, RequestState.RUNNING):
@@ -297,20 +282,20 @@ class CycleQueue:
             session.flush()
             return to_status(session, request)
 
-    def mark_done(self, request_uuid: uuid.UUID, cell: str, progress: str = "done") -> RequestStatus:
+    def mark_done(self, request_uuid: uuid.UUID, cell: str, progress: str = "done") -> CycleStatusOut:
         return self._move(request_uuid, RequestState.DONE, cell, progress=progress)
 
-    def mark_failed(self, request_uuid: uuid.UUID, cell: str, error: str) -> RequestStatus:
+    def mark_failed(self, request_uuid: uuid.UUID, cell: str, error: str) -> CycleStatusOut:
         return self._move(request_uuid, RequestState.FAILED, cell, progress="failed", error=error)
 
-    def release(self, request_uuid: uuid.UUID, cell: str) -> RequestStatus:
+    def release(self, request_uuid: uuid.UUID, cell: str) -> CycleStatusOut:
         """Hand a claimed (not yet running) request back to the queue, e.g. on coordinator shutdown."""
         return self._move(request_uuid, RequestState.QUEUED, cell, progress="released")
 
-    def cancel(self, request_uuid: uuid.UUID) -> RequestStatus:
+    def cancel(self, request_uuid: uuid.UUID) -> CycleStatusOut:
         return self._move(request_uuid, RequestState.CANCELLED, None, progress="cancelled")
 
-    def status(self, request_uuid: uuid.UUID) -> RequestStatus:
+    def status(self, request_uuid: uuid.UUID) -> CycleStatusOut:
         with self._factory() as session:
             return to_status(session, get_request(session, request_uuid))
 

@@ -7,14 +7,13 @@ concurrent deploys cannot leave two deployed models or none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..api.schemas.registry import ModelDetailOut
 from ..engine import is_postgres
 from ..errors import ConflictError, InvalidTransitionError, NotFoundError
 from ..orm import DetectionModel, ModelStatus, PartFamily, utcnow
@@ -41,28 +40,10 @@ class ModelCandidate(BaseModel):
     notes: str = ""
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    id: int
-    version: str
-    part_family: str
-    status: ModelStatus
-    architecture: dict[str, Any]
-    metrics: dict[str, float]
-    latency_ms: float | None
-    latency_device: str
-    weights_path: str
-    weights_sha256: str | None
-    dataset_snapshot: str
-    notes: str
-    created_at: datetime
-    deployed_at: datetime | None
-    retired_at: datetime | None
-
-
-def to_info(session: Session, model: DetectionModel) -> ModelInfo:
+def to_info(session: Session, model: DetectionModel) -> ModelDetailOut:
+    """The API's view of a model (the cell's Python API returns the same shape)."""
     family = session.get(PartFamily, model.part_family_id)
-    return ModelInfo(
+    return ModelDetailOut(
         id=model.id,
         version=model.version,
         part_family=family.code,
@@ -171,28 +152,28 @@ class ModelRegistry:
     def __init__(self, target: sessionmaker[Session] | Engine | str | None = None) -> None:
         self._factory = session_factory_for(target)
 
-    def register_candidate(self, candidate: ModelCandidate) -> ModelInfo:
+    def register_candidate(self, candidate: ModelCandidate) -> ModelDetailOut:
         with unit_of_work(self._factory, immediate=True) as session:
             return to_info(session, register_candidate(session, candidate))
 
-    def deploy(self, key: int | str) -> ModelInfo:
+    def deploy(self, key: int | str) -> ModelDetailOut:
         with unit_of_work(self._factory, immediate=True) as session:
             return to_info(session, deploy(session, key))
 
-    def retire(self, key: int | str) -> ModelInfo:
+    def retire(self, key: int | str) -> ModelDetailOut:
         with unit_of_work(self._factory, immediate=True) as session:
             return to_info(session, retire(session, key))
 
-    def get(self, key: int | str) -> ModelInfo:
+    def get(self, key: int | str) -> ModelDetailOut:
         with self._factory() as session:
             return to_info(session, get_model(session, key))
 
-    def deployed_for(self, part_family: str) -> ModelInfo | None:
+    def deployed_for(self, part_family: str) -> ModelDetailOut | None:
         """The model the detector should run for `part_family`; None means 'design one first'."""
         with self._factory() as session:
             model = deployed_for(session, part_family)
             return to_info(session, model) if model else None
 
-    def list(self, part_family: str | None = None, status: ModelStatus | None = None) -> list[ModelInfo]:
+    def list(self, part_family: str | None = None, status: ModelStatus | None = None) -> list[ModelDetailOut]:
         with self._factory() as session:
             return [to_info(session, m) for m in list_models(session, part_family, status)]

@@ -10,7 +10,7 @@ from db_helpers import png_bytes
 from sqlalchemy import select
 
 from database.orm import ApiKey, Role
-from database.services import CycleQueue
+from database.services import CycleQueue, catalog
 
 RANK = {"anonymous": -1, "technician": 0, "engineer": 1, "admin": 2}
 ROLES = {"anonymous": None, "technician": "tech", "engineer": "eng", "admin": "admin"}
@@ -21,6 +21,10 @@ def _matrix(seeded: dict, factory) -> list[tuple[str, str, str, dict, int]]:
     users = seeded["users"]
     defect = seeded["defect_ids"][0]
     queue = CycleQueue(factory)
+    with factory() as session:  # technicians start cycles only for registered blades
+        for role in RANK:
+            catalog.create_blade(session, f"M-{role}", "HPT1")
+        session.commit()
     own = {
         name: queue.submit(f"OWN-{name}", "HPT1", requested_by=name).request_uuid
         for name in ROLES.values()
@@ -152,6 +156,10 @@ def test_matrix_covers_every_operation_in_the_openapi_schema(client, seeded, fac
 
 
 def test_technicians_see_only_their_own_cycle_requests(client, users, factory) -> None:
+    with factory() as session:  # technicians start cycles only for registered blades
+        for serial in ("A-1", "B-1"):
+            catalog.create_blade(session, serial, "HPT1")
+        session.commit()
     mine = client.post(
         "/api/v1/cycles", json={"blade_serial": "A-1", "part_family": "HPT1"}, headers=users["tech"].headers
     )

@@ -5,8 +5,15 @@ from __future__ import annotations
 from database.services import CycleQueue, CycleRecorder
 
 
+def register(client, users, serial: str, family: str = "HPT1") -> None:
+    """Technicians start cycles only for registered blades; an engineer registers them."""
+    body = {"serial": serial, "part_family": family}
+    assert client.post("/api/v1/blades", json=body, headers=users["eng"].headers).status_code == 201
+
+
 def test_start_cycle_then_follow_it_through_the_cell(client, users, factory, builder) -> None:
     tech = users["tech"].headers
+    register(client, users, "SN-100")
     started = client.post(
         "/api/v1/cycles",
         json={"blade_serial": "SN-100", "part_family": "HPT1", "options": {"force_redesign": True}},
@@ -43,6 +50,7 @@ def test_start_cycle_then_follow_it_through_the_cell(client, users, factory, bui
 
 def test_start_cycle_conflicts_and_validation(client, users) -> None:
     tech = users["tech"].headers
+    register(client, users, "SN-1")
     ok = client.post("/api/v1/cycles", json={"blade_serial": "SN-1", "part_family": "HPT1"}, headers=tech)
     assert ok.status_code == 202
     again = client.post("/api/v1/cycles", json={"blade_serial": "SN-1", "part_family": "HPT1"}, headers=tech)
@@ -71,6 +79,7 @@ def test_start_cycle_conflicts_and_validation(client, users) -> None:
 
 def test_cancel_only_before_the_cell_starts(client, users, factory) -> None:
     tech = users["tech"].headers
+    register(client, users, "SN-1")
     first = client.post(
         "/api/v1/cycles", json={"blade_serial": "SN-1", "part_family": "HPT1"}, headers=tech
     ).json()

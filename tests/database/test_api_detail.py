@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
+import pytest
 from db_helpers import CLASSES, all_defects, parse_time
 
 
@@ -148,3 +149,27 @@ def test_nul_and_lone_surrogates_are_422_not_database_errors(client, users, seed
         assert client.get("/api/v1/defects", params=params, headers=headers).status_code == 422
     assert client.get("/api/v1/blades/a%00b/history", headers=headers).status_code == 422
     assert client.get(f"/api/v1/defects/{defect}", headers=headers).json()["review_status"] == "unreviewed"
+
+
+@pytest.mark.parametrize("bad_path", ["../../../etc/passwd", "/etc/passwd", "files/00/00/gone.png"])
+def test_a_row_pointing_outside_or_at_nothing_is_a_500_that_hides_the_data_root(
+    client, users, seeded, factory, home, bad_path, caplog
+) -> None:
+    """A stored path is written by the server, never by the client: a bad one is the server's fault
+    (500, logged with the data root), not invalid input (422), and the answer names no absolute path."""
+    from database.orm import CaptureFrame, Defect
+
+    defect_id = seeded["defect_ids"][0]
+    with factory() as session:
+        capture_id = session.get(Defect, defect_id).capture_id
+        frame = session.query(CaptureFrame).filter_by(capture_id=capture_id, channel="white").one()
+        frame.path = bad_path
+        session.commit()
+    for route in ("overlay.png", "capture.png"):
+        with caplog.at_level("ERROR", logger="database.api.errors"):
+            response = client.get(f"/api/v1/defects/{defect_id}/{route}", headers=users["eng"].headers)
+        assert response.status_code == 500, response.text
+        detail = response.json()["detail"]
+        assert str(home) not in detail and str(home.resolve()) not in detail and "/etc" not in detail
+        assert f"capture {capture_id}" in detail or "stored file" in detail
+        assert str(home.resolve()) in caplog.text  # the operator's log has what is needed to repair it

@@ -3,6 +3,7 @@ service recovers by itself once the database answers again."""
 
 from __future__ import annotations
 
+import pytest
 from db_helpers import connection_dies_on
 from sqlalchemy import func, select
 
@@ -21,8 +22,8 @@ def test_connection_lost_while_starting_a_cycle_is_503_with_nothing_written(
     client, users, engine, factory
 ) -> None:
     """Family and blade are inserted first, then the request: killing the connection at the request
-    INSERT must roll the family and blade back too."""
-    tech = users["tech"].headers
+    INSERT must roll the family and blade back too (an engineer may register them on the way)."""
+    tech = users["eng"].headers
     with connection_dies_on(engine, "INSERT INTO cycle_requests") as fired:
         response = client.post(
             "/api/v1/cycles", json={"blade_serial": "SN-1", "part_family": "NEW-FAM"}, headers=tech
@@ -84,3 +85,27 @@ def test_unreachable_database_is_503_on_every_endpoint_kind(tmp_path) -> None:
             response = client.request(method, path, headers=key, json={})
             assert response.status_code == 503, (path, response.text)
             assert response.headers["retry-after"] == "5"
+
+
+@pytest.mark.postgres
+def test_no_free_connection_is_a_503_not_a_500(postgres_url, tmp_path) -> None:
+    """Every pooled connection busy (a burst beyond capacity): the request waits the pool timeout and
+    is answered 503 with Retry-After, like an outage, instead of an internal error."""
+    from fastapi.testclient import TestClient
+
+    from database.api import create_app
+    from database.engine import create_db_engine
+    from database.settings import DatabaseSettings
+
+    engine = create_db_engine(postgres_url, pool_size=1, pool_timeout_s=0.3)  # 1 + 1 overflow
+    held = [engine.connect(), engine.connect()]
+    try:
+        app = create_app(DatabaseSettings(home=tmp_path, database_url=postgres_url), engine)
+        with TestClient(app) as client:
+            response = client.get("/api/v1/health")
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert "every database connection is in use" in response.json()["detail"]
+    finally:
+        for connection in held:
+            connection.close()
+        engine.dispose()

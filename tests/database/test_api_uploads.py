@@ -3,6 +3,7 @@ refused with a clear error and leave neither rows nor files behind."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -120,8 +121,18 @@ def test_oversized_uploads_are_413_before_anything_is_written(client, users, hom
     assert stored_files(home) == files_before and annotation_count(factory) == count_before
 
 
-def test_import_rolls_back_files_when_the_database_refuses(client, users, home, factory, monkeypatch) -> None:
+def test_a_refused_import_leaves_files_only_the_collector_removes(
+    client, users, home, factory, store, monkeypatch
+) -> None:
+    """The request never deletes stored files (a concurrent import may share them); the collector,
+    which checks the database, removes what is unreferenced once it is older than the grace period."""
     from sqlalchemy.orm import Session
+
+    from database.services.file_gc import collect_garbage
+
+    kept_image = png_bytes(np.full((32, 32), 7, np.uint8))
+    shared_mask = png_bytes(np.zeros((32, 32), np.uint8))
+    assert upload(client, users["eng"].headers, kept_image, shared_mask).status_code == 201
 
     def refuse(self):
         raise RuntimeError("disk full on the database server")
@@ -131,9 +142,19 @@ def test_import_rolls_back_files_when_the_database_refuses(client, users, home, 
     )
     monkeypatch.setattr(Session, "commit", refuse)
     with pytest.raises(RuntimeError, match="disk full"):
-        upload(client, users["eng"].headers, image, png_bytes(np.zeros((32, 32), np.uint8)))
+        upload(client, users["eng"].headers, image, shared_mask)
     monkeypatch.undo()
-    assert stored_files(home) == [] and annotation_count(factory) == 0
+    assert annotation_count(factory) == 1 and len(stored_files(home)) == 3
+
+    with factory() as session:
+        young = collect_garbage(session, store)  # default grace: a just-written file may yet be committed
+        assert young.removed == () and young.kept == 3
+        result = collect_garbage(session, store, grace_s=-1.0)
+    orphan = store.path_for(hashlib.sha256(image).hexdigest(), ".png")
+    assert result.removed == (orphan,) and result.kept == 2
+    with factory() as session:
+        (row,) = session.scalars(select(Annotation))
+    assert sorted(stored_files(home)) == sorted([home / row.image_path, home / row.mask_path])
 
 
 def test_upload_limit_applies_to_any_body(client, users, settings) -> None:
@@ -143,3 +164,53 @@ def test_upload_limit_applies_to_any_body(client, users, settings) -> None:
         headers={**users["eng"].headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A 1-bit grey PNG of `width` x `height` zeros: tens of kB on disk, width*height pixels decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (width + 7) // 8)
+    packer = zlib.compressobj(9)
+    blocks = [min(500, height - start) for start in range(0, height, 500)]
+    body = b"".join(packer.compress(row * rows) for rows in blocks) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def test_image_bombs_are_refused_from_the_header_before_decoding(
+    client, users, home, factory, settings, monkeypatch
+) -> None:
+    bomb = png_bomb(20000, 20000)
+    assert len(bomb) < settings.max_upload_bytes  # small on disk: only the pixel limit can stop it
+    decoded = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append(1) or real_imdecode(*a))
+    small = png_bytes(np.zeros((20, 20), np.uint8))
+    for image, mask, field in ((bomb, small, "image"), (small, bomb, "mask")):
+        decoded.clear()
+        response = upload(client, users["eng"].headers, image, mask)
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"][0]
+        assert detail["loc"][-1] == field
+        assert "20000x20000 = 400,000,000 pixels" in detail["msg"]
+        assert f"limit of {settings.max_image_pixels:,} pixels" in detail["msg"]
+        assert len(decoded) <= (1 if field == "mask" else 0)  # the bomb itself was never decoded
+    assert annotation_count(factory) == 0 and stored_files(home) == []
+
+
+def test_pixel_limit_is_inclusive_and_unidentifiable_formats_are_refused() -> None:
+    from database.errors import InvalidInputError
+    from database.storage import decode_upload
+
+    assert decode_upload(png_bomb(100, 100), "image", grey=True, max_pixels=10_000).shape == (100, 100)
+    with pytest.raises(InvalidInputError, match=r"100x100 = 10,000 pixels exceed the limit of 9,999"):
+        decode_upload(png_bomb(100, 100), "image", grey=True, max_pixels=9_999)
+    ok, pfm = cv2.imencode(".pfm", np.zeros((4, 4), np.float32))  # OpenCV reads it; no header check
+    assert ok
+    with pytest.raises(InvalidInputError, match="not a readable image"):
+        decode_upload(pfm.tobytes(), "image", grey=False, max_pixels=10_000)

@@ -48,6 +48,16 @@ def test_cli_migrates_creates_users_keys_and_demo_data(db_url, tmp_path, monkeyp
     assert "2 part families, 2 blades, 2 cycles" in seeded.output
     assert list((tmp_path / "files").rglob("*.png"))  # demo images really exist under BLADECELL_HOME
 
+    stray = tmp_path / "files" / "00" / "00" / ("0" * 64 + ".png")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"left by a failed import")
+    images = len(list((tmp_path / "files").rglob("*.png")))
+    dry = run("gc-files", "--grace-hours", "0", "--dry-run", "--url", db_url)
+    assert dry.exit_code == 0 and "would remove 1 unreferenced files" in dry.output and stray.exists()
+    swept = run("gc-files", "--grace-hours", "0", "--url", db_url)
+    assert swept.exit_code == 0 and f"removed 1 unreferenced files; {images - 1} kept" in swept.output
+    assert not stray.exists() and len(list((tmp_path / "files").rglob("*.png"))) == images - 1
+
     down = run("downgrade", "base", "--url", db_url)
     assert down.exit_code == 0 and migrate.current_revision(db_url) is None
 
@@ -55,5 +65,31 @@ def test_cli_migrates_creates_users_keys_and_demo_data(db_url, tmp_path, monkeyp
 def test_cli_help_lists_the_commands() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("upgrade", "downgrade", "serve", "create-user", "create-key", "seed-demo"):
+    for command in ("upgrade", "downgrade", "serve", "create-user", "create-key", "seed-demo", "gc-files"):
         assert command in result.output
+
+
+def test_commands_against_an_unreachable_database_print_one_clear_line(tmp_path) -> None:
+    """A real process (what a technician sees in the terminal): one line naming the database, no
+    traceback, exit status 1; the password in the URL is not printed."""
+    import os
+    import subprocess
+    import sys
+
+    dead = "postgresql+psycopg://bladecell:secret@127.0.0.1:1/records"
+    env = {**os.environ, "BLADECELL_HOME": str(tmp_path)}
+    for args in (["serve", "--port", "0"], ["serve", "--no-migrate"], ["upgrade"], ["current"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "database.cli", *args, "--url", dead],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        output = (result.stdout + result.stderr).strip()
+        assert result.returncode == 1, (args, output)
+        assert "Traceback" not in output and len(output.splitlines()) == 1, (args, output)
+        assert output.startswith(
+            "error: cannot reach the database postgresql+psycopg://bladecell:***@127.0.0.1:1/records"
+        )
+        assert "secret" not in output

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -115,3 +118,37 @@ def test_one_deployed_model_per_family_is_enforced_by_the_schema(engine: sa.Engi
         assert (
             conn.execute(sa.text("SELECT count(*) FROM models WHERE status = 'deployed'")).scalar_one() == 1
         )
+
+
+def _insert_request(conn, serial: str, state: str) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO cycle_requests (request_uuid, blade_serial, part_family_code, options, state,"
+            " progress, created_at, updated_at) VALUES (:u, :s, 'F', '{}', :st, '', :t, :t)"
+        ),
+        {"u": uuid.uuid4().hex, "s": serial, "st": state, "t": "2026-01-01 00:00:00"},
+    )
+
+
+def test_one_active_request_per_blade_migration_reports_duplicates_then_enforces(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            _insert_request(conn, "SN-1", "queued")
+            _insert_request(conn, "SN-1", "running")
+            _insert_request(conn, "SN-2", "queued")
+            _insert_request(conn, "SN-2", "done")
+        with pytest.raises(RuntimeError, match=r"more than one active cycle request: 'SN-1' \(2\); cancel"):
+            migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == "0002"  # nothing changed: the operator decides
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE cycle_requests SET state = 'cancelled' WHERE state = 'running'"))
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            _insert_request(conn, "SN-2", "claimed")
+        with engine.begin() as conn:  # finished requests do not count
+            _insert_request(conn, "SN-1", "failed")
+    finally:
+        engine.dispose()

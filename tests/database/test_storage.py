@@ -27,10 +27,30 @@ def test_same_bytes_are_stored_once_under_their_hash(tmp_path) -> None:
     assert not list(tmp_path.rglob(".incoming-*"))  # no temporary files left behind
 
 
+def test_rewriting_an_old_file_protects_it_from_the_collector(tmp_path) -> None:
+    """A writer that finds its bytes already stored renews their age, so `remove_if_older` (the
+    garbage collector's delete) spares a file that is about to be referenced again."""
+    import os
+    import time
+
+    store = ContentStore(tmp_path)
+    stored = store.put_bytes(b"old bytes", ".bin")
+    path = tmp_path / stored.path
+    os.utime(path, (time.time() - 7200, time.time() - 7200))
+    cutoff = time.time() - 3600
+    assert not store.put_bytes(b"old bytes", ".bin").created
+    assert path.stat().st_mtime > cutoff
+    assert store.remove_if_older(stored.path, cutoff) is False and path.exists()
+    os.utime(path, (time.time() - 7200, time.time() - 7200))
+    assert [p for p, _ in store.stored_paths()] == [stored.path]
+    assert store.remove_if_older(stored.path, cutoff) is True and not path.exists()
+    assert store.remove_if_older(stored.path, cutoff) is False  # already gone: no error
+
+
 def test_reads_are_verified_and_confined_to_the_root(tmp_path) -> None:
     store = ContentStore(tmp_path / "home")
     stored = store.put_bytes(b"\x89PNG fake", ".png")
-    with pytest.raises(InvalidInputError, match="outside the data root"):
+    with pytest.raises(StoredFileError, match=r"outside the data root$"):  # a server-side fault
         store.resolve("../../etc/passwd")
     with pytest.raises(StoredFileError, match="missing"):
         store.read_bytes("files/00/00/nothing.png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,21 +29,43 @@ FLAGS = [
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator:
+def browser(tmp_path: Path) -> Iterator:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         pytest.skip(f"Debian chromium not installed at {CHROMIUM} (scripts/setup.sh installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 1400})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.js_errors = errors
-        yield page
-        context.close()
+        yield browser
         browser.close()
+
+
+def _page(browser, *, bypass_csp: bool):
+    context = browser.new_context(
+        accept_downloads=True, viewport={"width": 1280, "height": 1400}, bypass_csp=bypass_csp
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    return context, page
+
+
+@pytest.fixture
+def browser_page(browser) -> Iterator:
+    """A page for driving the UI; CSP bypassed because Playwright's wait_for_function evaluates
+    strings, which the policy forbids (test_page_and_docs_run_under_the_csp checks the policy)."""
+    context, page = _page(browser, bypass_csp=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def strict_page(browser) -> Iterator:
+    """A page that obeys the server's Content-Security-Policy, as a real browser does."""
+    context, page = _page(browser, bypass_csp=False)
+    yield page
+    context.close()
 
 
 def test_search_detail_chart_review_and_csv(
@@ -146,3 +169,37 @@ def test_wrong_key_is_reported_on_the_page(live_server, browser_page, users) -> 
     page.click("#sign-in")
     page.wait_for_function("document.querySelector('#error-banner').textContent.startsWith('403')")
     assert page.locator("#results tbody tr").count() == 0
+
+
+def test_page_and_docs_run_under_the_csp_and_load_only_from_this_server(
+    live_server, strict_page, seeded
+) -> None:
+    """The Content-Security-Policy blocks nothing the page or the docs need, and neither asks another
+    host for anything (the Swagger UI files are vendored)."""
+    page = strict_page
+    page.set_default_timeout(15_000)
+    requested: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: console.append(message.text))
+
+    page.goto(f"{live_server}/docs")
+    page.wait_for_selector(".opblock-summary-path")  # the operations were rendered
+    assert page.locator(".opblock").count() > 20
+    page.goto(f"{live_server}/ui/")
+    page.fill("#api-key", seeded["users"]["eng"].key)
+    page.click("#sign-in")
+    page.locator("#whoami", has_text="signed in as eng").wait_for()
+    page.locator("#results tbody tr").first.wait_for()  # the search ran and rendered under the policy
+    page.locator("#results tbody tr").first.click()
+    page.locator("#detail:not([hidden])").wait_for()
+    overlay = page.locator("#overlay-img")
+    deadline = time.monotonic() + 15
+    while not overlay.evaluate("img => img.complete && img.naturalWidth > 0"):  # blob: URL under img-src
+        assert time.monotonic() < deadline, "the overlay image never loaded under the CSP"
+        page.wait_for_timeout(50)
+
+    foreign = [url for url in requested if not url.startswith((live_server, "data:", "blob:"))]
+    assert foreign == []
+    assert [m for m in console if "Content Security Policy" in m] == []
+    assert page.js_errors == []

@@ -94,6 +94,11 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     assert json.loads(_sim_state(cell))["holder"] == holder
 
     # second cycle: requested through the API's queue, run by the coordinator, no redesign
+    engineer = _api_client("engineer")
+    registered = engineer.post(  # technicians start cycles for registered blades only
+        "/api/v1/blades", json={"serial": "SN-E2E-0002", "part_family": FAMILY}
+    )
+    assert registered.status_code == 201, registered.text
     technician = _api_client("technician")
     response = technician.post("/api/v1/cycles", json={"blade_serial": "SN-E2E-0002", "part_family": FAMILY})
     assert response.status_code == 202, response.text
@@ -118,7 +123,6 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     assert status["defect_count"] == len(second.defects)
 
     # both cycles recorded with their captures and defects
-    engineer = _api_client("engineer")
     for serial, record_id, detected in (
         ("SN-E2E-0001", first.record_id, detections),
         ("SN-E2E-0002", status["cycle_id"], second),

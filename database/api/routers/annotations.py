@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from ...services import annotations as annotation_service
-from ..deps import Engineer, SessionDep, StoreDep
+from ..deps import Engineer, SessionDep, SettingsDep, StoreDep
 from ..schemas.annotations import AnnotationOut
 from ..schemas.common import CONFLICT, ERROR_RESPONSES, NO_NUL, NOT_FOUND, IdPath, Message
 
@@ -29,6 +29,7 @@ def _out(row, family_code: str) -> AnnotationOut:
 def import_annotation(
     session: SessionDep,
     store: StoreDep,
+    settings: SettingsDep,
     user: Engineer,
     image: Annotated[UploadFile, File(description="the image (PNG, TIFF, BMP or JPEG)")],
     mask: Annotated[UploadFile, File(description="8-bit single-channel PNG, pixel value = class index")],
@@ -46,25 +47,23 @@ def import_annotation(
     note: Annotated[str, Form(max_length=2000, pattern=NO_NUL)] = "",
 ) -> AnnotationOut:
     names = annotation_service.parse_class_names(class_names)
-    row, created = annotation_service.import_annotation(
+    row = annotation_service.import_annotation(
         session,
         store,
         part_family=part_family,
         image_bytes=image.file.read(),
         mask_bytes=mask.file.read(),
         class_names=names,
+        max_pixels=settings.max_image_pixels,
         blade_serial=blade_serial or None,
         capture_id=capture_id,
         note=note,
         created_by=user,
     )
     result = _out(row, part_family.strip())
-    try:
-        session.commit()
-    except BaseException:
-        for path in created:  # the database refused: don't leave the new files behind either
-            store.remove(path)
-        raise
+    # A refused commit leaves the files unreferenced; `bladecell db gc-files` collects them, never
+    # this request (a concurrent import of the same bytes may be the one that commits).
+    session.commit()
     return result
 
 

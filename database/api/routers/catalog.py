@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
+from ...patterns import SERIAL_PATTERN
 from ...services import catalog
-from ...services.catalog import SERIAL_PATTERN
 from ..deps import Engineer, SessionDep
-from ..schemas.catalog import BladeHistoryOut, BladeIn, BladeOut, CycleSummaryOut, PartFamilyIn, PartFamilyOut
+from ..schemas.catalog import BladeHistoryOut, BladeIn, BladeOut, PartFamilyIn, PartFamilyOut
 from ..schemas.common import CONFLICT, ERROR_RESPONSES, NO_NUL, NOT_FOUND
 
 router = APIRouter(tags=["blades"], responses=ERROR_RESPONSES)
@@ -43,8 +43,7 @@ def list_blades(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[BladeOut]:
-    rows = catalog.list_blades(session, serial_prefix, part_family, limit, offset)
-    return [BladeOut(id=b.id, serial=b.serial, part_family=code, created_at=b.created_at) for b, code in rows]
+    return catalog.list_blades(session, serial_prefix, part_family, limit, offset)
 
 
 @router.post(
@@ -56,9 +55,7 @@ def list_blades(
 )
 def create_blade(body: BladeIn, session: SessionDep, _: Engineer) -> BladeOut:
     blade = catalog.create_blade(session, body.serial, body.part_family)
-    result = BladeOut(
-        id=blade.id, serial=blade.serial, part_family=body.part_family.strip(), created_at=blade.created_at
-    )
+    result = catalog.blade_out(blade, body.part_family.strip())
     session.commit()
     return result
 
@@ -74,10 +71,4 @@ def blade_history(
     session: SessionDep,
     _: Engineer,
 ) -> BladeHistoryOut:
-    blade, family, cycles = catalog.blade_history(session, serial)
-    return BladeHistoryOut(
-        blade=BladeOut(
-            id=blade.id, serial=blade.serial, part_family=family.code, created_at=blade.created_at
-        ),
-        cycles=[CycleSummaryOut.model_validate(c) for c in cycles],
-    )
+    return catalog.blade_history(session, serial)

@@ -10,14 +10,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import select
 
 from ...errors import NotFoundError
-from ...orm import Blade, CycleRequest, DetectionModel, InspectionCycle, PartFamily, RequestState
-from ...services import queue
-from ..deps import Engineer, SessionDep, Technician, can_see_all_cycles
-from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, IdPath
-from ..schemas.cycles import CaptureOut, CycleStart, CycleStatusOut, InspectionOut
+from ...orm import CycleRequest, RequestState
+from ...services import inspections, queue
+from ..deps import Engineer, SessionDep, Technician, can_edit_catalog, can_see_all_cycles
+from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, IdPath, Message
+from ..schemas.cycles import CycleStart, CycleStatusOut, InspectionOut
 
 router = APIRouter(tags=["cycles"], responses=ERROR_RESPONSES)
 
@@ -33,10 +32,10 @@ def _visible_request(session: SessionDep, user: Technician, request_uuid: uuid.U
     "/cycles",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CycleStatusOut,
-    responses=CONFLICT,
+    responses={**CONFLICT, 403: {"model": Message, "description": "a technician named an unknown blade"}},
     summary="Start a cycle: queue a request for the cell",
 )
-def start_cycle(body: CycleStart, session: SessionDep, user: Technician) -> queue.RequestStatus:
+def start_cycle(body: CycleStart, session: SessionDep, user: Technician) -> CycleStatusOut:
     request = queue.submit(
         session,
         body.blade_serial,
@@ -44,6 +43,7 @@ def start_cycle(body: CycleStart, session: SessionDep, user: Technician) -> queu
         cell=body.cell,
         options=body.options.model_dump(),
         requested_by_id=user.id,
+        register=can_edit_catalog(user),  # a technician starts cycles only for registered blades
     )
     result = queue.to_status(session, request)
     session.commit()
@@ -57,7 +57,7 @@ def list_cycles(
     state: RequestState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> list[queue.RequestStatus]:
+) -> list[CycleStatusOut]:
     owner = None if can_see_all_cycles(user) else user.id
     rows = queue.list_requests(session, requested_by_id=owner, state=state, limit=limit, offset=offset)
     return [queue.to_status(session, r) for r in rows]
@@ -66,7 +66,7 @@ def list_cycles(
 @router.get(
     "/cycles/{request_uuid}", response_model=CycleStatusOut, responses=NOT_FOUND, summary="Cycle status"
 )
-def cycle_status(request_uuid: uuid.UUID, session: SessionDep, user: Technician) -> queue.RequestStatus:
+def cycle_status(request_uuid: uuid.UUID, session: SessionDep, user: Technician) -> CycleStatusOut:
     return queue.to_status(session, _visible_request(session, user, request_uuid))
 
 
@@ -76,7 +76,7 @@ def cycle_status(request_uuid: uuid.UUID, session: SessionDep, user: Technician)
     responses={**NOT_FOUND, **CONFLICT},
     summary="Cancel a request the cell has not started",
 )
-def cancel_cycle(request_uuid: uuid.UUID, session: SessionDep, user: Technician) -> queue.RequestStatus:
+def cancel_cycle(request_uuid: uuid.UUID, session: SessionDep, user: Technician) -> CycleStatusOut:
     request = _visible_request(session, user, request_uuid)
     queue.transition(request, RequestState.CANCELLED, cell=None, progress="cancelled")
     session.flush()
@@ -93,32 +93,4 @@ def cancel_cycle(request_uuid: uuid.UUID, session: SessionDep, user: Technician)
 )
 def inspection(inspection_id: IdPath, session: SessionDep, _: Engineer) -> InspectionOut:
     """A recorded cycle with its captures; `inspection_id` is the `cycle_id` other records carry."""
-    cycle = session.get(InspectionCycle, inspection_id)
-    if cycle is None:
-        raise NotFoundError("inspection cycle", inspection_id)
-    blade = session.get(Blade, cycle.blade_id)
-    family = session.get(PartFamily, blade.part_family_id)
-    model = session.get(DetectionModel, cycle.model_id) if cycle.model_id else None
-    request_uuid = (
-        session.scalar(select(CycleRequest.request_uuid).where(CycleRequest.id == cycle.request_id))
-        if cycle.request_id
-        else None
-    )
-    return InspectionOut(
-        id=cycle.id,
-        cycle_uuid=cycle.cycle_uuid,
-        blade_serial=blade.serial,
-        part_family=family.code,
-        cell=cycle.cell,
-        operator=cycle.operator,
-        state=cycle.state,
-        verdict=cycle.verdict,
-        started_at=cycle.started_at,
-        finished_at=cycle.finished_at,
-        duration_s=cycle.duration_s,
-        stage_timings=cycle.stage_timings,
-        model_version=model.version if model else None,
-        defect_count=cycle.defect_count,
-        request_uuid=request_uuid,
-        captures=[CaptureOut.model_validate(c) for c in cycle.captures],
-    )
+    return inspections.inspection_detail(session, inspection_id)

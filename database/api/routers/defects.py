@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -9,19 +11,28 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ...services import defects as defect_service
-from ...services.defect_search import DefectRow, search_defects
 from ...services.export import iter_defects_csv
 from ..deps import Engineer, SessionDep, SettingsDep, StoreDep
+from ..errors import busy
 from ..schemas.common import ERROR_RESPONSES, NO_NUL, NOT_FOUND, BigIdPath
 from ..schemas.defects import (
     DefectDetailOut,
     DefectPageOut,
     DefectSearchParams,
     DefectSortParams,
-    DefectSummaryOut,
     ReviewIn,
     ReviewOut,
 )
+
+
+def _released_after(gate: threading.Semaphore, first: str, rest: Iterator[str]) -> Iterator[str]:
+    """The CSV body; the export's slot is given back when it ends, however it ends."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        gate.release()
+
 
 router = APIRouter(prefix="/defects", tags=["defects"], responses=ERROR_RESPONSES)
 PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}}
@@ -30,38 +41,10 @@ ChannelQuery = Annotated[
 ]
 
 
-def _summary(row: DefectRow) -> DefectSummaryOut:
-    d = row.defect
-    return DefectSummaryOut(
-        id=d.id,
-        blade_serial=row.blade_serial,
-        part_family=row.part_family,
-        cycle_id=d.cycle_id,
-        capture_id=d.capture_id,
-        cell=d.cell,
-        detected_at=d.detected_at,
-        defect_class=d.defect_class,
-        confidence=d.confidence,
-        pixel_area=d.pixel_area,
-        area_mm2=d.area_mm2,
-        bbox=(d.bbox_x, d.bbox_y, d.bbox_w, d.bbox_h),
-        blade_region=d.blade_region,
-        model_version=row.model_version,
-        review_status=d.review_status,
-    )
-
-
 @router.get("", response_model=DefectPageOut, summary="Search defects (filter, sort, keyset pagination)")
 def search(params: Annotated[DefectSearchParams, Query()], session: SessionDep, _: Engineer) -> DefectPageOut:
-    page = search_defects(
+    return defect_service.search(
         session, params.to_filter(), params.sort_spec(), params.limit, params.cursor, params.include_total
-    )
-    return DefectPageOut(
-        items=[_summary(r) for r in page.items],
-        next_cursor=page.next_cursor,
-        limit=page.limit,
-        sort=page.sort,
-        total=page.total,
     )
 
 
@@ -74,12 +57,25 @@ def search(params: Annotated[DefectSearchParams, Query()], session: SessionDep, 
 def export_csv(
     params: Annotated[DefectSortParams, Query()], request: Request, settings: SettingsDep, _: Engineer
 ) -> StreamingResponse:
+    gate = request.app.state.export_gate
+    if not gate.acquire(blocking=False):
+        return busy(f"{request.app.state.export_slots} CSV exports already running")
+    try:
+        chunks = iter_defects_csv(
+            request.app.state.session_factory,
+            params.to_filter(),
+            params.sort_spec(),
+            settings.export_row_limit,
+        )
+        # Run the query up to its first batch now: a database fault or a full pool is then an ordinary
+        # 503 before the response starts, not a connection cut in the middle of the body.
+        first = next(chunks, "")
+    except BaseException:
+        gate.release()
+        raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rows = iter_defects_csv(
-        request.app.state.session_factory, params.to_filter(), params.sort_spec(), settings.export_row_limit
-    )
     return StreamingResponse(
-        rows,
+        _released_after(gate, first, chunks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="defects-{stamp}.csv"'},
     )
@@ -89,28 +85,7 @@ def export_csv(
     "/{defect_id}", response_model=DefectDetailOut, responses=NOT_FOUND, summary="One defect in detail"
 )
 def detail(defect_id: BigIdPath, session: SessionDep, _: Engineer) -> DefectDetailOut:
-    info = defect_service.defect_detail(session, defect_id)
-    d = info.defect
-    summary = _summary(DefectRow(d, info.blade_serial, info.part_family, info.model_version))
-    location = None
-    if d.location_x_mm is not None and d.location_y_mm is not None and d.location_z_mm is not None:
-        location = (d.location_x_mm, d.location_y_mm, d.location_z_mm)
-    return DefectDetailOut(
-        **summary.model_dump(),
-        cycle_uuid=str(info.cycle.cycle_uuid),
-        verdict=info.cycle.verdict.value,
-        contour=d.contour,
-        location_mm=location,
-        viewpoint_index=info.capture.viewpoint_index,
-        stage_pose=info.capture.stage_pose,
-        capture_size=(info.capture.width, info.capture.height),
-        channels=info.frames,
-        reviewed_by=info.reviewed_by,
-        reviewed_at=d.reviewed_at,
-        review_note=d.review_note,
-        overlay_url=f"/api/v1/defects/{d.id}/overlay.png",
-        capture_url=f"/api/v1/defects/{d.id}/capture.png",
-    )
+    return defect_service.defect_detail(session, defect_id)
 
 
 @router.get(

@@ -21,14 +21,14 @@ def list_models(
     _: Engineer,
     part_family: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     status: ModelStatus | None = None,
-) -> list[registry.ModelInfo]:
+) -> list[ModelDetailOut]:
     return [registry.to_info(session, m) for m in registry.list_models(session, part_family, status)]
 
 
 @router.get(
     "/{model_id}", response_model=ModelDetailOut, responses=NOT_FOUND, summary="One model with provenance"
 )
-def model_detail(model_id: IdPath, session: SessionDep, _: Engineer) -> registry.ModelInfo:
+def model_detail(model_id: IdPath, session: SessionDep, _: Engineer) -> ModelDetailOut:
     return registry.to_info(session, registry.get_model(session, model_id))
 
 
@@ -38,7 +38,7 @@ def model_detail(model_id: IdPath, session: SessionDep, _: Engineer) -> registry
     responses={**NOT_FOUND, **CONFLICT},
     summary="Deploy a model for its part family (retires the one deployed before)",
 )
-def deploy_model(model_id: IdPath, session: SessionDep, _: Engineer) -> registry.ModelInfo:
+def deploy_model(model_id: IdPath, session: SessionDep, _: Engineer) -> ModelDetailOut:
     info = registry.to_info(session, registry.deploy(session, model_id))
     session.commit()
     return info

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...services.catalog import CODE_PATTERN, SERIAL_PATTERN
+from ...patterns import CODE_PATTERN, SERIAL_PATTERN
 from .common import NO_NUL, OrmModel
 
 

@@ -28,6 +28,7 @@ class Message(BaseModel):
 ERROR_RESPONSES = {
     401: {"model": Message, "description": "no or invalid API key"},
     403: {"model": Message, "description": "your role may not do this"},
+    429: {"model": Message, "description": "too many failed authentications; see Retry-After"},
     503: {"model": Message, "description": "database unavailable; nothing was written, retry"},
 }
 NOT_FOUND = {404: {"model": Message, "description": "no such record"}}

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ...orm import CycleState, RequestState, Verdict
-from ...services.catalog import CODE_PATTERN, SERIAL_PATTERN
+from ...patterns import CODE_PATTERN, SERIAL_PATTERN
 from .common import OrmModel
 
 
@@ -45,6 +45,7 @@ class CycleStatusOut(OrmModel):
     started_at: datetime | None
     finished_at: datetime | None
     cycle_id: int | None = Field(description="the recorded cycle, once recorded")
+    cycle_uuid: uuid.UUID | None = Field(default=None, description="its uuid, once recorded")
     verdict: str | None
     defect_count: int | None
 

@@ -9,11 +9,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ...orm import ReviewStatus
-from ...services.defect_search import DefectFilter, SortSpec
+from ...services.defect_search import DefectFilter, SortSpec, to_utc_in_range
 from ...services.recording import CLASS_PATTERN
 from .common import NO_NUL, OrmModel
 
 MAX_PAGE_SIZE = 500
+TIME_RULE = "naive times are UTC; from 1900-01-01 to 9000-01-01 UTC"
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 SortField = Literal[
     "detected_at", "-detected_at", "area_mm2", "-area_mm2", "confidence", "-confidence", "id", "-id"
@@ -40,8 +41,8 @@ class DefectFilterParams(BaseModel):
     max_area_mm2: float | None = Field(default=None, ge=0, le=1e9)
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     max_confidence: float | None = Field(default=None, ge=0, le=1)
-    detected_from: datetime | None = Field(default=None, description="inclusive; naive times are UTC")
-    detected_to: datetime | None = Field(default=None, description="exclusive; naive times are UTC")
+    detected_from: datetime | None = Field(default=None, description=f"inclusive; {TIME_RULE}")
+    detected_to: datetime | None = Field(default=None, description=f"exclusive; {TIME_RULE}")
     cell: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
     model_version: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
     review_status: list[ReviewStatus] = Field(default_factory=list, max_length=3)
@@ -53,6 +54,12 @@ class DefectFilterParams(BaseModel):
         if isinstance(value, str) and not ISO_DATETIME.match(value):
             raise ValueError("expected an ISO 8601 date and time, e.g. 2026-10-01T00:00:00Z")
         return value
+
+    @field_validator("detected_from", "detected_to", mode="after")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        """A 422 naming the field for times outside the searchable range (the filter's own rule)."""
+        return None if value is None else to_utc_in_range(value)
 
     @model_validator(mode="after")
     def _check(self) -> DefectFilterParams:
