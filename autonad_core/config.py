@@ -31,6 +31,10 @@ class DataConfig(_Strict):
     mode: Literal["resize", "crop"] = "resize"
     scale: float = Field(default=1.0, gt=0)
     """`crop` mode: rescale factor applied to every image before cropping / tiling."""
+    class_crop_prob: float = Field(default=0.5, ge=0, le=1)
+    """`crop` mode: probability that a training crop is centred on a pixel of a defect class present
+    in the image (class drawn uniformly among those present), so thin, rare defects are seen;
+    otherwise the crop is placed uniformly (data/crop_sampling.py)."""
     train_split: str = "train"
     val_split: str = "val"
     max_train_images: int | None = Field(default=None, ge=1)
@@ -135,6 +139,9 @@ class LossConfig(_Strict):
     """
 
     class_weights: Literal["none", "auto"] | list[float] = "none"
+    max_class_weight: float | None = Field(default=None, gt=0)
+    """Cap on each `auto` weight (None = uncapped): median-frequency weights of a class covering
+    0.1 % of the pixels reach hundreds and swamp the loss, so e.g. 10 keeps them in check."""
     dice_weight: float = Field(default=0.0, ge=0)
 
     @field_validator("class_weights")

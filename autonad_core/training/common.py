@@ -56,7 +56,9 @@ def prepare_data(
     if train_split is not None and preprocess.mode == "crop":
         check_crop_fits(train_split.names, train_split.images, preprocess, Path(dataset_dir))
     train = (
-        SegmentationDataset(train_split, preprocess, d.augment, cfg.seed) if train_split is not None else None
+        SegmentationDataset(train_split, preprocess, d.augment, cfg.seed, d.class_crop_prob)
+        if train_split is not None
+        else None
     )
     val = SegmentationDataset(val_split, preprocess, None, cfg.seed)
     return PreparedData(folder.spec, preprocess, train, val)
@@ -164,9 +166,13 @@ def segmentation_loss(
     return loss
 
 
-def median_frequency_weights(masks: Sequence[np.ndarray], num_classes: int) -> torch.Tensor:
+def median_frequency_weights(
+    masks: Sequence[np.ndarray], num_classes: int, max_weight: float | None = None
+) -> torch.Tensor:
     """Median-frequency balancing (Eigen & Fergus 2015): w_c = median(f) / f_c, where f_c is class c's
-    pixel share over the images that contain c. Classes absent from the split get weight 1."""
+    pixel share over the images that contain c, capped at `max_weight` (a class of 0.1 % of the
+    pixels would otherwise weigh hundreds of times the background and swamp the loss). Classes absent
+    from the split get weight 1."""
     pixels = np.zeros(num_classes, dtype=np.float64)
     image_pixels = np.zeros(num_classes, dtype=np.float64)
     for mask in masks:
@@ -179,6 +185,8 @@ def median_frequency_weights(masks: Sequence[np.ndarray], num_classes: int) -> t
     if present.any():
         freq = pixels[present] / image_pixels[present]
         weights[present] = np.median(freq) / freq
+    if max_weight is not None:
+        weights = np.minimum(weights, max_weight)
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -188,7 +196,7 @@ def build_loss(cfg: LossConfig, data: PreparedData) -> LossFn:
     if cfg.class_weights == "none":
         weights = None
     elif cfg.class_weights == "auto":
-        weights = median_frequency_weights(data.train.masks, num_classes)
+        weights = median_frequency_weights(data.train.masks, num_classes, cfg.max_class_weight)
     else:
         if len(cfg.class_weights) != num_classes:
             raise ConfigError(
