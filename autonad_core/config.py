@@ -64,9 +64,13 @@ class SupernetConfig(_Strict):
     min_lr: float = Field(default=1e-6, ge=0)
     weight_decay: float = Field(default=0.05, ge=0)
     sharing: Sharing = "cross"
-    sandwich: bool = False
-    """Sandwich rule (largest + smallest + one random subnet per step, gradients summed) instead of the
-    paper's single sampled subnet."""
+    sampling: Literal["uniform", "sandwich"] = "uniform"
+    """Subnets per step: `uniform` = one sampled subnet (the paper); `sandwich` = the largest, the
+    smallest and one random subnet (gradients summed), the largest trained on the labels and the two
+    others distilled in place from its detached predictions (BigNAS / OFA), which is meant to make
+    inherited weights rank subnets better at a small budget (benchmarks/autonad_rank.py measures it)."""
+    distill_weight: float = Field(default=1.0, ge=0, le=1)
+    """`sandwich`: loss of the smaller subnets = (1 - w)·task loss + w·KL(largest ‖ subnet)."""
     amp: bool = True
     """Mixed precision; used only on CUDA devices."""
     grad_clip: float | None = Field(default=5.0, gt=0)

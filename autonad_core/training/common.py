@@ -166,6 +166,17 @@ def segmentation_loss(
     return loss
 
 
+def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """In-place distillation (sandwich rule): mean over labelled pixels of KL(teacher ‖ student).
+
+    Shape: logits (B, K, H, W) of the student, teacher (B, K, H, W) probabilities (detached), target
+    (B, H, W) only to skip IGNORE_INDEX pixels (padding, rotation corners)."""
+    log_student = torch.log_softmax(logits.float(), dim=1)
+    kl = (teacher * (torch.log(teacher.clamp_min(1e-8)) - log_student)).sum(dim=1)
+    valid = target != IGNORE_INDEX
+    return kl[valid].mean() if bool(valid.any()) else kl.sum() * 0.0
+
+
 def median_frequency_weights(
     masks: Sequence[np.ndarray], num_classes: int, max_weight: float | None = None
 ) -> torch.Tensor:
