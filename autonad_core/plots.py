@@ -5,6 +5,7 @@ and the benchmarks draw them the same way; matplotlib runs headless (Agg)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def plot_pareto(
         ax.scatter([b["latency_ms"]], [100 * b["miou"]], marker="s", s=60, zorder=5, label=b["name"])
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("mIoU (%)")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
