@@ -350,7 +350,8 @@ def write_figures(out: Path, seed0: dict, per_model: dict[str, list[dict]]) -> l
             search["best"],
             out / "pareto.png",
             baselines,
-            title="seed 0 search: candidates (inherited mIoU, latency-table sum) vs baselines (retrained mIoU, measured latency)",
+            title="seed 0 search: candidates (inherited mIoU, latency-table sum) vs baselines "
+            "(retrained mIoU, measured latency)",
         )
     )
     means = {
