@@ -70,14 +70,30 @@ def plot_pareto(
     return Path(path)
 
 
+def running_mean(values: Sequence[float], window: int) -> list[float]:
+    """Mean of the last `window` values at each position (fewer at the start)."""
+    out, total = [], 0.0
+    for k, v in enumerate(values):
+        total += v
+        if k >= window:
+            total -= values[k - window]
+        out.append(total / min(k + 1, window))
+    return out
+
+
 def plot_supernet_curves(histories: Mapping[str, Sequence[Mapping]], path: Path) -> Path:
-    """Mean training loss per epoch for each sharing mode (`{mode: supernet history.json}`)."""
+    """Training loss per optimiser step (running mean over ~5 % of the steps) for each sharing mode,
+    from `{mode: supernet history.json}` (its `step_losses` per epoch), as the paper's Fig. 6."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for mode, history in histories.items():
-        ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], "o-", ms=3, label=mode)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("supernet training loss")
+        losses = [x for h in history for x in h.get("step_losses", [h["loss"]])]
+        smooth = running_mean(losses, max(1, len(losses) // 20))
+        ax.plot(
+            range(1, len(losses) + 1), smooth, "-", marker="o" if len(losses) < 30 else None, ms=3, label=mode
+        )
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("supernet training loss (running mean)")
     ax.set_title("supernet convergence by weight sharing (paper Fig. 6)")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -60,7 +60,15 @@ def test_tiny_design_end_to_end_beats_all_background(mt320_dir: Path, tmp_path: 
     assert "designed" in proc.stdout and "mIoU" in proc.stdout
 
     result = json.loads((out / "result.json").read_text())
-    for key in ("supernet", "search", "retrain", "latency_prior", "search_png", "latency_prior_png"):
+    for key in (
+        "supernet",
+        "search",
+        "retrain",
+        "latency_prior",
+        "search_png",
+        "pareto_png",
+        "latency_prior_png",
+    ):
         assert Path(result["history"][key]).is_file(), key
     assert Path(result["export"]["onnx"]).is_file() and result["export"]["onnx_max_diff"] <= 1e-4
     assert result["latency_ms"] > 0 and result["params"] > 0
