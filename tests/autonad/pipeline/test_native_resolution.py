@@ -94,3 +94,46 @@ def test_full_frame_2448x2048x6_gives_a_full_mask_with_memory_bounded_by_the_win
     # the largest tensor the network produced is a window batch, ~1/48 of the frame's pixels
     assert frame.shape[-1] * frame.shape[-2] / 12 > 4 * 320 * 320
     assert torch.allclose(probs.sum(1), torch.ones(1, 2448, 2048), atol=1e-5)
+
+
+def test_detector_on_a_2448x2048_six_channel_frame(tiny_space_yaml, tmp_path) -> None:
+    """The cell's frame size through the real Detector and a small subnet: a full-size mask and
+    probabilities, windows batched `window_batch` at a time."""
+
+    from autonad_core import SearchSpace, Supernet, materialize, save_subnet
+    from autonad_core.data.preprocess import Preprocess
+    from autonad_core.deploy.predict import Detector
+
+    torch.manual_seed(0)
+    space = SearchSpace.from_yaml(tiny_space_yaml)
+    model = materialize(Supernet(space, in_channels=6, num_classes=3), space.smallest()).eval()
+    save_subnet(model, tmp_path)
+    channels = ("white", "uv", "ir", "r", "g", "b")
+    Preprocess(channels, ("background", "crack", "nick"), 8, (0.5,) * 6, (0.2,) * 6, (320, 320), "crop").save(
+        tmp_path
+    )
+    detector = Detector(tmp_path, window_batch=4)
+    batches: list[int] = []
+    detector.model.register_forward_pre_hook(lambda _m, args: batches.append(args[0].shape[0]))
+    frame = np.random.default_rng(0).integers(0, 256, (2448, 2048, 6), dtype=np.uint8)
+    prediction = detector.predict(frame)
+    assert prediction.mask.shape == (2448, 2048) and prediction.mask.dtype == np.uint8
+    assert prediction.probabilities.shape == (3, 2448, 2048)
+    assert sum(batches) == 90 and max(batches) == 4
+
+
+def test_cpu_small_trains_on_class_aware_native_crops_and_validates_full_frames(mt_tiny) -> None:
+    """cpu-small's data path on real MT images: training items are crops of the 320² images holding a
+    defect pixel (class_crop_prob 1 here), validation items are the whole 320² images."""
+    from autonad_core.config import load_config
+    from autonad_core.training.common import prepare_data
+
+    cfg = load_config("cpu-small", None, ["data.input_size=[64,64]", "data.class_crop_prob=1.0"])
+    assert cfg.data.mode == "crop" and cfg.loss.max_class_weight == 10.0
+    data = prepare_data(cfg, mt_tiny)
+    for index in range(len(data.train)):
+        image, mask = data.train[index]
+        assert image.shape[-2:] == mask.shape == (64, 64)
+        assert bool(((mask > 0) & (mask != 255)).any()), data.train.names[index]
+    image, mask = data.val[0]
+    assert mask.shape == (320, 320) and data.val.same_size and not data.val.fixed_size
