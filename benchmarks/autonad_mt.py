@@ -108,13 +108,13 @@ def recipe(cfg: DesignConfig, budget: str) -> tuple[int, int]:
     return (cfg.retrain.epochs, total) if budget == "total" else (total, total)
 
 
-def benchmark_config(overrides: list[str], seed: int, budget: str) -> DesignConfig:
-    """cpu-small + overrides, with the retraining at the baseline's lr and (for `recipe`) steps."""
+def benchmark_config(overrides: list[str], seed: int, budget: str) -> tuple[DesignConfig, int]:
+    """(cpu-small + overrides with the retraining at the baseline's lr and, for `recipe`, steps;
+    baseline epochs), both from the preset's S and R before the retraining is changed."""
     cfg = load_config("cpu-small", None, [*overrides, f"seed={seed}"])
-    retrain_epochs, _ = recipe(cfg, budget)
-    return cfg.model_copy(
-        update={"retrain": cfg.retrain.model_copy(update={"lr": cfg.supernet.lr, "epochs": retrain_epochs})}
-    )
+    retrain_epochs, baseline_epochs = recipe(cfg, budget)
+    retrain_cfg = cfg.retrain.model_copy(update={"lr": cfg.supernet.lr, "epochs": retrain_epochs})
+    return cfg.model_copy(update={"retrain": retrain_cfg}), baseline_epochs
 
 
 def train_baseline(name: str, cfg: DesignConfig, out: Path, epochs: int) -> dict:
@@ -323,9 +323,9 @@ def markdown(per_model: dict[str, list[dict]], ablation: dict[str, list[dict]], 
     return "\n".join(lines) + "\n"
 
 
-def budget_text(cfg: DesignConfig, budget: str, steps_per_epoch_: int) -> str:
-    retrain_epochs, baseline_epochs = recipe(cfg, budget)
-    s, n = cfg.supernet.epochs, steps_per_epoch_
+def budget_text(cfg: DesignConfig, baseline_epochs: int, steps_per_epoch_: int) -> str:
+    """The budget line of the table, from the configuration the designs ran with."""
+    s, n, retrain_epochs = cfg.supernet.epochs, steps_per_epoch_, cfg.retrain.epochs
     return (
         f"AutoNAD {s} supernet + {retrain_epochs} retraining epochs = {(s + retrain_epochs) * n} steps "
         f"(retraining: Adam lr {cfg.supernet.lr:g}, poly {cfg.retrain.poly_power:g}); each baseline "
@@ -394,7 +394,7 @@ def main() -> None:
     table_override: list[str] = []
     for seed in args.seeds:
         seed_out = out / f"seed{seed}"
-        cfg = benchmark_config(overrides + table_override, seed, args.budget)
+        cfg, baseline_epochs = benchmark_config(overrides + table_override, seed, args.budget)
         design_out = seed_out / "autonad"
         t0 = time.perf_counter()
         result = design(DATASET, design_out, config=None, overrides=cfg.model_dump(mode="json"))
@@ -402,6 +402,7 @@ def main() -> None:
         table_override = table_override or [f"search.latency_table={design_out / 'latency_table.json'}"]
         seeds[seed] = {
             "cfg": cfg,
+            "baseline_epochs": baseline_epochs,
             "out": seed_out,
             "design_out": design_out,
             "result": result,
@@ -418,7 +419,7 @@ def main() -> None:
         cfg = info["cfg"]
         job_cfg = cfg.model_copy(update={"threads": max(1, threads // workers)}) if workers > 1 else cfg
         arch_json = Path(info["result"].arch_json).read_text()
-        _, baseline_epochs = recipe(cfg, args.budget)
+        baseline_epochs = info["baseline_epochs"]
         for name in BASELINES:
             jobs[f"{name}-seed{seed}"] = (train_baseline, (name, job_cfg, info["out"], baseline_epochs))
         for sharing in ("entangled", "classical"):
@@ -475,7 +476,7 @@ def main() -> None:
         "tiny": args.tiny,
         "seeds": args.seeds,
         "budget": args.budget,
-        "budget_text": budget_text(first["cfg"], args.budget, first["steps_per_epoch"]),
+        "budget_text": budget_text(first["cfg"], first["baseline_epochs"], first["steps_per_epoch"]),
         "crop": "x".join(str(v) for v in first["cfg"].data.input_size),
         "latency_size": latency_size,
         "minutes": (time.perf_counter() - started) / 60,
