@@ -186,6 +186,7 @@ def design(
     opts: ConfigArgs,
 ) -> None:
     """All three stages (supernet, search, retrain) + evaluation + export."""
+    from autonad_core.metrics import format_class_iou
     from autonad_core.pipeline import design as run_design
 
     items = opts.items(target_device=target_device, **_table_override(latency_table))
@@ -196,6 +197,7 @@ def design(
         f"mF1 {100 * m['mf1']:.2f}%, {result.params / 1e6:.2f} M params, {result.latency_ms:.2f} ms on "
         f"{result.target_device}"
     )
+    typer.echo(f"IoU per class: {format_class_iou(m['iou'])}")
 
 
 @_command("train-supernet")
@@ -271,6 +273,7 @@ def evaluate(
     """mIoU / mF1 (all classes and defect classes) from one confusion matrix over the split."""
     from autonad_core.config import resolve_device
     from autonad_core.evaluation import evaluate_model_dir
+    from autonad_core.metrics import format_class_iou
 
     cfg = opts.load()
     result = evaluate_model_dir(model, dataset, split, resolve_device(cfg.device), cfg.data.max_val_images)
@@ -283,6 +286,7 @@ def evaluate(
             f"{name:>15}: mIoU {100 * s['miou']:6.2f}%  mF1 {100 * s['mf1']:6.2f}%  "
             f"defect mIoU {100 * s['miou_defect']:6.2f}%  defect mF1 {100 * s['mf1_defect']:6.2f}%"
         )
+        typer.echo(f"{'':>15}  IoU per class: {format_class_iou(s['iou'])}")
 
 
 @_command()

@@ -31,6 +31,10 @@ class DataConfig(_Strict):
     mode: Literal["resize", "crop"] = "resize"
     scale: float = Field(default=1.0, gt=0)
     """`crop` mode: rescale factor applied to every image before cropping / tiling."""
+    class_crop_prob: float = Field(default=0.5, ge=0, le=1)
+    """`crop` mode: probability that a training crop is centred on a pixel of a defect class present
+    in the image (class drawn uniformly among those present), so thin, rare defects are seen;
+    otherwise the crop is placed uniformly (data/crop_sampling.py)."""
     train_split: str = "train"
     val_split: str = "val"
     max_train_images: int | None = Field(default=None, ge=1)
@@ -60,9 +64,13 @@ class SupernetConfig(_Strict):
     min_lr: float = Field(default=1e-6, ge=0)
     weight_decay: float = Field(default=0.05, ge=0)
     sharing: Sharing = "cross"
-    sandwich: bool = False
-    """Sandwich rule (largest + smallest + one random subnet per step, gradients summed) instead of the
-    paper's single sampled subnet."""
+    sampling: Literal["uniform", "sandwich"] = "uniform"
+    """Subnets per step: `uniform` = one sampled subnet (the paper); `sandwich` = the largest, the
+    smallest and one random subnet (gradients summed), the largest trained on the labels and the two
+    others distilled in place from its detached predictions (BigNAS / OFA), which is meant to make
+    inherited weights rank subnets better at a small budget (benchmarks/autonad_rank.py measures it)."""
+    distill_weight: float = Field(default=1.0, ge=0, le=1)
+    """`sandwich`: loss of the smaller subnets = (1 - w)·task loss + w·KL(largest ‖ subnet)."""
     amp: bool = True
     """Mixed precision; used only on CUDA devices."""
     grad_clip: float | None = Field(default=5.0, gt=0)
@@ -135,6 +143,9 @@ class LossConfig(_Strict):
     """
 
     class_weights: Literal["none", "auto"] | list[float] = "none"
+    max_class_weight: float | None = Field(default=None, gt=0)
+    """Cap on each `auto` weight (None = uncapped): median-frequency weights of a class covering
+    0.1 % of the pixels reach hundreds and swamp the loss, so e.g. 10 keeps them in check."""
     dice_weight: float = Field(default=0.0, ge=0)
 
     @field_validator("class_weights")

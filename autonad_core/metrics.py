@@ -100,3 +100,9 @@ def scores_from_confusion(
         iou={n: float(v) for n, v in zip(names, iou, strict=True)},
         f1={n: float(v) for n, v in zip(names, f1, strict=True)},
     )
+
+
+def format_class_iou(iou: dict[str, float]) -> str:
+    """'background 98.1  blowhole 12.3  ...' (percent; '-' for a class absent from truth and
+    prediction): the per-class line printed beside mIoU/mF1 by `autonad evaluate` and the benchmarks."""
+    return "  ".join(f"{name} {'-' if np.isnan(v) else f'{100 * v:.1f}'}" for name, v in iou.items())

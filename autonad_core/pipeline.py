@@ -6,7 +6,7 @@ Output folder layout:
     config.yaml          resolved configuration of the run
     preprocess.json      input contract (channels, classes, normalisation, tile size)
     supernet/            stage 1 (training_supernet.py)
-    search/              stage 2 (search/stage.py): best_arch.json, history.json, search.png
+    search/              stage 2 (search/stage.py): best_arch.json, history.json, search.png, pareto.png
     retrain/best/        stage 3: the deployable model folder (Detector / autonad predict / export)
     export/              model.ts, model.onnx (+ parity check results)
     result.json          DesignResult as JSON
@@ -184,6 +184,7 @@ def design(
             "latency_prior_png": str(out_dir / "supernet" / "latency_prior.png"),
             "search": str(out_dir / "search" / "history.json"),
             "search_png": str(out_dir / "search" / "search.png"),
+            "pareto_png": str(out_dir / "search" / "pareto.png"),
             "retrain": str(out_dir / "retrain" / "history.json"),
         },
         export=exported,

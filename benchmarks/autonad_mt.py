@@ -1,36 +1,38 @@
 """AutoNAD on the magnetic-tile data (../shared/datasets/mt320) with the `cpu-small` preset: the searched
-subnet vs two plain-torch baselines trained with the same budget, and the weight-sharing ablation
-(paper Table VII). Not a test: run it on a quiet machine and paste the table into the closing note.
+subnet vs two plain-torch baselines under a stated, equal budget, over several seeds, and the
+weight-sharing ablation (paper Table VII). Not a test: run it on a quiet machine and paste the tables
+into the closing note.
 
-    .venv/bin/python benchmarks/autonad_mt.py                 # full cpu-small budget (18 min on 2 cores)
-    .venv/bin/python benchmarks/autonad_mt.py --workers 1     # every training alone, one after another
-    .venv/bin/python benchmarks/autonad_mt.py --quick         # minutes: proves the whole script works
+    .venv/bin/python benchmarks/autonad_mt.py --seeds 0 1 2        # full cpu-small budget, 3 seeds
+    .venv/bin/python benchmarks/autonad_mt.py --budget recipe      # retraining = the baseline's steps
+    .venv/bin/python benchmarks/autonad_mt.py --tiny               # minutes: proves the script works
 
-What is compared:
-- AutoNAD: `autonad_core.design` (supernet with cross sharing -> evolution search with the latency prior
-  -> retraining of the best subnet, inheriting its weights).
-- U-Net (base 8) and DeepLabv3+-style (width 16) baselines (autonad_core/baselines), scaled to the
-  parameter range of the cpu-small search space (0.2-1.2 M) so the comparison is about architecture, not
-  size, and so they train on 2 cores; trained from scratch for as many epochs as AutoNAD spent on
-  supernet + retraining, Adam with poly decay at the supernet's lr, same augmentation and loss.
-- Ablation: the architecture found above, with weights inherited from supernets trained with cross /
-  entangled / classical sharing (same budget), evaluated directly ("inherited") and after the same
-  retraining ("retrained").
-Metrics: mIoU / mF1 over all classes incl. background (the paper's convention) and mIoU over the defect
-classes, from one confusion matrix over the 78 validation images at the preset's input size. Latency:
-median of 20 runs, batch 1, 320x320, CPU, after 5 warm-up runs, measured at the end with nothing else
-running. Results land in <out>/benchmark.json and <out>/benchmark.md; every stage resumes if the script
-is re-run with the same --out.
+Data: MT at its own 320x320 (as the paper): cpu-small trains every network on class-aware 128x128
+crops and evaluates by sliding windows stitched to the full 320x320 mask (`data.mode=crop`), the same
+for AutoNAD and the baselines.
 
-Scheduling: the design runs alone with all threads, because it measures its latency table (the prior's
-and the search's latency) and a second job would corrupt those timings. The four other trainings (two
-baselines, two ablation supernets + retrainings) time nothing, so they run as separate processes,
-`--workers` at once with `--threads // workers` torch threads each (default 2 x 1 on 2 cores): these
-small models at 128x128 gain little from a second OpenMP thread (U-Net step 0.156 s on 1 thread, 0.140 s
-on 2; two 1-thread processes side by side 0.160 s each), so two at once nearly halve that phase. Their
-"train (min)" is the wall time of that process, sharing the machine. Each such job logs to
-<out>/logs/<job>.log. The header of the table names the CPU and a reference time (one U-Net training
-step, 1 thread), so runs on hosts of different speed can be compared.
+Budget (stated in the table header; batch size, augmentation, loss and data the same for all):
+- `--budget total` (default): every row gets the same number of optimiser steps. AutoNAD spends S
+  supernet epochs + R retraining epochs (cpu-small: S = 50, R = 40); each baseline trains S + R epochs
+  from scratch. The retraining uses the baseline's recipe (Adam, lr = the baseline's, poly 0.9) but, by
+  construction, fewer steps than a baseline.
+- `--budget recipe`: the retraining gets exactly a baseline's recipe, steps included (S + R epochs),
+  so AutoNAD spends S more steps in total than each baseline (its search cost), stated so.
+Metrics: mIoU / mF1 over all classes incl. background (the paper's convention), defect-class mIoU and
+IoU per class, from one confusion matrix over the 78 validation images, mean ± sd over `--seeds`.
+AutoNAD rows also give the inherited (supernet weights, as the search saw it) and the retrained mIoU.
+Latency: median of 20 runs, batch 1, 320x320 (the search's latency table is measured at 320x320 too),
+CPU, after 5 warm-up runs, measured at the end with nothing else running. Minutes: wall time of
+each row (AutoNAD: supernet + search + retraining + export). Results: <out>/benchmark.json,
+<out>/benchmark.md and PNGs (supernet curves per sharing mode, Pareto front of seed 0's search with the
+baselines, per-class IoU bars); every stage resumes if the script is re-run with the same --out.
+
+Scheduling: each seed's design runs alone with all threads, because the first measures the latency
+table (later seeds reuse it, so every seed searches with the same latencies). The other trainings (two
+baselines, two ablation supernets + retrainings per seed) time nothing, so they run as separate
+processes, `--workers` at once with `--threads // workers` torch threads each. Their minutes are the
+wall time of that process, sharing the machine; each logs to <out>/logs/<job>.log. The header names
+the CPU and a reference time (one U-Net training step, 1 thread), so hosts can be compared.
 """
 
 from __future__ import annotations
@@ -57,46 +59,41 @@ from autonad_core.atomic_io import atomic_write_json  # noqa: E402
 from autonad_core.baselines import DeepLabV3Plus, UNet  # noqa: E402
 from autonad_core.config import DesignConfig, load_config  # noqa: E402
 from autonad_core.data.preprocess import Preprocess  # noqa: E402
+from autonad_core.metrics import format_class_iou  # noqa: E402
 from autonad_core.pipeline import design  # noqa: E402
+from autonad_core.plots import plot_class_iou, plot_pareto, plot_supernet_curves  # noqa: E402
 from autonad_core.search.candidates import InheritedEvaluator  # noqa: E402
+from autonad_core.seed_stats import format_mean_sd, mean_sd  # noqa: E402
 from autonad_core.training.checkpoint import seed_everything  # noqa: E402
-from autonad_core.training.common import build_loss, prepare_data  # noqa: E402
+from autonad_core.training.common import build_loss, prepare_data, steps_per_epoch  # noqa: E402
 from autonad_core.training.fit import fit_segmentation  # noqa: E402
 from autonad_core.training.retrain import retrain  # noqa: E402
 from autonad_core.training.supernet_trainer import load_supernet, train_supernet  # noqa: E402
 from autonad_core.training.timing import cpu_name, time_forward  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "mt320"
-QUICK = [
+LATENCY_SIZE = 320
+TINY = [
     "data.input_size=[64,64]",
-    "data.max_train_images=24",
-    "data.max_val_images=8",
-    "supernet.epochs=2",
+    "data.max_train_images=16",
+    "data.max_val_images=4",
+    "supernet.epochs=1",
     "search.population=4",
-    "search.generations=2",
+    "search.generations=1",
     "search.top_k=2",
-    "search.latency_repeats=2",
-    "retrain.epochs=2",
+    "search.latency_warmup=1",
+    "search.latency_repeats=1",
+    "search.latency_input_size=[64,64]",
+    "retrain.epochs=1",
     "retrain.eval_every=1",
 ]
+TINY_LATENCY_SIZE = 64
 
 
-def cpu_latency_ms(model: torch.nn.Module, in_channels: int, size: int = 320, repeats: int = 20) -> float:
+def cpu_latency_ms(model: torch.nn.Module, in_channels: int, size: int, repeats: int) -> float:
     model = model.cpu().eval()
     example = torch.zeros(1, in_channels, size, size)
     return statistics.median(time_forward(model, example, warmup=5, repeats=repeats))
-
-
-def scores_row(name: str, params: int, latency: float, scores: dict, seconds: float) -> dict:
-    return {
-        "model": name,
-        "params_M": params / 1e6,
-        "cpu_latency_320_ms": latency,
-        "miou": 100 * scores["miou"],
-        "mf1": 100 * scores["mf1"],
-        "miou_defect": 100 * scores["miou_defect"],
-        "train_minutes": seconds / 60,
-    }
 
 
 BASELINES: dict[str, Callable[[], torch.nn.Module]] = {
@@ -105,16 +102,29 @@ BASELINES: dict[str, Callable[[], torch.nn.Module]] = {
 }
 
 
-def train_baseline(name: str, cfg: DesignConfig, out: Path) -> dict:
-    """Same data, augmentation and epoch budget as AutoNAD (supernet + retraining epochs), from scratch.
-    Returns the scores and where the best weights are; latency is measured later, alone."""
+def recipe(cfg: DesignConfig, budget: str) -> tuple[int, int]:
+    """(retraining epochs, baseline epochs) of a `budget`; see the module docstring."""
+    total = cfg.supernet.epochs + cfg.retrain.epochs
+    return (cfg.retrain.epochs, total) if budget == "total" else (total, total)
+
+
+def benchmark_config(overrides: list[str], seed: int, budget: str) -> tuple[DesignConfig, int]:
+    """(cpu-small + overrides with the retraining at the baseline's lr and, for `recipe`, steps;
+    baseline epochs), both from the preset's S and R before the retraining is changed."""
+    cfg = load_config("cpu-small", None, [*overrides, f"seed={seed}"])
+    retrain_epochs, baseline_epochs = recipe(cfg, budget)
+    retrain_cfg = cfg.retrain.model_copy(update={"lr": cfg.supernet.lr, "epochs": retrain_epochs})
+    return cfg.model_copy(update={"retrain": retrain_cfg}), baseline_epochs
+
+
+def train_baseline(name: str, cfg: DesignConfig, out: Path, epochs: int) -> dict:
+    """Same data, augmentation, loss and lr as AutoNAD's retraining, `epochs` from scratch. Returns the
+    scores and where the best weights are; latency is measured later, alone."""
     torch.manual_seed(cfg.seed)
     model = BASELINES[name]()
     seed_everything(cfg.seed)
     data = prepare_data(cfg, DATASET)
-    budget = cfg.retrain.model_copy(
-        update={"epochs": cfg.supernet.epochs + cfg.retrain.epochs, "lr": cfg.supernet.lr, "inherit": False}
-    )
+    budget = cfg.retrain.model_copy(update={"epochs": epochs, "inherit": False})
     stage = out / "baselines" / name
 
     def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
@@ -147,6 +157,7 @@ def train_baseline(name: str, cfg: DesignConfig, out: Path) -> dict:
         "scores": result.best_scores,
         "seconds": time.perf_counter() - started,
         "weights": str(result.best_dir / "weights.pt"),
+        "steps": epochs * steps_per_epoch(len(data.train), budget.batch_size, 1),
     }
 
 
@@ -177,6 +188,21 @@ def ablation_run(cfg: DesignConfig, sharing: str, arch_json: str, out: Path, des
         "retrained_miou": 100 * metrics["miou"],
         "retrained_mf1": 100 * metrics["mf1"],
         "minutes": (time.perf_counter() - started) / 60,
+        "supernet_history": str(run_out / "supernet" / "history.json"),
+    }
+
+
+def model_row(name: str, params: int, latency: float, scores: dict, seconds: float, steps: int) -> dict:
+    return {
+        "model": name,
+        "params_M": params / 1e6,
+        "cpu_latency_ms": latency,
+        "miou": 100 * scores["miou"],
+        "mf1": 100 * scores["mf1"],
+        "miou_defect": 100 * scores["miou_defect"],
+        "iou": {k: 100 * v for k, v in scores["iou"].items()},
+        "minutes": seconds / 60,
+        "steps": steps,
     }
 
 
@@ -250,121 +276,232 @@ def reference_step_ms(steps: int = 10) -> float:
         torch.set_num_threads(threads)
 
 
-def markdown(rows: list[dict], ablation_rows: list[dict], cfg: DesignConfig, run: dict) -> str:
+def _cell(rows: list[dict], key: str, digits: int = 1) -> str:
+    return format_mean_sd([r[key] for r in rows if r.get(key) is not None], digits)
+
+
+def markdown(per_model: dict[str, list[dict]], ablation: dict[str, list[dict]], run: dict) -> str:
+    """Tables of mean ± sd over the seeds: models, per-class IoU, weight-sharing ablation."""
     lines = [
-        f"AutoNAD on MT ({'QUICK smoke run' if run['quick'] else 'cpu-small preset'}, input "
-        f"{cfg.data.input_size[0]}x{cfg.data.input_size[1]}, {run['minutes']:.1f} min total, "
-        f"seed {cfg.seed})",
-        f"Host: {run['cpu']}, {run['threads']} torch threads; design alone, then {run['workers']} jobs "
-        f"at once x {run['threads_per_job']} thread(s); reference U-Net training step (1 thread) "
-        f"{run['reference_step_ms']:.0f} ms",
+        f"AutoNAD on MT ({'TINY smoke run' if run['tiny'] else 'cpu-small preset'}; "
+        f"{run['crop']} crops, sliding-window evaluation on the full images; seeds {run['seeds']}; "
+        f"{run['minutes']:.1f} min total)",
+        f"Budget '{run['budget']}': {run['budget_text']}",
+        f"Host (shared with other jobs: {run['shared_host']}): {run['cpu']}, {run['threads']} torch threads; "
+        f"designs alone, then {run['workers']} jobs at once x {run['threads_per_job']} thread(s); "
+        f"reference U-Net training step (1 thread) {run['reference_step_ms']:.0f} ms",
         "",
-        "| model | params (M) | CPU latency 320x320 (ms) | mIoU (%) | mF1 (%) | defect mIoU (%) "
-        "| train (min) |",
-        "|---|---|---|---|---|---|---|",
+        f"| model | params (M) | CPU latency {run['latency_size']}² (ms) | optimiser steps "
+        "| inherited mIoU (%) | mIoU (%) | mF1 (%) | defect mIoU (%) | minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for name, rows in per_model.items():
+        steps = "/".join(sorted({str(r["steps"]) for r in rows}))
         lines.append(
-            f"| {r['model']} | {r['params_M']:.2f} | {r['cpu_latency_320_ms']:.1f} | {r['miou']:.1f} | "
-            f"{r['mf1']:.1f} | {r['miou_defect']:.1f} | {r['train_minutes']:.1f} |"
+            f"| {name} | {_cell(rows, 'params_M', 2)} | {_cell(rows, 'cpu_latency_ms')} | {steps} | "
+            f"{_cell(rows, 'inherited_miou')} | {_cell(rows, 'miou')} | {_cell(rows, 'mf1')} | "
+            f"{_cell(rows, 'miou_defect')} | {_cell(rows, 'minutes')} |"
         )
+    classes = list(next(iter(per_model.values()))[0]["iou"])
+    lines += ["", "IoU per class (%):", "", "| model | " + " | ".join(classes) + " |"]
+    lines.append("|---|" + "---|" * len(classes))
+    for name, rows in per_model.items():
+        cells = [format_mean_sd([r["iou"][c] for r in rows]) for c in classes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Weight-sharing ablation (same searched architecture; paper Table VII):",
+        "Weight-sharing ablation (each seed's searched architecture; paper Table VII):",
         "",
         "| sharing | inherited mIoU (%) | retrained mIoU (%) | retrained mF1 (%) | minutes |",
         "|---|---|---|---|---|",
     ]
-    for r in ablation_rows:
+    for sharing, rows in ablation.items():
         lines.append(
-            f"| {r['sharing']} | {r['inherited_miou']:.1f} | {r['retrained_miou']:.1f} | "
-            f"{r['retrained_mf1']:.1f} | {r['minutes']:.1f} |"
+            f"| {sharing} | {_cell(rows, 'inherited_miou')} | {_cell(rows, 'retrained_miou')} | "
+            f"{_cell(rows, 'retrained_mf1')} | {_cell(rows, 'minutes')} |"
         )
     return "\n".join(lines) + "\n"
 
 
+def budget_text(cfg: DesignConfig, baseline_epochs: int, steps_per_epoch_: int) -> str:
+    """The budget line of the table, from the configuration the designs ran with."""
+    s, n, retrain_epochs = cfg.supernet.epochs, steps_per_epoch_, cfg.retrain.epochs
+    return (
+        f"AutoNAD {s} supernet + {retrain_epochs} retraining epochs = {(s + retrain_epochs) * n} steps "
+        f"(retraining: Adam lr {cfg.supernet.lr:g}, poly {cfg.retrain.poly_power:g}); each baseline "
+        f"{baseline_epochs} epochs = {baseline_epochs * n} steps, same optimiser, lr and schedule; "
+        f"batch {cfg.retrain.batch_size}, {n} steps per epoch"
+    )
+
+
+def write_figures(out: Path, seed0: dict, per_model: dict[str, list[dict]]) -> list[str]:
+    """The three report PNGs from seed 0's runs and the per-seed rows."""
+    histories = {r["sharing"]: json.loads(Path(r["supernet_history"]).read_text()) for r in seed0["ablation"]}
+    paths = [plot_supernet_curves(histories, out / "supernet_curves.png")]
+    search = json.loads((seed0["design_out"] / "search" / "history.json").read_text())
+    baselines = [
+        {"name": f"{name} (measured)", "latency_ms": rows[0]["cpu_latency_ms"], "miou": rows[0]["miou"] / 100}
+        for name, rows in per_model.items()
+        if not name.startswith("AutoNAD")
+    ]
+    paths.append(
+        plot_pareto(
+            search["candidates"],
+            search["best"],
+            out / "pareto.png",
+            baselines,
+            title="seed 0 search: candidates (inherited mIoU, latency-table sum) vs baselines "
+            "(retrained mIoU, measured latency)",
+        )
+    )
+    means = {
+        name: {c: mean_sd([r["iou"][c] / 100 for r in rows])[0] for c in rows[0]["iou"]}
+        for name, rows in per_model.items()
+    }
+    sds = {
+        name: {c: mean_sd([r["iou"][c] / 100 for r in rows])[1] for c in rows[0]["iou"]}
+        for name, rows in per_model.items()
+    }
+    paths.append(plot_class_iou(means, out / "class_iou.png", sds))
+    return [str(p) for p in paths]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script end to end")
+    parser.add_argument("--tiny", action="store_true", help="tiny budgets: checks the script end to end")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", choices=("total", "recipe"), default="total")
     parser.add_argument("--out", type=Path, default=Path("/tmp/autonad_mt_benchmark"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--workers", type=int, default=2, help="trainings run at once after the design")
-    parser.add_argument("--seed", type=int, default=None, help="seed of every stage (default: the preset's)")
+    parser.add_argument("--workers", type=int, default=2, help="trainings run at once after the designs")
+    parser.add_argument("--shared-host", action="store_true", help="say in the table the host was shared")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     workers = max(1, args.workers)
-    overrides = list(QUICK) if args.quick else []
+    overrides = list(TINY) if args.tiny else [f"search.latency_input_size=[{LATENCY_SIZE},{LATENCY_SIZE}]"]
     overrides += ["device=cpu"] + ([f"threads={args.threads}"] if args.threads else [])
-    overrides += [f"seed={args.seed}"] if args.seed is not None else []
-    cfg = load_config("cpu-small", None, overrides)
-    job_cfg = cfg.model_copy(update={"threads": max(1, threads // workers)}) if workers > 1 else cfg
-    out = args.out / ("quick" if args.quick else "full")
-    repeats = 3 if args.quick else 20
+    latency_size = TINY_LATENCY_SIZE if args.tiny else LATENCY_SIZE
+    out = args.out / ("tiny" if args.tiny else "full") / args.budget
+    repeats = 3 if args.tiny else 20
     started = time.perf_counter()
     reference = reference_step_ms()
     print(f"[host] {cpu_name()}: U-Net training step {reference:.0f} ms on 1 thread", flush=True)
 
-    # 1. the design, alone: its prior and search time subnets
-    design_out = out / "autonad"
-    t0 = time.perf_counter()
-    result = design(DATASET, design_out, preset="cpu-small", overrides=overrides)
-    design_minutes = (time.perf_counter() - t0) / 60
-    arch_json = Path(result.arch_json).read_text()
-    print(f"[autonad] designed in {design_minutes:.1f} min: {result.metrics}", flush=True)
+    # 1. the designs, alone; seed 0 measures the latency table, later seeds reuse it
+    seeds: dict[int, dict] = {}
+    table_override: list[str] = []
+    for seed in args.seeds:
+        seed_out = out / f"seed{seed}"
+        cfg, baseline_epochs = benchmark_config(overrides + table_override, seed, args.budget)
+        design_out = seed_out / "autonad"
+        t0 = time.perf_counter()
+        result = design(DATASET, design_out, config=None, overrides=cfg.model_dump(mode="json"))
+        minutes = (time.perf_counter() - t0) / 60
+        table_override = table_override or [f"search.latency_table={design_out / 'latency_table.json'}"]
+        seeds[seed] = {
+            "cfg": cfg,
+            "baseline_epochs": baseline_epochs,
+            "out": seed_out,
+            "design_out": design_out,
+            "result": result,
+            "minutes": minutes,
+        }
+        print(
+            f"[autonad seed {seed}] designed in {minutes:.1f} min: mIoU {100 * result.metrics['miou']:.1f}%",
+            flush=True,
+        )
 
-    # 2. trainings that time nothing, `workers` at once, longest first
-    jobs = {
-        "U-Net": (train_baseline, ("U-Net", job_cfg, out)),
-        "ablation-entangled": (ablation_run, (job_cfg, "entangled", arch_json, out, design_out)),
-        "ablation-classical": (ablation_run, (job_cfg, "classical", arch_json, out, design_out)),
-        "DeepLabv3+-style": (train_baseline, ("DeepLabv3+-style", job_cfg, out)),
-    }
-    done = run_jobs(jobs, workers, job_cfg.threads or threads, out / "logs")
+    # 2. trainings that time nothing, `workers` at once
+    jobs = {}
+    for seed, info in seeds.items():
+        cfg = info["cfg"]
+        job_cfg = cfg.model_copy(update={"threads": max(1, threads // workers)}) if workers > 1 else cfg
+        arch_json = Path(info["result"].arch_json).read_text()
+        baseline_epochs = info["baseline_epochs"]
+        for name in BASELINES:
+            jobs[f"{name}-seed{seed}"] = (train_baseline, (name, job_cfg, info["out"], baseline_epochs))
+        for sharing in ("entangled", "classical"):
+            args_ = (job_cfg, sharing, arch_json, info["out"], info["design_out"])
+            jobs[f"ablation-{sharing}-seed{seed}"] = (ablation_run, args_)
+    done = run_jobs(jobs, workers, max(1, threads // workers) if workers > 1 else threads, out / "logs")
     torch.set_num_threads(threads)
-    ablation_rows = [ablation_run(cfg, "cross", arch_json, out, design_out)]
-    ablation_rows[0]["minutes"] = design_minutes
-    ablation_rows += [done["ablation-entangled"], done["ablation-classical"]]
-    for row in ablation_rows:
-        print(f"[ablation] {row}", flush=True)
 
-    # 3. latency of every model, alone, with all threads
-    arch = Arch.from_json(arch_json)
-    rows = [
-        scores_row(
+    # 3. rows per seed; latency of every model alone, with all threads
+    per_model: dict[str, list[dict]] = {}
+    ablation: dict[str, list[dict]] = {}
+    for seed, info in seeds.items():
+        cfg, result = info["cfg"], info["result"]
+        cross = ablation_run(
+            cfg, "cross", Path(result.arch_json).read_text(), info["out"], info["design_out"]
+        )
+        cross["minutes"] = info["minutes"]
+        info["ablation"] = [cross] + [done[f"ablation-{s}-seed{seed}"] for s in ("entangled", "classical")]
+        for row in info["ablation"]:
+            ablation.setdefault(row["sharing"], []).append(row)
+        data_len = len(prepare_data(cfg, DATASET).train)
+        n = steps_per_epoch(data_len, cfg.retrain.batch_size, 1)
+        info["steps_per_epoch"] = n
+        arch = Arch.from_json(Path(result.arch_json).read_text())
+        row = model_row(
             "AutoNAD (searched, retrained)",
             count_params(arch, 1, 6),
-            cpu_latency_ms(load_subnet(result.model_dir), 1, repeats=repeats),
+            cpu_latency_ms(load_subnet(result.model_dir), 1, latency_size, repeats),
             result.metrics,
-            design_minutes * 60,
+            info["minutes"] * 60,
+            (cfg.supernet.epochs + cfg.retrain.epochs) * n,
         )
-    ]
-    for name in ("U-Net", "DeepLabv3+-style"):
-        job = done[name]
-        model = BASELINES[name]()
-        model.load_state_dict(torch.load(job["weights"], map_location="cpu"))
-        latency = cpu_latency_ms(model, 1, repeats=repeats)
-        rows.append(scores_row(name, job["params"], latency, job["scores"], job["seconds"]))
-    for row in rows:
-        print(f"[model] {row}", flush=True)
+        row["inherited_miou"] = cross["inherited_miou"]
+        per_model.setdefault(row["model"], []).append(row)
+        for name in BASELINES:
+            job = done[f"{name}-seed{seed}"]
+            model = BASELINES[name]()
+            model.load_state_dict(torch.load(job["weights"], map_location="cpu"))
+            latency = cpu_latency_ms(model, 1, latency_size, repeats)
+            per_model.setdefault(name, []).append(
+                model_row(name, job["params"], latency, job["scores"], job["seconds"], job["steps"])
+            )
+    for name, rows in per_model.items():
+        for r in rows:
+            print(
+                f"[{name}] mIoU {r['miou']:.1f}%  IoU per class: "
+                + format_class_iou({k: v / 100 for k, v in r["iou"].items()}),
+                flush=True,
+            )
 
+    first = seeds[args.seeds[0]]
+    job_threads = max(1, threads // workers) if workers > 1 else threads
     run = {
-        "quick": args.quick,
+        "tiny": args.tiny,
+        "seeds": args.seeds,
+        "budget": args.budget,
+        "budget_text": budget_text(first["cfg"], first["baseline_epochs"], first["steps_per_epoch"]),
+        "crop": "x".join(str(v) for v in first["cfg"].data.input_size),
+        "latency_size": latency_size,
         "minutes": (time.perf_counter() - started) / 60,
         "cpu": cpu_name(),
         "threads": threads,
         "workers": workers,
-        "threads_per_job": job_cfg.threads or threads,
+        "threads_per_job": job_threads,
+        "shared_host": "yes" if args.shared_host else "no",
         "reference_step_ms": reference,
     }
-    table = markdown(rows, ablation_rows, cfg, run)
+    figures = write_figures(out, first, per_model)
+    table = markdown(per_model, ablation, run)
     atomic_write_json(
         out / "benchmark.json",
-        {"rows": rows, "ablation": ablation_rows, "run": run, "config": cfg.model_dump(mode="json")},
+        {
+            "models": per_model,
+            "ablation": ablation,
+            "run": run,
+            "figures": figures,
+            "config": first["cfg"].model_dump(mode="json"),
+        },
     )
     (out / "benchmark.md").write_text(table)
     print("\n" + table)
+    print("figures: " + ", ".join(figures))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from autonad_core.data.augment import AugmentConfig, augment
+from autonad_core.data.crop_sampling import sample_crop
 from autonad_core.data.folder import LoadedSplit
 from autonad_core.data.preprocess import Preprocess, resize_image, resize_mask, to_unit
 
@@ -20,17 +21,25 @@ class SegmentationDataset(Dataset):
         image: (C, H, W) float32, standardised as `preprocess` says.
         mask: (H, W) int64 class indices, IGNORE_INDEX for unlabelled pixels.
 
-    Training items (`augment` given) are `preprocess.input_size`; evaluation items are `input_size` in
-    `resize` mode and the whole rescaled image in `crop` mode (use batch size 1 and sliding windows).
+    Training items (`augment` given) are `preprocess.input_size` (in `crop` mode a crop of the
+    rescaled image, centred on a defect pixel with probability `class_crop_prob`, see
+    data/crop_sampling.py); evaluation items are `input_size` in
+    `resize` mode and the whole rescaled image in `crop` mode (sliding windows).
     """
 
     def __init__(
-        self, split: LoadedSplit, preprocess: Preprocess, augment: AugmentConfig | None = None, seed: int = 0
+        self,
+        split: LoadedSplit,
+        preprocess: Preprocess,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        class_crop_prob: float = 0.0,
     ) -> None:
         self.names = list(split.names)
         self.preprocess = preprocess
         self.augment = augment
         self.seed = int(seed)
+        self.class_crop_prob = float(class_crop_prob)
         self.epoch = 0
         self.bit_depth = split.bit_depth
         self.images: list[np.ndarray] = []
@@ -52,9 +61,17 @@ class SegmentationDataset(Dataset):
         mask = self.masks[index]
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
+            if self.preprocess.mode == "crop":
+                size = self.preprocess.input_size
+                unit, mask = sample_crop(unit, mask, size, rng, self.class_crop_prob)
             unit, mask = augment(unit, mask, self.augment, rng, self.preprocess.input_size)
         image = torch.from_numpy(self.preprocess.normalize(unit))
         return image, torch.from_numpy(mask.astype(np.int64))
+
+    @property
+    def same_size(self) -> bool:
+        """True when every stored image has the same size (crop-mode evaluation can stack frames)."""
+        return len({m.shape for m in self.masks}) <= 1
 
     @property
     def fixed_size(self) -> bool:

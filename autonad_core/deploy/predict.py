@@ -17,7 +17,7 @@ import torch
 
 from autonad_core.data.image_io import read_image
 from autonad_core.data.preprocess import Preprocess, resize_image, to_unit
-from autonad_core.deploy.inference import check_overlap, sliding_window_probabilities
+from autonad_core.deploy.inference import WINDOW_BATCH, check_overlap, sliding_window_probabilities
 
 PALETTE = np.array(
     [
@@ -73,10 +73,13 @@ class Prediction:
 class Detector:
     """Loads a retrained subnet folder once; `predict(frame)` gives the class mask and probabilities."""
 
-    def __init__(self, model_dir: Path, device: str = "cpu", overlap: float = 0.25) -> None:
+    def __init__(
+        self, model_dir: Path, device: str = "cpu", overlap: float = 0.25, window_batch: int = WINDOW_BATCH
+    ) -> None:
         from autonad_core.models.subnet import load_subnet
 
         self.overlap = check_overlap(overlap)  # before loading anything: bad input fails at once
+        self.window_batch = int(window_batch)
         self.model_dir = resolve_model_dir(model_dir)
         self.preprocess = Preprocess.load(self.model_dir)
         self.device = torch.device(device)
@@ -117,7 +120,9 @@ class Detector:
         h, w = unit.shape[:2]
         scaled = resize_image(unit, self.preprocess.geometry(unit))
         tensor = torch.from_numpy(self.preprocess.normalize(scaled))[None].to(self.device)
-        probs = sliding_window_probabilities(self.model, tensor, self.preprocess.input_size, self.overlap)
+        probs = sliding_window_probabilities(
+            self.model, tensor, self.preprocess.input_size, self.overlap, self.window_batch
+        )
         if probs.shape[-2:] != (h, w):
             probs = torch.nn.functional.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
         probs = probs[0].cpu().numpy().astype(np.float32)

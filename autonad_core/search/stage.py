@@ -7,7 +7,8 @@ report only (`history.json` → `best.measured_latency_ms`).
 
 Output folder (`<out>/search/`): `state.json` (resumable), `best_arch.json`, `history.json` (one entry
 per generation + every evaluated candidate), `search.png` (best/mean score per generation, mIoU vs
-latency of all candidates).
+latency of all candidates), `pareto.png` (the Pareto front of inherited mIoU vs table latency, the
+chosen architecture starred).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from autonad_core.atomic_io import atomic_write_json, atomic_write_text
 from autonad_core.config import DesignConfig, resolve_device
 from autonad_core.data.preprocess import Preprocess
+from autonad_core.plots import plot_pareto
 from autonad_core.progress import ProgressCallback
 from autonad_core.search.candidates import InheritedEvaluator
 from autonad_core.search.evolution import EvolutionSearch, SearchResult, plot_search
@@ -111,6 +113,7 @@ def run_search(
         },
     )
     plot_search(result.history, evaluated, stage_dir / "search.png")
+    plot_pareto(list(evaluated.values()), result.best, stage_dir / "pareto.png")
     return SearchOutput(stage_dir, arch_json, result)
 
 

@@ -56,7 +56,9 @@ def prepare_data(
     if train_split is not None and preprocess.mode == "crop":
         check_crop_fits(train_split.names, train_split.images, preprocess, Path(dataset_dir))
     train = (
-        SegmentationDataset(train_split, preprocess, d.augment, cfg.seed) if train_split is not None else None
+        SegmentationDataset(train_split, preprocess, d.augment, cfg.seed, d.class_crop_prob)
+        if train_split is not None
+        else None
     )
     val = SegmentationDataset(val_split, preprocess, None, cfg.seed)
     return PreparedData(folder.spec, preprocess, train, val)
@@ -164,9 +166,24 @@ def segmentation_loss(
     return loss
 
 
-def median_frequency_weights(masks: Sequence[np.ndarray], num_classes: int) -> torch.Tensor:
+def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """In-place distillation (sandwich rule): mean over labelled pixels of KL(teacher ‖ student).
+
+    Shape: logits (B, K, H, W) of the student, teacher (B, K, H, W) probabilities (detached), target
+    (B, H, W) only to skip IGNORE_INDEX pixels (padding, rotation corners)."""
+    log_student = torch.log_softmax(logits.float(), dim=1)
+    kl = (teacher * (torch.log(teacher.clamp_min(1e-8)) - log_student)).sum(dim=1)
+    valid = target != IGNORE_INDEX
+    return kl[valid].mean() if bool(valid.any()) else kl.sum() * 0.0
+
+
+def median_frequency_weights(
+    masks: Sequence[np.ndarray], num_classes: int, max_weight: float | None = None
+) -> torch.Tensor:
     """Median-frequency balancing (Eigen & Fergus 2015): w_c = median(f) / f_c, where f_c is class c's
-    pixel share over the images that contain c. Classes absent from the split get weight 1."""
+    pixel share over the images that contain c, capped at `max_weight` (a class of 0.1 % of the
+    pixels would otherwise weigh hundreds of times the background and swamp the loss). Classes absent
+    from the split get weight 1."""
     pixels = np.zeros(num_classes, dtype=np.float64)
     image_pixels = np.zeros(num_classes, dtype=np.float64)
     for mask in masks:
@@ -179,6 +196,8 @@ def median_frequency_weights(masks: Sequence[np.ndarray], num_classes: int) -> t
     if present.any():
         freq = pixels[present] / image_pixels[present]
         weights[present] = np.median(freq) / freq
+    if max_weight is not None:
+        weights = np.minimum(weights, max_weight)
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -188,7 +207,7 @@ def build_loss(cfg: LossConfig, data: PreparedData) -> LossFn:
     if cfg.class_weights == "none":
         weights = None
     elif cfg.class_weights == "auto":
-        weights = median_frequency_weights(data.train.masks, num_classes)
+        weights = median_frequency_weights(data.train.masks, num_classes, cfg.max_class_weight)
     else:
         if len(cfg.class_weights) != num_classes:
             raise ConfigError(

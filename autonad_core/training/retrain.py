@@ -60,8 +60,10 @@ def retrain(
     arch=None,
     progress: ProgressCallback | None = None,
     show_progress: bool = True,
+    stage_name: str = STAGE,
 ) -> RetrainOutput:
-    """Retrain `arch` (default: the search result); the best model goes to `<out>/retrain/best`."""
+    """Retrain `arch` (default: the search result); the best model goes to `<out>/<stage_name>/best`
+    (`retrain`; benchmarks retraining several subnets of one supernet give each its own folder)."""
     from autonad_core.models.subnet import materialize, save_subnet
     from autonad_core.models.supernet import Supernet
 
@@ -98,7 +100,7 @@ def retrain(
         model,
         data,
         cfg.retrain,
-        out_dir / STAGE,
+        out_dir / stage_name,
         cfg.seed,
         device,
         save_best,

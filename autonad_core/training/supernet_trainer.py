@@ -1,7 +1,8 @@
 """Stage 1 of AutoNAD: train the weight-sharing supernet (paper §5).
 
-AdamW (lr 5e-4) with per-step cosine decay; one subnet sampled uniformly per step (or the sandwich rule:
-largest + smallest + one random, gradients summed); cross-entropy; AMP on CUDA only; DDP under torchrun.
+AdamW (lr 5e-4) with per-step cosine decay; one subnet sampled uniformly per step (or, with
+`supernet.sampling: sandwich`, largest + smallest + one random, gradients summed, the two smaller ones
+distilled in place from the largest's predictions); cross-entropy; AMP on CUDA only; DDP under torchrun.
 The architecture of step s in epoch e is drawn from `random.Random(f"{seed}-{e}-{s}")`, so it is the same
 on every rank and after a resume. At the end the main rank writes the latency prior, built from the
 design's latency table (measured once on the target device, latency_table.py).
@@ -40,6 +41,7 @@ from autonad_core.training.common import (
     build_space,
     copy_space_yaml,
     cosine_factor,
+    distillation_loss,
     prepare_data,
     train_loader,
     use_amp,
@@ -93,9 +95,11 @@ def check_fingerprint(saved: dict, current: dict, where: Path) -> None:
     )
 
 
-def sample_archs(space, seed: int, epoch: int, step: int, sandwich: bool) -> list:
+def sample_archs(space, seed: int, epoch: int, step: int, sampling: str) -> list:
+    """The subnets of one step (`uniform`: one; `sandwich`: largest, smallest, one random), the same
+    on every rank and after a resume."""
     rng = random.Random(f"{seed}-{epoch}-{step}")
-    if sandwich:
+    if sampling == "sandwich":
         return [space.largest(), space.smallest(), space.sample(rng)]
     return [space.sample(rng)]
 
@@ -190,15 +194,21 @@ def train_supernet(
         )
         for step, (image, mask) in enumerate(bar):
             image, mask = image.to(device, non_blocking=True), mask.to(device, non_blocking=True)
-            archs = sample_archs(space, cfg.seed, epoch, step, sc.sandwich)
+            archs = sample_archs(space, cfg.seed, epoch, step, sc.sampling)
             optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
+            step_loss, teacher = 0.0, None
             for i, arch in enumerate(archs):
                 sync_now = (not ctx.enabled) or i == len(archs) - 1
                 with model.no_sync() if not sync_now else nullcontext():
                     with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-                        loss = loss_fn(model(image, arch), mask)
+                        logits = model(image, arch)
+                        loss = loss_fn(logits, mask)
+                        if teacher is not None and sc.distill_weight > 0:
+                            kd = distillation_loss(logits, teacher, mask)
+                            loss = (1 - sc.distill_weight) * loss + sc.distill_weight * kd
                     scaler.scale(loss).backward()
+                if sc.sampling == "sandwich" and i == 0:  # the largest subnet teaches the others
+                    teacher = logits.detach().float().softmax(dim=1)
                 step_loss += float(loss.detach())
             if sc.grad_clip is not None:
                 scaler.unscale_(optimizer)

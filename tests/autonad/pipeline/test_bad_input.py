@@ -103,9 +103,10 @@ def test_valid_overlap_covers_the_frame() -> None:
     calls = []
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        calls.append(tuple(x.shape[-2:]))
+        calls.append((x.shape[0], tuple(x.shape[-2:])))
         return torch.zeros(x.shape[0], 2, *x.shape[-2:])
 
     probs = sliding_window_probabilities(forward, image, (32, 32), 0.5)
     assert probs.shape == (1, 2, 64, 80) and torch.allclose(probs, torch.full_like(probs, 0.5))
-    assert len(calls) == 3 * 4 and set(calls) == {(32, 32)}  # stride 16: rows 0,16,32; cols 0,16,32,48
+    # stride 16: rows 0,16,32; cols 0,16,32,48 (windows, batched several per call)
+    assert sum(n for n, _ in calls) == 3 * 4 and {hw for _, hw in calls} == {(32, 32)}

@@ -22,6 +22,10 @@ AUTONAD = str(Path(sys.executable).parent / "autonad")
 TINY = [
     "threads=1",
     "data.input_size=[64,64]",
+    # whole images resized to 64²: this 12 + 40-epoch budget was set for it; cpu-small's native 64²
+    # crops of the 320² images (sliding-window evaluation) ended below all-background at this budget
+    # (val mIoU 10.3 % vs 39.7 %, one run): each epoch sees 1/25 of the pixels
+    "data.mode=resize",
     "data.augment.rot90=false",
     "data.augment.scale_range=[1.0,1.0]",
     "supernet.epochs=12",
@@ -56,7 +60,15 @@ def test_tiny_design_end_to_end_beats_all_background(mt320_dir: Path, tmp_path: 
     assert "designed" in proc.stdout and "mIoU" in proc.stdout
 
     result = json.loads((out / "result.json").read_text())
-    for key in ("supernet", "search", "retrain", "latency_prior", "search_png", "latency_prior_png"):
+    for key in (
+        "supernet",
+        "search",
+        "retrain",
+        "latency_prior",
+        "search_png",
+        "pareto_png",
+        "latency_prior_png",
+    ):
         assert Path(result["history"][key]).is_file(), key
     assert Path(result["export"]["onnx"]).is_file() and result["export"]["onnx_max_diff"] <= 1e-4
     assert result["latency_ms"] > 0 and result["params"] > 0

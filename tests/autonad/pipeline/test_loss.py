@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -82,3 +83,24 @@ def test_paper_preset_keeps_plain_cross_entropy_and_bad_values_are_refused() -> 
     with pytest.raises(ConfigError):
         load_config("cpu-small", overrides=["loss.class_weights=[-1, 2]"])
     assert load_config("cpu-small", overrides=["loss.class_weights=auto"]).loss.class_weights == "auto"
+
+
+def test_in_place_distillation_loss() -> None:
+    """KL(teacher ‖ student) over labelled pixels: 0 for a student equal to the teacher, the hand value
+    for a known pair, and pixels labelled IGNORE_INDEX do not count."""
+    from autonad_core.training.common import distillation_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 5)
+    target = torch.zeros(2, 4, 5, dtype=torch.long)
+    teacher = logits.softmax(1)
+    assert float(distillation_loss(logits, teacher, target)) == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(1, 2, 1, 2, requires_grad=True)  # uniform prediction over 2 classes
+    teacher = torch.tensor([[0.9, 0.1], [0.5, 0.5]]).T.reshape(1, 2, 1, 2)
+    kl = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    both = distillation_loss(student, teacher, torch.zeros(1, 1, 2, dtype=torch.long))
+    assert float(both) == pytest.approx(kl / 2, rel=1e-5)
+    first_only = torch.tensor([[[0, IGNORE_INDEX]]])
+    assert float(distillation_loss(student, teacher, first_only)) == pytest.approx(kl, rel=1e-5)
+    both.backward()
+    assert student.grad is not None and float(student.grad.abs().sum()) > 0

@@ -73,3 +73,10 @@ def test_bad_inputs_are_rejected() -> None:
         scores_from_confusion(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="num_classes"):
         ConfusionMatrix(1)
+
+
+def test_per_class_iou_line_names_every_class() -> None:
+    from autonad_core.metrics import format_class_iou
+
+    line = format_class_iou({"background": 0.981, "crack": 0.1234, "nick": float("nan")})
+    assert line == "background 98.1  crack 12.3  nick -"

@@ -156,23 +156,25 @@ def test_torchrun_ddp_two_cpu_ranks_keep_identical_weights(
 def test_sandwich_rule_and_retraining_from_scratch(
     mt_tiny: Path, tiny_space_yaml: Path, tmp_path: Path
 ) -> None:
-    """Sandwich rule: largest + smallest + one random subnet per step; retraining without inheritance
-    starts from fresh weights and keeps its best model loadable with its metrics."""
+    """Sandwich rule: largest + smallest + one random subnet per step, the two distilled from the
+    largest; retraining without inheritance starts from fresh weights and keeps its best model
+    loadable with its metrics."""
     from autonad_core import SearchSpace, load_subnet
     from autonad_core.config import load_config
     from autonad_core.training.retrain import retrain
     from autonad_core.training.supernet_trainer import sample_archs, train_supernet
 
     space = SearchSpace.from_yaml(tiny_space_yaml)
-    archs = sample_archs(space, seed=0, epoch=3, step=5, sandwich=True)
+    archs = sample_archs(space, seed=0, epoch=3, step=5, sampling="sandwich")
     assert archs[:2] == [space.largest(), space.smallest()]
-    assert archs == sample_archs(space, seed=0, epoch=3, step=5, sandwich=True)  # same on every rank
-    assert sample_archs(space, 0, 3, 5, False) != sample_archs(space, 0, 3, 6, False)
+    assert archs == sample_archs(space, seed=0, epoch=3, step=5, sampling="sandwich")  # same on every rank
+    assert len(sample_archs(space, 0, 3, 5, "uniform")) == 1
+    assert sample_archs(space, 0, 3, 5, "uniform") != sample_archs(space, 0, 3, 6, "uniform")
 
     cfg = load_config(None, None, {
         "device": "cpu", "threads": 1, "space": {"yaml": str(tiny_space_yaml)},
         "data": {"input_size": [32, 32], "max_train_images": 8, "max_val_images": 4},
-        "supernet": {"epochs": 1, "batch_size": 4, "sandwich": True, "prior": {"enabled": False}},
+        "supernet": {"epochs": 1, "batch_size": 4, "sampling": "sandwich", "prior": {"enabled": False}},
         "retrain": {"epochs": 2, "batch_size": 4, "inherit": False, "drop_path": 0.0},
     })  # fmt: skip
     result = train_supernet(cfg, mt_tiny, tmp_path, show_progress=False)
