@@ -128,9 +128,9 @@ def bench_scan(blade: SimBlade, plan_axes: np.ndarray, optics: OpticsConfig) -> 
         run = SimulatedCellRun(cell)
         wall0 = time.perf_counter()
         for step, action in (
-            ("load", run.load),
+            ("load", run.motion.load),
             ("scan", lambda: run.scan(plan_axes)),
-            ("unload", run.unload),
+            ("unload", lambda: run.motion.unload(reject=False)),
         ):
             t0, s0 = time.perf_counter(), cell.time
             action()
@@ -201,14 +201,14 @@ def main() -> None:
             table.add_row(*row)
         console.print(table)
         new_total = capture["new"]["total per capture"]
-        old_total = capture["old"]["total per capture"] if "old" in capture else float("nan")
+        old_total = capture["old"]["total per capture"] if "old" in capture else None
         summary.add_row(
             label,
             size,
             f"{frame['pixel_footprint_um']:.1f}",
-            f"{old_total:.2f}",
+            "-" if old_total is None else f"{old_total:.2f}",
             f"{new_total:.2f}",
-            f"{old_total / new_total:.1f}x",
+            "-" if old_total is None else f"{old_total / new_total:.1f}x",
         )
         results["capture"][label] = capture
     console.print(summary)

@@ -1,9 +1,9 @@
 """What only the simulator adds to a cycle: a capture at a stage pose with its ground truth.
 
 The motions (stage moves, LOAD, UNLOAD) are the cell's own (`platform_control.cycle.motion.CellMotion`)
-over the simulated drivers, so the simulator has no load/unload of its own: `SimulatedCellRun.load`,
-`unload` and `scan` only put those motions and `capture_at` together for scripts that drive a bare
-`SimCell` (benchmarks, tests) without the cycle machine.
+over the simulated drivers, so the simulator has no load/unload of its own: scripts that drive a bare
+`SimCell` (benchmarks, tests) without the cycle machine call `SimulatedCellRun.motion.load()` /
+`.unload()` and `SimulatedCellRun.scan`, which is only `capture_at` over a list of poses.
 """
 
 from __future__ import annotations
@@ -52,12 +52,6 @@ class SimulatedCellRun:
         self.imaging = imaging or load_imaging_plan()
         self.motion = cell_motion(cell, self.drivers)
         self.pick_place = self.motion.planner
-
-    def load(self) -> None:
-        self.motion.load()
-
-    def unload(self, reject: bool = False) -> None:
-        self.motion.unload(reject)
 
     def capture_at(self, index: int, axes: np.ndarray) -> LabelledCapture:
         """Move the stage to `axes`, settle, fire every channel of the imaging plan."""

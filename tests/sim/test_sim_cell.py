@@ -210,7 +210,7 @@ def test_load_scan_unload_ends_with_the_blade_in_the_tray(defective_blade) -> No
         plan = CoveragePlanner(cell.camera_params, stage).plan(defective_blade.mesh)
         assert len(plan) >= 3
 
-        run.load()
+        run.motion.load()
         assert cell.blade_holder == "fixture"
         dp, da = pose_error(cell.blade_pose(), run.pick_place.fixture_blade_pose)
         assert dp < 1e-3 and da < 1e-2
@@ -229,7 +229,7 @@ def test_load_scan_unload_ends_with_the_blade_in_the_tray(defective_blade) -> No
         dp, da = pose_error(cell.blade_pose(), expected)
         assert dp < 1e-3 and da < 1e-2  # the blade rode on the stage to the last viewpoint
 
-        run.unload(reject=False)
+        run.motion.unload(reject=False)
         assert cell.blade_holder == "tray"
         dp, da = pose_error(cell.blade_pose(), tray_pose)
         assert dp < 1e-3 and da < 1e-2
