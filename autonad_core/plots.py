@@ -10,13 +10,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only: designs run on machines without a screen)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def finish(fig, ax, path: Path, *, grid_axis: str = "both", legend_size: int | None = 8) -> Path:
+    """Grid, legend, tight layout, write the PNG and free the figure (every plot ends the same way)."""
+    ax.grid(alpha=0.3, axis=grid_axis)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return Path(path)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -41,7 +52,7 @@ def plot_pareto(
     """Every evaluated candidate (`latency_ms`, `miou` in [0, 1]), the Pareto front, the chosen one
     (star) and the baselines (`name`, `latency_ms`, `miou`, all in the same units; the caller says
     in `title` whether their latency comes from the same table or was measured)."""
-    plt = _pyplot()
+    plt = pyplot()
     points = [(float(c["latency_ms"]), 100 * float(c["miou"])) for c in candidates]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if points:
@@ -62,12 +73,7 @@ def plot_pareto(
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("mIoU (%)")
     ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return finish(fig, ax, path)
 
 
 def running_mean(values: Sequence[float], window: int) -> list[float]:
@@ -84,7 +90,7 @@ def running_mean(values: Sequence[float], window: int) -> list[float]:
 def plot_supernet_curves(histories: Mapping[str, Sequence[Mapping]], path: Path) -> Path:
     """Training loss per optimiser step (running mean over ~5 % of the steps) for each sharing mode,
     from `{mode: supernet history.json}` (its `step_losses` per epoch), as the paper's Fig. 6."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for mode, history in histories.items():
         losses = [x for h in history for x in h.get("step_losses", [h["loss"]])]
@@ -95,12 +101,7 @@ def plot_supernet_curves(histories: Mapping[str, Sequence[Mapping]], path: Path)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("supernet training loss (running mean)")
     ax.set_title("supernet convergence by weight sharing (paper Fig. 6)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return finish(fig, ax, path, legend_size=None)
 
 
 def plot_class_iou(
@@ -111,7 +112,7 @@ def plot_class_iou(
     """Grouped bars: IoU (%, in [0, 1] in) per class for each model, optional ± error bars."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     names = list(models)
     classes = list(next(iter(models.values()))) if models else []
     width = 0.8 / max(len(names), 1)
@@ -125,9 +126,4 @@ def plot_class_iou(
     ax.set_ylabel("IoU (%)")
     ax.set_ylim(0, 100)
     ax.set_title("per-class IoU")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return finish(fig, ax, path, grid_axis="y")

@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from autonad_core.atomic_io import atomic_write_json  # noqa: E402
 from autonad_core.config import DesignConfig, load_config  # noqa: E402
 from autonad_core.data.preprocess import Preprocess  # noqa: E402
+from autonad_core.plots import finish, pyplot  # noqa: E402
 from autonad_core.search.candidates import InheritedEvaluator  # noqa: E402
 from autonad_core.seed_stats import format_mean_sd, mean_sd  # noqa: E402
 from autonad_core.training.common import build_space, prepare_data  # noqa: E402
@@ -114,12 +115,7 @@ def markdown(results: dict[str, list[dict]], run: dict) -> str:
 
 
 def plot(results: dict[str, list[dict]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.4))
     for mode, rows in results.items():
         xs = [x for r in rows for x in r["inherited"]]
         ys = [y for r in rows for y in r["retrained"]]
@@ -128,12 +124,7 @@ def plot(results: dict[str, list[dict]], path: Path) -> Path:
     ax.set_xlabel("inherited mIoU (%)")
     ax.set_ylabel("retrained mIoU (%)")
     ax.set_title("ranking by inherited weights")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return finish(fig, ax, path)
 
 
 def main() -> None:
