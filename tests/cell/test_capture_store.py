@@ -168,3 +168,28 @@ def test_the_manifest_states_the_frame_footprint(tmp_path) -> None:
     assert frame["pixel_footprint_um"] == pytest.approx(native_um * 2448 / 32, rel=1e-4)
     assert 25 < native_um < 40 and native == (2048, 2448)  # the issue's ~31 um per native pixel
     assert frame_metadata(camera, 612, 512)["pixel_footprint_um"] == pytest.approx(4 * native_um, rel=1e-4)
+
+
+def test_export_gives_the_captures_at_their_native_size_as_stored(tmp_path) -> None:
+    import cv2
+
+    store = CaptureStore(tmp_path)
+    rng = np.random.default_rng(0)
+    stored = []
+    for i in range(2):
+        frames = rng.integers(0, 65535, (3, 512, 612), dtype=np.uint16)  # the 4 x 4 binned sensor
+        label = np.zeros((512, 612), np.uint8)
+        label[100:103, 50:400] = 1  # a crack 3 px wide
+        capture = MultispectralCapture(
+            i, np.zeros(5), CHANNELS, (8.0, 40.0, 15.0), (0.0, 12.0, 6.0), (1.0, 1.1, 1.2), frames
+        )
+        store.put(
+            capture, cycle_id="c", blade_serial="S", part_family="F", label=label, label_classes=CLASSES
+        )
+        stored.append((frames, label))
+    summary = store.export("F", tmp_path / "ds")
+    stem = "c_v000"
+    back = cv2.imread(str(summary.dataset_dir / "images" / stem / "uv365.png"), cv2.IMREAD_UNCHANGED)
+    assert back.shape == (512, 612) and np.array_equal(back, stored[0][0][1])  # not resized, bit-exact
+    mask = cv2.imread(str(summary.dataset_dir / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(mask, stored[0][1])
