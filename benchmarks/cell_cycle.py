@@ -65,7 +65,7 @@ def main() -> None:
     overlay: dict = {}
     sim: dict = {}
     if args.resolution:
-        sim["resolution"] = args.resolution
+        sim.update(resolution=args.resolution, binning=0)  # a square frame instead of the binned sensor
     if args.binning >= 0:
         sim["binning"] = args.binning
     if args.realtime:
