@@ -3,7 +3,8 @@
 A segmentation network gives a class index per pixel (and class probabilities). A quality record
 needs *defects*: one entry per connected region of one class with its pixel area, physical size in
 mm², bounding box, outer contour, a confidence, and where on the blade it is. `extract_defects` does
-that split; `ViewGeometry` turns pixels into millimetres and blade coordinates.
+that split; `ViewGeometry` turns pixels into millimetres and blade coordinates; `merge_views` makes the
+sightings of one defect from several viewpoints one record.
 
 Physical model (documented because every number in the records depends on it):
 * Pinhole camera with the principal point at the frame centre. A frame that is a centred crop of the
@@ -36,7 +37,7 @@ speckle. Pure numpy + OpenCV (`MeshSurface` calls the trimesh mesh it is given);
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -364,3 +365,55 @@ def defect_iou(predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[s
         "predicted_pixels": int(np.count_nonzero(pred_defect)),
         "true_pixels": int(np.count_nonzero(true_defect)),
     }
+
+
+MERGE_GAP_MM = 0.5  # two sightings of one class closer than their half-extents plus this are one defect
+
+
+def _half_extent_mm(record: Mapping[str, Any]) -> float:
+    """Half the longer bounding-box side in mm (mm per pixel from the record's own area / pixels)."""
+    pixels = max(int(record.get("pixel_area", 0)), 1)
+    mm_per_px = float(np.sqrt(max(float(record.get("area_mm2", 0.0)), 0.0) / pixels))
+    _, _, w, h = record.get("bbox", (0, 0, 0, 0))
+    return 0.5 * max(w, h) * mm_per_px
+
+
+def merge_views(records: Sequence[Mapping[str, Any]], gap_mm: float = MERGE_GAP_MM) -> list[dict[str, Any]]:
+    """One record per physical defect from the records of every viewpoint of one blade.
+
+    Overlapping viewpoints see one defect more than once: records of the same class whose blade-surface
+    locations (``location_mm``) lie closer than the sum of their half-extents plus ``gap_mm`` are one
+    defect (single linkage, so a long crack seen in pieces joins up). The merged record is the sighting
+    with the largest area (its viewpoint, pixels and contour; the best-resolved view) with
+    ``viewpoints``: every viewpoint that saw it. Records without a location are kept as they are."""
+    if gap_mm < 0:
+        raise ValueError(f"gap_mm must be >= 0, got {gap_mm}")
+    items = [dict(r) for r in records]
+    located = [i for i, r in enumerate(items) if r.get("location_mm") is not None]
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a_pos, a in enumerate(located):
+        for b in located[a_pos + 1 :]:
+            if items[a]["defect_class"] != items[b]["defect_class"]:
+                continue
+            distance = float(np.linalg.norm(np.subtract(items[a]["location_mm"], items[b]["location_mm"])))
+            if distance <= _half_extent_mm(items[a]) + _half_extent_mm(items[b]) + gap_mm:
+                parent[root(b)] = root(a)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(items)):
+        groups.setdefault(root(i), []).append(i)
+    merged = []
+    for members in groups.values():
+        best = max(members, key=lambda i: (items[i].get("area_mm2", 0.0), -i))
+        record = items[best]
+        views = sorted({items[i]["viewpoint_index"] for i in members if "viewpoint_index" in items[i]})
+        if views:
+            record["viewpoints"] = views
+        merged.append((min(members), record))
+    return [record for _, record in sorted(merged, key=lambda m: m[0])]

@@ -15,8 +15,9 @@ Per state:
 * DESIGNING: export the family's labelled captures, run AutoNAD (model designer), which registers and
   deploys the model; the model version is the step's result.
 * DETECTING: the detector on every stored capture with ONE model version (the designed one, else the
-  deployed one at the first call); the defects of all captures are written to one detections file
-  atomically at the end, so a detector crash leaves nothing half-written.
+  deployed one at the first call); sightings of one defect from several viewpoints become one record
+  (`defect_regions.merge_views`, by blade-surface location); the defects are written to one detections
+  file atomically at the end, so a detector crash leaves nothing half-written.
 * RECORDING: the recorder commits cycle, captures, defects and verdict in one transaction.
 """
 
@@ -38,6 +39,7 @@ from platform_control.cycle.records import CycleProgress, Detection
 from platform_control.cycle.refs import viewpoint_of
 from platform_control.cycle.services import CellServices, CycleJob, Notify, RecordRequest
 from platform_control.cycle.steps import CycleSteps
+from platform_control.defect_regions import merge_views
 from platform_control.params import StageParams
 from platform_control.pick_place import PickPlacePlanner
 
@@ -144,6 +146,7 @@ class CellCycleSteps:
                 ref, result.mask_path, result.mask_sha256, result.width, result.height, result.inference_ms
             )
             defects += [{**r, "viewpoint_index": viewpoint} for r in result.regions]
+        defects = merge_views(defects)  # a defect seen from two viewpoints is one record
         verdict = judge(defects, self.ctx.acceptance)
         detections = DetectionsFile(
             cycle_id=self.job.cycle_id,

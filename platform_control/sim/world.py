@@ -30,11 +30,12 @@ import platform_control.sim  # noqa: F401  (selects the offscreen GL back-end be
 from platform_control.atomic_io import atomic_write_text
 from platform_control.blade import blade_preset, generate_blade, label_mask
 from platform_control.hardware import JointState, LimitViolation, ProgressCallback
+from platform_control.params import load_camera_params
 from platform_control.pick_place import load_pick_place_config
 from platform_control.sim.cell import SimCell, SimConfig
 from platform_control.sim.defects import load_defects_config
 from platform_control.sim.drivers import SimDrivers
-from platform_control.sim.optics import load_optics
+from platform_control.sim.optics import OpticsConfig, load_optics
 from platform_control.sim.placement import BladeSurface, sample_defects
 from platform_control.sim.render import SimBlade
 from platform_control.trajectory import JointTrajectory
@@ -65,6 +66,18 @@ class SimBladeSpec:
         return SimBlade(mesh, defects, self.texture_seed)
 
 
+def world_optics(resolution: int, binning: int) -> OpticsConfig:
+    """The frames the world's camera renders: the camera's whole sensor binned `binning` x `binning`
+    (native 2448 x 2048 at 1, the physical pixel footprint a crack needs), or with `binning` 0 a square
+    `resolution` frame of the sensor's centre (small, for tests and quick runs)."""
+    if isinstance(binning, bool) or not isinstance(binning, int) or binning < 0:
+        raise ValueError(f"binning must be 0 (use the resolution) or a positive integer, got {binning!r}")
+    optics = load_optics()
+    if binning:
+        return optics.with_binning(load_camera_params(), binning)
+    return optics.with_resolution(resolution, resolution)
+
+
 class SimWorld:
     """Owns the current `SimCell` and exposes protocol drivers that follow it across restocks."""
 
@@ -74,11 +87,12 @@ class SimWorld:
         config: SimConfig | None = None,
         *,
         resolution: int = 1024,
+        binning: int = 0,
         state_file: Path | None = None,
         restore: bool = True,
     ) -> None:
         self.config = config or SimConfig()
-        self.optics = load_optics().with_resolution(resolution, resolution)
+        self.optics = world_optics(resolution, binning)
         self.pick_place = load_pick_place_config()
         self.label_classes = load_defects_config().classes
         self.state_file = Path(state_file) if state_file else None

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bladecell_ros.services.capture_store import CaptureStore, CaptureStoreError
+from bladecell_ros.services.capture_store import (
+    CaptureStore,
+    CaptureStoreError,
+    frame_metadata,
+    stack_channels,
+)
 
 from platform_control.cycle.refs import RefError, viewpoint_of
 from platform_control.imaging import MultispectralCapture
+from platform_control.params import load_camera_params
 
 CHANNELS = ("white", "uv365", "nir850")
 CLASSES = ("background", "crack", "nick", "dent", "pitting", "coating_loss", "burn")
@@ -134,3 +140,56 @@ def test_export_of_one_cycle_holds_out_viewpoints_and_needs_labels(tmp_path) -> 
     summary = store.export("F")
     assert summary.dataset_dir.parent == tmp_path / "datasets" / "F"
     assert (summary.train, summary.val) == (8, 2)
+
+
+def test_a_channel_of_another_size_is_refused_by_name() -> None:
+    frames = [np.zeros((24, 32), np.uint8), np.zeros((24, 32), np.uint8), np.zeros((12, 16), np.uint8)]
+    with pytest.raises(CaptureStoreError, match=r"viewpoint 4: channel 'nir850' frame is \(12, 16\)"):
+        stack_channels(CHANNELS, frames, 4)
+    assert stack_channels(CHANNELS, [*frames[:2], frames[0]], 4).shape == (3, 24, 32)
+    with pytest.raises(CaptureStoreError, match="2 frame"):
+        stack_channels(CHANNELS, frames[:2], 4)
+
+
+def test_the_manifest_states_the_frame_footprint(tmp_path) -> None:
+    camera = load_camera_params()
+    store = CaptureStore(tmp_path, camera)
+    capture, label = _capture(1)
+    native = (camera.height_px, camera.width_px)
+    ref = store.put(
+        capture, cycle_id="c", blade_serial="S", part_family="F", label=label, label_classes=CLASSES
+    )
+    frame = store.manifest(ref)["frame"]
+    # a 32 x 24 frame of the 2448 x 2048 sensor: its 2730.67 x 2048 crop is wider than the sensor,
+    # so the crop is 2448 x 1836, 76.5 sensor pixels per frame pixel
+    assert frame["width_px"] == 32 and frame["height_px"] == 24
+    assert frame["binning"] == pytest.approx(2448 / 32)
+    native_um = camera.working_distance / camera.focal_length_px * 1e6
+    assert frame["pixel_footprint_um"] == pytest.approx(native_um * 2448 / 32, rel=1e-4)
+    assert 25 < native_um < 40 and native == (2048, 2448)  # the issue's ~31 um per native pixel
+    assert frame_metadata(camera, 612, 512)["pixel_footprint_um"] == pytest.approx(4 * native_um, rel=1e-4)
+
+
+def test_export_gives_the_captures_at_their_native_size_as_stored(tmp_path) -> None:
+    import cv2
+
+    store = CaptureStore(tmp_path)
+    rng = np.random.default_rng(0)
+    stored = []
+    for i in range(2):
+        frames = rng.integers(0, 65535, (3, 512, 612), dtype=np.uint16)  # the 4 x 4 binned sensor
+        label = np.zeros((512, 612), np.uint8)
+        label[100:103, 50:400] = 1  # a crack 3 px wide
+        capture = MultispectralCapture(
+            i, np.zeros(5), CHANNELS, (8.0, 40.0, 15.0), (0.0, 12.0, 6.0), (1.0, 1.1, 1.2), frames
+        )
+        store.put(
+            capture, cycle_id="c", blade_serial="S", part_family="F", label=label, label_classes=CLASSES
+        )
+        stored.append((frames, label))
+    summary = store.export("F", tmp_path / "ds")
+    stem = "c_v000"
+    back = cv2.imread(str(summary.dataset_dir / "images" / stem / "uv365.png"), cv2.IMREAD_UNCHANGED)
+    assert back.shape == (512, 612) and np.array_equal(back, stored[0][0][1])  # not resized, bit-exact
+    mask = cv2.imread(str(summary.dataset_dir / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(mask, stored[0][1])

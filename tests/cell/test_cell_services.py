@@ -327,3 +327,15 @@ def test_detector_sizes_and_locates_defects_on_the_family_blade_surface(home) ->
     np.testing.assert_allclose(onto[1]["location_mm"], point * 1e3, atol=0.05)
     unknown = detector(surfaces).detect("OTHER", None, refs[1]).regions[0]
     assert unknown["area_mm2"] == pytest.approx(flat[1]["area_mm2"])
+
+
+def test_the_world_renders_the_whole_sensor_binned_or_a_square_frame() -> None:
+    from platform_control.sim.world import world_optics
+
+    assert (world_optics(256, 0).sensor.width, world_optics(256, 0).sensor.height) == (256, 256)
+    binned = world_optics(256, 4).sensor  # the resolution does not count once binning is given
+    assert (binned.width, binned.height) == (612, 512)
+    with pytest.raises(ValueError, match="binning 3 does not divide"):
+        world_optics(256, 3)
+    with pytest.raises(ValueError, match="0 \\(use the resolution\\) or a positive integer"):
+        world_optics(256, -1)

@@ -295,3 +295,38 @@ def test_surface_misses_fall_back_to_the_focus_plane() -> None:
     (region,) = extract_defects(mask, CLASSES, view=view)
     assert region.area_mm2 == pytest.approx(16 * view0.pixel_area_mm2)
     np.testing.assert_allclose(region.location_m, view0.pixels_to_camera(np.array([[4.0, 4.0]]))[0])
+
+
+def _sighting(view: int, cls: str, at_mm, area_mm2: float, pixels: int, bbox) -> dict:
+    return {
+        "viewpoint_index": view,
+        "defect_class": cls,
+        "location_mm": list(at_mm),
+        "area_mm2": area_mm2,
+        "pixel_area": pixels,
+        "bbox": list(bbox),
+        "confidence": 0.9,
+    }
+
+
+def test_sightings_of_one_defect_from_two_viewpoints_are_one_record() -> None:
+    from platform_control.defect_regions import merge_views
+
+    # a crack 4 mm long (100 px at 0.04 mm/px wide bbox) seen from viewpoints 2 and 5, centroids 1.5 mm
+    # apart (the second view sees only part of it); the same class 30 mm away and a nick at the same
+    # place stay separate; a record without a location is kept
+    a = _sighting(2, "crack", (10.0, 0.0, 5.0), 0.64, 400, (0, 0, 100, 4))
+    b = _sighting(5, "crack", (11.5, 0.0, 5.0), 0.32, 200, (0, 0, 50, 4))
+    far = _sighting(5, "crack", (40.0, 0.0, 5.0), 0.64, 400, (0, 0, 100, 4))
+    nick = _sighting(5, "nick", (10.0, 0.0, 5.0), 0.2, 100, (0, 0, 10, 10))
+    loose = {**_sighting(1, "dent", (0, 0, 0), 1.0, 50, (0, 0, 7, 7)), "location_mm": None}
+    merged = merge_views([b, a, far, nick, loose])
+    assert len(merged) == 4
+    crack = merged[0]
+    assert crack["viewpoints"] == [2, 5] and crack["viewpoint_index"] == 2 and crack["area_mm2"] == 0.64
+    assert [m["defect_class"] for m in merged] == ["crack", "crack", "nick", "dent"]
+    assert merged[1]["viewpoints"] == [5] and merged[3]["location_mm"] is None
+    # 10 mm apart is more than the half-extents (2 + 1 mm) plus the gap: two cracks
+    assert len(merge_views([a, {**b, "location_mm": [20.0, 0.0, 5.0]}])) == 2
+    with pytest.raises(ValueError, match="gap_mm"):
+        merge_views([a], gap_mm=-1)

@@ -16,6 +16,7 @@ CLASSES = ("background", "crack", "nick", "dent", "pitting", "coating_loss", "bu
 #: Small, fast cell: 128 px frames, a blade with large defects (burns, coating loss), quick physics.
 BASE_PARAMS: dict[str, dict[str, Any]] = {
     "sim_cell": {
+        "binning": 0,  # the square resolution, not the demo's binned sensor
         "resolution": 128,
         "blade": {
             "preset": "small",

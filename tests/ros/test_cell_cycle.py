@@ -49,7 +49,7 @@ def _api_client(role: str):
 def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell_home) -> None:
     from bladecell_ros.bringup.session import detections_of
     from bladecell_ros.services.capture_store import CaptureStore
-    from bladecell_ros.services.evaluation import cycle_iou
+    from bladecell_ros.services.evaluation import cycle_scores
 
     from database.services import ModelRegistry
 
@@ -83,7 +83,7 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     detections = detections_of(cell_home, FAMILY, first.cycle_id)
     assert detections is not None and detections.model_version == first.model_version
     assert len(detections.defects) == first.defect_count
-    iou1 = cycle_iou(store, detections)
+    iou1 = cycle_scores(store, detections)
     print(f"first cycle defect IoU {iou1['defect_iou']:.3f} per class {iou1['per_class']}")
     assert iou1["true_pixels"] > 0
     assert iou1["defect_iou"] >= MIN_IOU_FIRST
@@ -113,7 +113,7 @@ def test_first_cycle_designs_the_model_and_the_second_reuses_it(start_cell, cell
     assert "DESIGNING" not in second_states and "DETECTING" in second_states
     second = detections_of(cell_home, FAMILY, done.cycle_id)
     assert second is not None and second.model_version == first.model_version
-    iou2 = cycle_iou(store, second)
+    iou2 = cycle_scores(store, second)
     blade = json.loads(_sim_state(cell))["blade"]["seed"]
     print(f"second cycle (blade seed {blade}) defect IoU {iou2['defect_iou']:.3f}")
     assert iou2["true_pixels"] > 0 and iou2["defect_iou"] >= MIN_IOU_SECOND

@@ -136,20 +136,21 @@ def detections_of(home: Path, family: str, cycle_id: str) -> DetectionsFile | No
 def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
     """Simulated cell: how well the detections match the simulator's pixel-exact ground truth."""
     from bladecell_ros.services.capture_store import CaptureStore
-    from bladecell_ros.services.evaluation import cycle_iou
+    from bladecell_ros.services.evaluation import cycle_scores
     from platform_control.cycle.detections import DetectionsFile
 
     try:
         detections = DetectionsFile.of_cycle(home, family, cycle_id)
         if detections is None:
             return None
-        iou = cycle_iou(CaptureStore(home), detections)
+        iou = cycle_scores(CaptureStore(home), detections)
     except (ValueError, OSError):
         return None  # real captures carry no ground truth
     if iou["defect_iou"] is None:
         return None
-    classes = ", ".join(f"{c} {v:.2f}" for c, v in iou["per_class"].items() if v is not None)
-    return f"defect IoU {iou['defect_iou']:.2f} over {iou['captures']} captures ({classes})"
+    from platform_control.defect_scoring import format_scores
+
+    return f"defect IoU {iou['defect_iou']:.2f} over {iou['captures']} captures; {format_scores(iou)}"
 
 
 def summary_table(result: Any, family: str, serial: str) -> Table:

@@ -51,7 +51,8 @@ class SimCellNode(Node):
         self.world = SimWorld(
             spec,
             config,
-            resolution=param(self, "resolution", 1024, "square frame size in pixels"),
+            resolution=param(self, "resolution", 1024, "square frame size in pixels (binning 0)"),
+            binning=param(self, "binning", 0, "whole sensor binned N x N (0: use resolution)"),
             state_file=Path(state) if state else data_home() / "sim" / "world.json",
             restore=param(self, "restore", True, "restore the saved world on start"),
         )

@@ -9,8 +9,12 @@ Layout under the data root ($BLADECELL_HOME):
 
 A manifest names the frame files (channel, exposure, gain, timestamp, path, sha256), the stage pose
 and, when the capture is labelled (the simulator's ground truth, or an imported annotation), the label
-mask file and its class names. Manifests are written to a temporary file, fsync'd and renamed, so a
-reference handed to the cycle journal always names a complete capture whose files already exist.
+mask file and its class names, and the frame's size, sensor binning and pixel footprint on the blade at
+the working distance (`frame`, from the camera model: the capture message carries no metadata, and a
+mm² or a crack width measured later needs it). Every channel of a capture must have the same size
+(`stack_channels` refuses one that differs, naming it). Manifests are written to a temporary file,
+fsync'd and renamed, so a reference handed to the cycle journal always names a complete capture whose
+files already exist.
 
 Export: every labelled capture of a part family; split by cycle (the newest ~`val_fraction` of the
 cycles validate) so no blade is in both splits; with a single cycle, every k-th viewpoint validates.
@@ -35,7 +39,9 @@ import yaml
 from database.storage import ContentStore
 from platform_control.atomic_io import atomic_write_text
 from platform_control.cycle.refs import RefError, capture_ref, safe_name
+from platform_control.defect_regions import ViewGeometry
 from platform_control.imaging import MultispectralCapture
+from platform_control.params import CameraParams, load_camera_params
 
 MANIFEST_VERSION = 1
 
@@ -65,12 +71,53 @@ class ExportSummary:
     channels: tuple[str, ...]
 
 
-class CaptureStore:
-    """Captures of every cycle below one data root."""
+def stack_channels(channels: Sequence[str], frames: Sequence[np.ndarray], viewpoint_index: int) -> np.ndarray:
+    """The frames as one (C, H, W) array; a channel whose frame is not the first channel's size is
+    refused by name: a mixed-binning capture cannot be one training sample or one mask."""
+    if len(channels) != len(frames):
+        raise CaptureStoreError(
+            f"viewpoint {viewpoint_index}: {len(frames)} frame(s) for {len(channels)} channel(s)"
+        )
+    if not frames:
+        raise CaptureStoreError(f"viewpoint {viewpoint_index}: capture has no frames")
+    arrays = [np.asarray(f) for f in frames]
+    first = arrays[0].shape
+    for channel, frame in zip(channels, arrays, strict=True):
+        if frame.shape != first:
+            raise CaptureStoreError(
+                f"viewpoint {viewpoint_index}: channel {channel!r} frame is {frame.shape}, but channel "
+                f"{channels[0]!r} is {first}; every channel of a capture must have one size"
+            )
+    return np.stack(arrays)
 
-    def __init__(self, home: Path | str) -> None:
+
+def frame_metadata(camera: CameraParams, width: int, height: int) -> dict[str, float | int]:
+    """Size, sensor pixels per frame pixel and one pixel's side on the blade at the working distance
+    (micrometres), by the frame geometry the defect records use (`ViewGeometry.for_frame`)."""
+    view = ViewGeometry.for_frame(
+        width,
+        height,
+        sensor_width_px=camera.width_px,
+        sensor_height_px=camera.height_px,
+        sensor_focal_px=camera.focal_length_px,
+        distance_m=camera.working_distance,
+    )
+    return {
+        "width_px": int(width),
+        "height_px": int(height),
+        "binning": round(camera.focal_length_px / view.focal_px, 6),
+        "pixel_footprint_um": round(view.pixel_size_m * 1e6, 4),
+    }
+
+
+class CaptureStore:
+    """Captures of every cycle below one data root (`camera`: the cell's camera model, for the frame
+    metadata; default `platform_control/config/camera.yaml`)."""
+
+    def __init__(self, home: Path | str, camera: CameraParams | None = None) -> None:
         self.home = Path(home).expanduser().resolve()
         self.files = ContentStore(self.home)
+        self.camera = camera or load_camera_params()
 
     def __repr__(self) -> str:
         return f"CaptureStore({str(self.home)!r})"
@@ -90,7 +137,7 @@ class CaptureStore:
         label_classes: Sequence[str] = (),
     ) -> str:
         """Store every frame (and the label mask) losslessly, then the manifest; returns the reference."""
-        frames = np.asarray(capture.frames)
+        frames = stack_channels(capture.channels, list(capture.frames), capture.viewpoint_index)
         if frames.ndim != 3 or frames.dtype not in (np.uint8, np.uint16):
             raise CaptureStoreError(
                 f"viewpoint {capture.viewpoint_index}: frames must be (C, H, W) uint8/uint16 for lossless "
@@ -140,6 +187,7 @@ class CaptureStore:
             "width": int(width),
             "height": int(height),
             "dtype": str(frames.dtype),
+            "frame": frame_metadata(self.camera, width, height),
             "channels": channels,
             "label": label_entry,
             "stored_at": datetime.now(UTC).isoformat(),

@@ -4,12 +4,16 @@ Model lookup: the registry's deployed model of the family (or the version asked 
 `weights_path` is the AutoNAD model folder (relative to $BLADECELL_HOME, or absolute). Loaded models
 are cached by version, so a database outage after the first cycle does not stop detection.
 
-Per capture: the model's channels are read from the store (their order is the model's), the
-prediction's class mask is split into defect records by `platform_control.defect_regions` with the
-camera model, the capture's stage pose and, when the part family's blade model is known
-(`surface_of`), its surface: physical size corrected for range and incidence angle, location on the
-blade's surface; otherwise the focus-plane model. The predicted mask is written to the content store
-(its path goes into the record).
+Per capture: the deployed network runs over the whole native frame in overlapping tiles of its
+training crop size, several tiles per forward pass, and the tiles' class probabilities are averaged
+where they overlap into one frame-sized mask (`TiledPredictor`; the tile grid and the one-pass forward
+are `autonad_core.deploy.inference`'s). A defect crossing a tile border is therefore one connected
+region of the stitched mask, hence one record. The model's channels are read from the store (their
+order is the model's), the prediction's class mask is split into defect records by
+`platform_control.defect_regions` with the camera model, the capture's stage pose and, when the part
+family's blade model is known (`surface_of`), its surface: physical size corrected for range and
+incidence angle, location on the blade's surface; otherwise the focus-plane model. The predicted mask
+is written to the content store (its path goes into the record).
 """
 
 from __future__ import annotations
@@ -42,6 +46,109 @@ class Predictor(Protocol):
     def class_names(self) -> tuple[str, ...]: ...
 
     def predict(self, image: np.ndarray) -> Any: ...
+
+
+class TileModel(Protocol):
+    """A trained network as tiled detection needs it (`autonad_tile_model`; a synthetic one in tests)."""
+
+    @property
+    def channels(self) -> tuple[str, ...]: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def tile(self) -> tuple[int, int]: ...
+
+    def network_input(self, image: np.ndarray) -> np.ndarray:
+        """Raw frame (H, W, C) -> normalised network input (C, H', W') float32 (H' = H for crop-trained
+        models; a resize-trained one rescales)."""
+        ...
+
+    def forward(self, batch: Any) -> Any:
+        """Logits (B, K, h, w) of a tensor batch (B, C, h, w)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TiledPrediction:
+    """Shape: mask (H, W) uint8 class indices; probabilities (K, H, W) float32."""
+
+    mask: np.ndarray
+    probabilities: np.ndarray
+
+
+def tile_origins(height: int, width: int, tile: tuple[int, int], overlap: float) -> list[tuple[int, int]]:
+    """(y, x) of every tile covering a height x width frame, neighbours overlapping by `overlap` of a
+    tile (the last row/column flush with the frame's edge). A tile larger than the frame is refused:
+    the network would see a frame padded with nothing it was trained on."""
+    from autonad_core.deploy.inference import _starts, check_overlap
+
+    check_overlap(overlap)
+    th, tw = (int(v) for v in tile)
+    if th < 1 or tw < 1:
+        raise ValueError(f"tile must be positive, got {th} x {tw}")
+    if th > height or tw > width:
+        raise ValueError(
+            f"detection tile {th} x {tw} (the model's training crop, H x W) is larger than the "
+            f"{height} x {width} frame: capture at a finer binning or design with a smaller crop"
+        )
+    sh, sw = max(1, int(th * (1 - overlap))), max(1, int(tw * (1 - overlap)))
+    return [(y, x) for y in _starts(height, th, sh) for x in _starts(width, tw, sw)]
+
+
+class TiledPredictor:
+    """Whole-frame prediction from tiles: `batch_size` tiles per forward pass, probabilities averaged
+    where tiles overlap. The `Predictor` the detector uses for a deployed model."""
+
+    def __init__(self, model: TileModel, *, overlap: float = 0.25, batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model, self.overlap, self.batch_size = model, overlap, batch_size
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.model.channels
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.model.class_names
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(C, H, W) network input -> (K, H, W) class probabilities stitched from the tiles."""
+        import torch
+
+        from autonad_core.deploy.inference import sliding_window_probabilities
+
+        _, height, width = x.shape
+        th, tw = self.model.tile
+        origins = tile_origins(height, width, (th, tw), self.overlap)
+        image = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        total: torch.Tensor | None = None
+        count = torch.zeros(height, width)
+        for start in range(0, len(origins), self.batch_size):
+            chunk = origins[start : start + self.batch_size]
+            batch = torch.stack([image[:, y : y + th, x0 : x0 + tw] for y, x0 in chunk])
+            probs = sliding_window_probabilities(self.model.forward, batch, (th, tw))  # one pass
+            if total is None:
+                total = torch.zeros(probs.shape[1], height, width)
+            for (y, x0), p in zip(chunk, probs, strict=True):
+                total[:, y : y + th, x0 : x0 + tw] += p
+                count[y : y + th, x0 : x0 + tw] += 1
+        assert total is not None
+        return (total / count).numpy()
+
+    def predict(self, image: np.ndarray) -> TiledPrediction:
+        """Raw frame (H, W, C) -> class mask and probabilities at the frame's own pixels."""
+        height, width = np.asarray(image).shape[:2]
+        probs = self.probabilities(self.model.network_input(image))
+        if probs.shape[1:] != (height, width):  # a resize-trained model: back to the native pixels
+            import torch
+
+            probs = torch.nn.functional.interpolate(
+                torch.from_numpy(probs)[None], size=(height, width), mode="bilinear", align_corners=False
+            )[0].numpy()
+        return TiledPrediction(probs.argmax(0).astype(np.uint8), probs.astype(np.float32))
 
 
 class NoModelError(LookupError):
@@ -178,8 +285,37 @@ class CaptureDetector:
         )
 
 
-def load_autonad_detector(device: str, threads: int) -> Callable[[Path], Predictor]:
-    """Model folder -> `autonad_core.Detector` on ``device`` (``threads`` > 0 sets torch's threads)."""
+class _AutonadTileModel:
+    """An `autonad_core.Detector`'s network and input contract as a `TileModel`."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.tile = tuple(int(v) for v in detector.preprocess.input_size)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.detector.channels
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.detector.class_names
+
+    def network_input(self, image: np.ndarray) -> np.ndarray:
+        from autonad_core.data.preprocess import resize_image
+
+        pre = self.detector.preprocess
+        unit = self.detector._as_unit(image)  # the Detector's own checks of shape, depth and dtype
+        return pre.normalize(resize_image(unit, pre.geometry(unit)))
+
+    def forward(self, batch: Any) -> Any:
+        return self.detector.model(batch.to(self.detector.device)).cpu()
+
+
+def load_autonad_detector(
+    device: str, threads: int, *, overlap: float = 0.25, batch_size: int = 8
+) -> Callable[[Path], Predictor]:
+    """Model folder -> tiled predictor of the `autonad_core.Detector` on ``device`` (``threads`` > 0
+    sets torch's threads)."""
 
     def load(model_dir):
         import torch
@@ -188,6 +324,7 @@ def load_autonad_detector(device: str, threads: int) -> Callable[[Path], Predict
 
         if threads > 0:
             torch.set_num_threads(threads)
-        return Detector(model_dir, device=device)
+        detector = Detector(model_dir, device=device, overlap=overlap)
+        return TiledPredictor(_AutonadTileModel(detector), overlap=overlap, batch_size=batch_size)
 
     return load

@@ -21,6 +21,7 @@ from sensor_msgs.msg import Image
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from trajectory_msgs.msg import JointTrajectoryPoint
 
+from bladecell_ros.services.capture_store import stack_channels
 from platform_control.cycle.services import CycleJob, RecordRequest
 from platform_control.imaging import MultispectralCapture
 from platform_control.trajectory import JointTrajectory
@@ -87,7 +88,7 @@ def msg_to_capture(
         exposure_ms=tuple(float(v) for v in msg.exposure_ms),
         gain=tuple(float(v) for v in msg.gain_db),
         timestamps=tuple(float(v) for v in msg.timestamps),
-        frames=np.stack([msg_to_image(f) for f in msg.frames]),
+        frames=stack_channels(msg.channels, [msg_to_image(f) for f in msg.frames], msg.viewpoint_index),
     )
     label = msg_to_image(msg.label_mask) if msg.has_label else None
     return capture, label, tuple(msg.label_classes)
