@@ -93,7 +93,9 @@ class Detector:
     def channels(self) -> tuple[str, ...]:
         return self.preprocess.channels
 
-    def _as_unit(self, image: np.ndarray) -> np.ndarray:
+    def as_unit(self, image: np.ndarray) -> np.ndarray:
+        """A raw frame (H, W) / (H, W, C) as float32 in [0, 1] (H, W, C), after checking its channels and
+        bit depth against the model's (callers that tile frames themselves start from here)."""
         image = np.asarray(image)
         if image.ndim == 2:
             image = image[:, :, None]
@@ -116,7 +118,7 @@ class Detector:
     @torch.no_grad()
     def predict(self, image: np.ndarray) -> Prediction:
         """image: (H, W) or (H, W, C) raw frame (uint8/uint16 as in training, or float in [0, 1])."""
-        unit = self._as_unit(image)
+        unit = self.as_unit(image)
         h, w = unit.shape[:2]
         scaled = resize_image(unit, self.preprocess.geometry(unit))
         tensor = torch.from_numpy(self.preprocess.normalize(scaled))[None].to(self.device)

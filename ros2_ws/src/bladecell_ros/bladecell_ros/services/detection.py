@@ -6,9 +6,10 @@ are cached by version, so a database outage after the first cycle does not stop 
 
 Per capture: the deployed network runs over the whole native frame in overlapping tiles of its
 training crop size, several tiles per forward pass, and the tiles' class probabilities are averaged
-where they overlap into one frame-sized mask (`TiledPredictor`; the tile grid and the one-pass forward
-are `autonad_core.deploy.inference`'s). A defect crossing a tile border is therefore one connected
-region of the stitched mask, hence one record. The model's channels are read from the store (their
+where they overlap into one frame-sized mask (`TiledPredictor` over
+`autonad_core.deploy.inference.sliding_window_probabilities`, which owns the tile grid and the
+stitching). A defect crossing a tile border is therefore one connected region of the stitched mask,
+hence one record. The model's channels are read from the store (their
 order is the model's), the prediction's class mask is split into defect records by
 `platform_control.defect_regions` with the camera model, the capture's stage pose and, when the part
 family's blade model is known (`surface_of`), its surface: physical size corrected for range and
@@ -79,12 +80,10 @@ class TiledPrediction:
 
 
 def tile_origins(height: int, width: int, tile: tuple[int, int], overlap: float) -> list[tuple[int, int]]:
-    """(y, x) of every tile covering a height x width frame, neighbours overlapping by `overlap` of a
-    tile (the last row/column flush with the frame's edge). A tile larger than the frame is refused:
-    the network would see a frame padded with nothing it was trained on."""
-    from autonad_core.deploy.inference import _starts, check_overlap
+    """(y, x) of every tile covering a height x width frame (`autonad_core`'s window grid), refusing a
+    tile larger than the frame: the network would see a frame padded with nothing it was trained on."""
+    from autonad_core.deploy.inference import window_origins
 
-    check_overlap(overlap)
     th, tw = (int(v) for v in tile)
     if th < 1 or tw < 1:
         raise ValueError(f"tile must be positive, got {th} x {tw}")
@@ -93,8 +92,7 @@ def tile_origins(height: int, width: int, tile: tuple[int, int], overlap: float)
             f"detection tile {th} x {tw} (the model's training crop, H x W) is larger than the "
             f"{height} x {width} frame: capture at a finer binning or design with a smaller crop"
         )
-    sh, sw = max(1, int(th * (1 - overlap))), max(1, int(tw * (1 - overlap)))
-    return [(y, x) for y in _starts(height, th, sh) for x in _starts(width, tw, sw)]
+    return window_origins((height, width), (th, tw), overlap)
 
 
 class TiledPredictor:
@@ -115,28 +113,19 @@ class TiledPredictor:
         return self.model.class_names
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """(C, H, W) network input -> (K, H, W) class probabilities stitched from the tiles."""
+        """(C, H, W) network input -> (K, H, W) class probabilities stitched from the tiles
+        (`autonad_core.deploy.inference.sliding_window_probabilities`, `batch_size` tiles a pass)."""
         import torch
 
         from autonad_core.deploy.inference import sliding_window_probabilities
 
         _, height, width = x.shape
-        th, tw = self.model.tile
-        origins = tile_origins(height, width, (th, tw), self.overlap)
-        image = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        total: torch.Tensor | None = None
-        count = torch.zeros(height, width)
-        for start in range(0, len(origins), self.batch_size):
-            chunk = origins[start : start + self.batch_size]
-            batch = torch.stack([image[:, y : y + th, x0 : x0 + tw] for y, x0 in chunk])
-            probs = sliding_window_probabilities(self.model.forward, batch, (th, tw))  # one pass
-            if total is None:
-                total = torch.zeros(probs.shape[1], height, width)
-            for (y, x0), p in zip(chunk, probs, strict=True):
-                total[:, y : y + th, x0 : x0 + tw] += p
-                count[y : y + th, x0 : x0 + tw] += 1
-        assert total is not None
-        return (total / count).numpy()
+        tile_origins(height, width, self.model.tile, self.overlap)  # refuses a tile larger than the frame
+        image = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+        probs = sliding_window_probabilities(
+            self.model.forward, image, self.model.tile, self.overlap, self.batch_size
+        )
+        return probs[0].numpy()
 
     def predict(self, image: np.ndarray) -> TiledPrediction:
         """Raw frame (H, W, C) -> class mask and probabilities at the frame's own pixels."""
@@ -304,7 +293,7 @@ class _AutonadTileModel:
         from autonad_core.data.preprocess import resize_image
 
         pre = self.detector.preprocess
-        unit = self.detector._as_unit(image)  # the Detector's own checks of shape, depth and dtype
+        unit = self.detector.as_unit(image)  # the Detector's own checks of shape, depth and dtype
         return pre.normalize(resize_image(unit, pre.geometry(unit)))
 
     def forward(self, batch: Any) -> Any:
