@@ -82,7 +82,7 @@ def scan_blade(store, seed: int, family: str, params: dict, scan_axes: np.ndarra
 
 def score(model_dir: Path, store, refs: list[str]) -> dict:
     from autonad_core import Detector
-    from platform_control.defect_regions import defect_iou
+    from platform_control.defect_scoring import defect_iou
 
     detector = Detector(model_dir, device="cpu")
     predicted, truth = [], []

@@ -337,36 +337,6 @@ def extract_defects(
     return regions
 
 
-def defect_iou(predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
-    """Overlap of a predicted and a ground-truth class mask (same shape; ignore_index pixels skipped).
-
-    Returns {"defect_iou": IoU of "any defect" vs "any defect", "per_class": {name: IoU or None when the
-    class is in neither mask}, "predicted_pixels", "true_pixels"}. Masks may also be stacks (N, H, W).
-    """
-    predicted = np.asarray(predicted)
-    truth = np.asarray(truth)
-    if predicted.shape != truth.shape:
-        raise ValueError(f"predicted mask {predicted.shape} and ground truth {truth.shape} differ in shape")
-    valid = truth != IGNORE_INDEX
-    pred_defect = (predicted != BACKGROUND) & valid
-    true_defect = (truth != BACKGROUND) & valid
-    union = int(np.count_nonzero(pred_defect | true_defect))
-    inter = int(np.count_nonzero(pred_defect & true_defect))
-    per_class: dict[str, float | None] = {}
-    for k, name in enumerate(class_names):
-        if k == BACKGROUND:
-            continue
-        p, t = (predicted == k) & valid, (truth == k) & valid
-        u = int(np.count_nonzero(p | t))
-        per_class[str(name)] = None if u == 0 else int(np.count_nonzero(p & t)) / u
-    return {
-        "defect_iou": (inter / union) if union else None,
-        "per_class": per_class,
-        "predicted_pixels": int(np.count_nonzero(pred_defect)),
-        "true_pixels": int(np.count_nonzero(true_defect)),
-    }
-
-
 MERGE_GAP_MM = 0.5  # two sightings of one class closer than their half-extents plus this are one defect
 
 

@@ -7,7 +7,7 @@ ground truth is a true defect and is *found* when a predicted region of the same
 least one pixel; every predicted region is *correct* when it overlaps a true region of its class.
 recall = found / true defects, precision = correct / predicted regions, per class, pooled over all
 views (a defect seen in three views counts three times: each view is one detection problem). Pixel
-IoU is `defect_regions.defect_iou` over the same pooled pixels. Pure numpy + OpenCV.
+IoU is `defect_iou` over the same pooled pixels. Pure numpy + OpenCV.
 """
 
 from __future__ import annotations
@@ -18,7 +18,37 @@ from typing import Any
 import cv2
 import numpy as np
 
-from platform_control.defect_regions import BACKGROUND, IGNORE_INDEX, defect_iou
+from platform_control.defect_regions import BACKGROUND, IGNORE_INDEX
+
+
+def defect_iou(predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
+    """Overlap of a predicted and a ground-truth class mask (same shape; ignore_index pixels skipped).
+
+    Returns {"defect_iou": IoU of "any defect" vs "any defect", "per_class": {name: IoU or None when the
+    class is in neither mask}, "predicted_pixels", "true_pixels"}. Masks may also be stacks (N, H, W).
+    """
+    predicted = np.asarray(predicted)
+    truth = np.asarray(truth)
+    if predicted.shape != truth.shape:
+        raise ValueError(f"predicted mask {predicted.shape} and ground truth {truth.shape} differ in shape")
+    valid = truth != IGNORE_INDEX
+    pred_defect = (predicted != BACKGROUND) & valid
+    true_defect = (truth != BACKGROUND) & valid
+    union = int(np.count_nonzero(pred_defect | true_defect))
+    inter = int(np.count_nonzero(pred_defect & true_defect))
+    per_class: dict[str, float | None] = {}
+    for k, name in enumerate(class_names):
+        if k == BACKGROUND:
+            continue
+        p, t = (predicted == k) & valid, (truth == k) & valid
+        u = int(np.count_nonzero(p | t))
+        per_class[str(name)] = None if u == 0 else int(np.count_nonzero(p & t)) / u
+    return {
+        "defect_iou": (inter / union) if union else None,
+        "per_class": per_class,
+        "predicted_pixels": int(np.count_nonzero(pred_defect)),
+        "true_pixels": int(np.count_nonzero(true_defect)),
+    }
 
 
 def _regions(binary: np.ndarray) -> tuple[int, np.ndarray]:

@@ -11,6 +11,10 @@ get time limits), the tour (a deadline) and the report, runs out; the plan is th
 views judged so far, and its report says so and splits the unseen area by reason (`GAP_REASONS`).
 Only building the surface elements and the BVH cannot be cut short (~1 s per 200k faces on one
 core), so budgets below a few seconds can be overrun by that much. Every phase shows progress.
+
+Size: ~470 lines, one class, because its phases share one time budget, one candidate set and one ray
+caster; the pieces with a job of their own (candidates, set cover, tour, swaps, gap reasons, report)
+are modules beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import trimesh
 from scipy import sparse
-from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from platform_control.blade.spec import CLAMPED_LABELS
@@ -30,6 +33,7 @@ from platform_control.camera import PinholeCamera
 from platform_control.coverage.budget import TimeBudget
 from platform_control.coverage.candidates import direction_bins, grouped_views, tilted_views
 from platform_control.coverage.exposure import exposed_elements
+from platform_control.coverage.gaps import gap_reasons
 from platform_control.coverage.ordering import (
     assign_rotary_turns,
     leg_times,
@@ -409,42 +413,6 @@ class CoveragePlanner:
         stats["solver"] = method
         return chosen, stats
 
-    def _gap_reasons(
-        self, surface: InspectionSurface, seen: np.ndarray, cands: _Candidates, caster: RayCaster
-    ) -> np.ndarray:
-        """(E,) `GAP_REASONS` entry for each required, unseen element ('' elsewhere)."""
-        reason = np.full(len(surface), "", dtype=object)
-        gap = np.flatnonzero(surface.required & ~seen)
-        if len(gap) == 0:
-            return reason
-        reason[gap] = "occluded or out of focus"
-        hidden = ~exposed_elements(surface, caster, elements=gap)[gap]
-        # a dropped view accounts for the unseen elements near its focus point that it faces
-        rest = gap[~hidden]
-        if cands.dropped and len(rest):
-            tree = cKDTree(surface.centers[rest])
-            cos_max = np.cos(self.camera.max_incidence)
-            label = {
-                "time budget": "not evaluated (time budget)",
-                "beyond stage limits": "beyond stage limits",
-                "camera collision": "camera collision",
-            }
-            claimed = np.zeros(len(rest), dtype=bool)
-            for why in label:  # in order of precedence
-                views = [(p, d) for p, d, r in cands.dropped if r == why]
-                if not views:
-                    continue
-                pts = np.array([p for p, _ in views])
-                dirs = np.array([d for _, d in views])
-                for k, near in enumerate(tree.query_ball_point(pts, r=self.candidate_spacing)):
-                    near = np.asarray(near, dtype=np.int64)
-                    near = near[~claimed[near]]
-                    near = near[surface.normals[rest[near]] @ dirs[k] >= cos_max]
-                    reason[rest[near]] = label[why]
-                    claimed[near] = True
-        reason[gap[hidden]] = "hidden from outside"
-        return reason
-
     def _assemble(
         self,
         surface: InspectionSurface,
@@ -505,6 +473,8 @@ class CoveragePlanner:
             settle=settle * len(viewpoints),
             capture=self.timing.capture_time * len(viewpoints),
         )
-        reasons = self._gap_reasons(surface, seen, cands, caster)
+        reasons = gap_reasons(
+            surface, seen, cands.dropped, caster, self.camera.max_incidence, self.candidate_spacing
+        )
         report = coverage_report(surface, seen, self.target_coverage, dict(cands.rejected), reasons, stopped)
         return ScanPlan(tuple(viewpoints), report, timing, self.start_axes.copy(), method, surface, stats)

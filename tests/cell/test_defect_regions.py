@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from platform_control.defect_regions import DefectRegion, ViewGeometry, defect_iou, extract_defects
+from platform_control.defect_regions import DefectRegion, ViewGeometry, extract_defects
+from platform_control.defect_scoring import defect_iou
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.stage import StageKinematics
 
