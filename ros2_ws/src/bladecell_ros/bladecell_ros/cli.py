@@ -131,10 +131,24 @@ def up(
         None, "--log-dir", help="node logs (default $BLADECELL_HOME/logs/<time>)"
     ),
     timeout: float = typer.Option(120.0, help="seconds to wait for every node to be discovered"),
+    max_restarts: int = typer.Option(
+        3, "--max-restarts", help="restarts of one crashed node allowed within --restart-window"
+    ),
+    restart_window: float = typer.Option(60.0, "--restart-window", help="seconds (restart budget)"),
 ) -> None:
-    """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C."""
+    """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C.
+
+    A node process that crashes is restarted (back-off 1, 2, 4 s ...); one that crashes more than
+    --max-restarts times within --restart-window seconds stops the cell."""
     from bladecell_ros.bringup.cell_graph import GraphError
     from bladecell_ros.bringup.session import start_cell
+    from bladecell_ros.bringup.supervisor import RestartPolicy, Supervisor
+
+    try:
+        policy = RestartPolicy(max_restarts=max_restarts, window_s=restart_window)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
 
     if not sim:
         console.print(
@@ -152,9 +166,10 @@ def up(
         "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
     )
     code = 0
+    supervisor = Supervisor(graph, policy, log=lambda line: console.print(f"[yellow]{line}[/]"))
     try:
         while True:
-            graph.check_alive()
+            supervisor.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping the cell...")
@@ -178,7 +193,13 @@ def inspect(
     timeout: float = typer.Option(30.0, help="seconds to wait for the cell's coordinator"),
 ) -> None:
     """Inspect one blade on the running cell (`bladecell up --sim` in another shell) with live progress."""
-    from bladecell_ros.bringup.session import inspect_with_progress, prepare_environment, summary_table
+    from bladecell_ros.bringup.session import (
+        inspect_with_progress,
+        lost_cell_line,
+        next_step,
+        prepare_environment,
+        summary_table,
+    )
 
     if not family and not resume:
         console.print("[red]error:[/] --family is required (or --resume)")
@@ -195,10 +216,25 @@ def inspect(
                 f"{os.environ.get('ROS_DOMAIN_ID', '0')}?)"
             )
             raise typer.Exit(code=1) from None
-        result = inspect_with_progress(
-            client, console, serial, family, force_redesign=force_redesign, resume=resume, operator=operator
-        )
+        try:
+            result = inspect_with_progress(
+                client,
+                console,
+                serial,
+                family,
+                force_redesign=force_redesign,
+                resume=resume,
+                operator=operator,
+            )
+        except KeyboardInterrupt:
+            console.print(f"interrupted; the cell carries on. {next_step(serial)}")
+            raise typer.Exit(code=130) from None
+        except Exception as exc:  # the cell went away under the goal: one line and what to do
+            console.print(f"[red]{lost_cell_line(exc, serial)}[/]")
+            raise typer.Exit(code=1) from None
     console.print(summary_table(result, family, serial))
+    if result.final_state == "FAULTED":
+        console.print(next_step(serial))
     raise typer.Exit(code=0 if result.final_state == "DONE" else 1)
 
 

@@ -121,6 +121,27 @@ def inspect_with_progress(
     return result
 
 
+def next_step(serial: str) -> str:
+    """What the technician does after a cycle stopped half-way."""
+    return f"Next: run `bladecell inspect --serial {serial} --resume` once the cell is back."
+
+
+def lost_cell_line(exc: BaseException, serial: str) -> str:
+    """One line for an inspect whose goal was lost (the coordinator went away, the call failed)."""
+    from platform_control.hardware import DeviceUnreachable
+
+    if isinstance(exc, DeviceUnreachable):
+        what = f"{exc}"
+        if "went away" in what:
+            what = f"the {exc.device} went away during the cycle (its process stopped)"
+    elif isinstance(exc, TimeoutError):
+        what = f"no answer from the cell: {exc}"
+    else:
+        what = f"the inspection stopped: {type(exc).__name__}: {exc}"
+    line = " ".join(what.split())
+    return f"{line}. {next_step(serial)}"
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

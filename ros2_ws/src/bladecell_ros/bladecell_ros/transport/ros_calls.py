@@ -24,6 +24,10 @@ from platform_control.hardware import DeviceUnreachable
 SLICE_S = 0.05
 
 
+class NoAnswer(DeviceUnreachable):
+    """The server is there but did not answer within the time allowed."""
+
+
 def _wait_future(
     future: Future,
     *,
@@ -43,7 +47,7 @@ def _wait_future(
         if cancel is not None and cancel.is_set():
             raise InterruptedError(f"{device}: {what} cancelled")
         if timeout is not None and now - start > timeout:
-            raise DeviceUnreachable(device, f"{what} got no answer within {timeout:.0f} s")
+            raise NoAnswer(device, f"{what} got no answer within {timeout:.0f} s")
         if alive():
             gone_since = None
         elif gone_since is None:
@@ -75,24 +79,46 @@ class ServiceProxy:
         return self.client.service_is_ready()
 
     def call(
-        self, request: Any, *, timeout: float | None, connect_timeout: float = 10.0, lost_grace: float = 1.0
+        self,
+        request: Any,
+        *,
+        timeout: float | None,
+        connect_timeout: float = 10.0,
+        lost_grace: float = 1.0,
+        resend_after: float | None = None,
     ) -> Any:
-        """The response (`DeviceUnreachable` when there is no server, it went away, or on timeout)."""
+        """The response (`DeviceUnreachable` when there is no server, it went away, or on timeout).
+
+        `resend_after` (idempotent requests only, e.g. a driver's stop and reset): a request without an answer
+        after that many seconds is sent again, until `timeout`. A server that has just (re)started is
+        "ready" for the client as soon as it can receive requests, but it may not have discovered the
+        client's response reader yet; its RMW then drops the response ("client will not receive
+        response", after a 100 ms wait) and the call would wait for nothing until its timeout. That
+        is what made `arm/reset` time out right after a `sim_cell` restart on a loaded machine."""
         what = f"service {self.name}"
         wait_for_server(self.client.service_is_ready, self.device, what, connect_timeout)
-        future = self.client.call_async(request)
-        try:
-            return _wait_future(
-                future,
-                device=self.device,
-                what=what,
-                timeout=timeout,
-                alive=self.client.service_is_ready,
-                lost_grace=lost_grace,
-            )
-        except BaseException:
-            self.client.remove_pending_request(future)
-            raise
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            last = resend_after is None or (left is not None and left <= resend_after)
+            attempt = left if last else resend_after
+            future = self.client.call_async(request)
+            try:
+                return _wait_future(
+                    future,
+                    device=self.device,
+                    what=what,
+                    timeout=attempt,
+                    alive=self.client.service_is_ready,
+                    lost_grace=lost_grace,
+                )
+            except NoAnswer:
+                self.client.remove_pending_request(future)
+                if last:
+                    raise NoAnswer(self.device, f"{what} got no answer within {timeout:.0f} s") from None
+            except BaseException:
+                self.client.remove_pending_request(future)
+                raise
 
 
 class ActionProxy:
