@@ -166,20 +166,22 @@ def up(
         "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
     )
     code = 0
-    supervisor = Supervisor(graph, policy, log=lambda line: console.print(f"[yellow]{line}[/]"))
+    supervisor = Supervisor(
+        graph, policy, log=lambda line: console.print(line, style="yellow", markup=False, soft_wrap=True)
+    )
     try:
         while True:
             supervisor.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping the cell...")
-    except GraphError as exc:
-        console.print(f"[red]{exc}[/]")
+    except GraphError as exc:  # a node over its restart budget: one line
+        console.print(str(exc), style="red", markup=False, soft_wrap=True)
         code = 1
     finally:
         client.close()
         codes = graph.stop()
-        console.print("stopped: " + ", ".join(f"{n} ({rc})" for n, rc in codes.items()))
+        console.print("stopped: " + ", ".join(f"{n} ({rc})" for n, rc in codes.items()), soft_wrap=True)
     raise typer.Exit(code=code)
 
 
@@ -227,14 +229,16 @@ def inspect(
                 operator=operator,
             )
         except KeyboardInterrupt:
-            console.print(f"interrupted; the cell carries on. {next_step(serial)}")
+            console.print(
+                f"interrupted; the cell carries on. {next_step(serial)}", markup=False, soft_wrap=True
+            )
             raise typer.Exit(code=130) from None
         except Exception as exc:  # the cell went away under the goal: one line and what to do
-            console.print(f"[red]{lost_cell_line(exc, serial)}[/]")
+            console.print(lost_cell_line(exc, serial), style="red", markup=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
     console.print(summary_table(result, family, serial))
     if result.final_state == "FAULTED":
-        console.print(next_step(serial))
+        console.print(next_step(serial), markup=False, soft_wrap=True)
     raise typer.Exit(code=0 if result.final_state == "DONE" else 1)
 
 

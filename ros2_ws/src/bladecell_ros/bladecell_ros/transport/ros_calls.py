@@ -4,7 +4,9 @@ The cycle runs on its own thread while the node's executor (a MultiThreadedExecu
 completes the futures. A call waits in short slices and gives up with `DeviceUnreachable` when the
 server is not discovered within `connect_timeout`, disappears while the call is pending for longer
 than `lost_grace` (its process died: Fast DDS drops its endpoints when the participant's lease
-expires, see config/fastdds_profiles.xml), or does not answer within `timeout`.
+expires, see config/fastdds_profiles.xml), or does not answer within `timeout`. An action's goal
+also counts as lost when the server that took it was replaced by a new process (a supervised restart
+within the grace): the new one never heard of the goal.
 """
 
 from __future__ import annotations
@@ -128,11 +130,25 @@ class ActionProxy:
         self, node: Node, action_type: Any, name: str, device: str, callback_group: Any = None
     ) -> None:
         self.client = ActionClient(node, action_type, name, callback_group=callback_group)
+        self.node = node
         self.name = name
         self.device = device
 
     def ready(self) -> bool:
         return self.client.server_is_ready()
+
+    def server_ids(self) -> set[bytes]:
+        """Endpoint ids of the server(s) now in the graph (of the action's status publisher)."""
+        infos = self.node.get_publishers_info_by_topic(f"{self.name}/_action/status")
+        return {bytes(info.endpoint_gid) for info in infos}
+
+    def _same_server(self, ids: set[bytes]) -> Callable[[], bool]:
+        """Alive while a server that held the goal is still there. A supervised server that crashed
+        and came back within the grace (a new process, which never heard of the goal) is not: the call
+        would otherwise wait for a result that never comes."""
+        if not ids:  # not visible through the graph API here: readiness alone
+            return self.client.server_is_ready
+        return lambda: self.client.server_is_ready() and bool(ids & self.server_ids())
 
     def run(
         self,
@@ -151,6 +167,7 @@ class ActionProxy:
         what = f"action {self.name}"
         client = self.client
         wait_for_server(client.server_is_ready, self.device, what, connect_timeout)
+        server = self.server_ids()
         send = client.send_goal_async(
             goal, feedback_callback=(lambda m: feedback(m.feedback)) if feedback else None
         )
@@ -171,7 +188,7 @@ class ActionProxy:
                 device=self.device,
                 what=what,
                 timeout=timeout,
-                alive=client.server_is_ready,
+                alive=self._same_server(server),
                 lost_grace=lost_grace,
                 cancel=cancel,
             )
