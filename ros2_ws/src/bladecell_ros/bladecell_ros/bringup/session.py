@@ -148,6 +148,20 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def cycle_family(home: Path, cycle_id: str) -> str:
+    """The part family of a cycle, from its journal ("" if unreadable): `inspect --resume` is given
+    only the serial."""
+    from platform_control.cycle.journal import CycleJournal, JournalError
+    from platform_control.cycle.refs import RefError, safe_name
+    from platform_control.cycle.services import CycleJob
+
+    try:
+        state = CycleJournal(home / "cycles" / f"{safe_name(cycle_id)}.json").load()
+        return CycleJob.from_dict(state.metadata["job"]).part_family
+    except (JournalError, RefError, KeyError, TypeError, ValueError):
+        return ""
+
+
 def detections_of(home: Path, family: str, cycle_id: str) -> DetectionsFile | None:
     from platform_control.cycle.detections import DetectionsFile
 
@@ -175,13 +189,14 @@ def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
 
 def summary_table(result: Any, family: str, serial: str) -> Table:
     home = data_home()
-    table = Table(title=f"inspection of blade {serial} ({family})", show_header=False)
+    family = family or (cycle_family(home, result.cycle_id) if result.cycle_id else "")
+    table = Table(title=f"inspection of blade {serial} ({family or '?'})", show_header=False)
     table.add_row("cycle", result.cycle_id or "-")
     table.add_row("final state", result.final_state)
     style = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
     table.add_row("verdict", f"[{style}]{result.verdict.upper()}[/]")
     table.add_row("model", result.model_version or "-")
-    detections = detections_of(home, family, result.cycle_id) if result.cycle_id else None
+    detections = detections_of(home, family, result.cycle_id) if result.cycle_id and family else None
     if detections is not None:
         counts = Counter(d["defect_class"] for d in detections.defects)
         listed = ", ".join(f"{n} {c}" for c, n in counts.most_common()) or "none"
