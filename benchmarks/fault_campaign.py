@@ -188,8 +188,11 @@ class Cell:
 
         module = next(s.module for s in SIM_GRAPH if s.name == name)
         for child in psutil.Process(self.up.pid).children(recursive=True):
-            if module in child.cmdline():
-                return child
+            try:
+                if module in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                    return child
+            except psutil.Error:  # a killed child `up` has not reaped yet
+                continue
         raise RuntimeError(f"{name} is not running")
 
     def holder(self) -> str | None:

@@ -19,8 +19,11 @@ SERIAL = "SN-SUP-1"
 
 def _node_process(up: psutil.Process, module: str) -> psutil.Process:
     for child in up.children(recursive=True):
-        if module in child.cmdline():
-            return child
+        try:
+            if module in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                return child
+        except psutil.Error:  # a killed child not reaped yet
+            continue
     raise AssertionError(f"no child process runs {module}")
 
 
