@@ -287,11 +287,15 @@ def estop(release: bool = typer.Option(False, "--release", help="release instead
     from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
-        client.wait_for_coordinator(30.0)
-        client.press_estop(not release, subscribers=3)  # coordinator, arm driver, stage driver
-        status = client.wait_status(
-            lambda s: s.estop_active == (not release) or release, 10.0, "the cell's e-stop state"
-        )
+        try:
+            client.wait_for_coordinator(30.0)
+            client.press_estop(not release, subscribers=3)  # coordinator, arm driver, stage driver
+            status = client.wait_status(
+                lambda s: s.estop_active == (not release) or release, 10.0, "the cell's e-stop state"
+            )
+        except Exception as exc:  # no cell, or not every motion node listening: one line
+            console.print(f"e-stop not confirmed: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
         console.print(f"e-stop {'released' if release else 'PRESSED'}; cell state {status.state}")
 
 
@@ -304,8 +308,12 @@ def reset_estop() -> None:
     from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
-        client.wait_for_coordinator(30.0)
-        response = client.reset_estop()
+        try:
+            client.wait_for_coordinator(30.0)
+            response = client.reset_estop()
+        except Exception as exc:  # no cell: one line
+            console.print(f"reset not done: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
     console.print(response.message)
     raise typer.Exit(code=0 if response.success else 1)
 
