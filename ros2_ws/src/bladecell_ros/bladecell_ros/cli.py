@@ -162,6 +162,9 @@ def up(
     except GraphError as exc:
         console.print(f"[red]bring-up failed:[/] {exc}")
         raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:  # start_cell stopped what it had started
+        console.print("start-up interrupted; the cell is stopped")
+        raise typer.Exit(code=130) from None
     console.print(
         "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
     )
@@ -263,6 +266,9 @@ def demo(
     except GraphError as exc:
         console.print(f"[red]bring-up failed:[/] {exc}")
         raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        console.print("start-up interrupted; the cell is stopped")
+        raise typer.Exit(code=130) from None
     try:
         result = inspect_with_progress(client, console, serial, family, force_redesign=force_redesign)
     except KeyboardInterrupt:

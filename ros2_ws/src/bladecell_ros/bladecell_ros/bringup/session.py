@@ -63,9 +63,10 @@ def start_cell(
     console.print(
         f"records: {_redact(url)}   logs: {log_dir}   ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}"
     )
-    graph.start()
-    client = CellClient()
+    client = None
     try:
+        graph.start()
+        client = CellClient()
         with console.status("starting the cell...") as status:
 
             def show(seen: set[str], expected: set[str]) -> None:
@@ -79,8 +80,9 @@ def start_cell(
                 if time.monotonic() > deadline:
                     raise GraphError(f"inspect_blade action not available within {timeout:.0f} s")
                 time.sleep(0.1)
-    except BaseException:
-        client.close()
+    except BaseException:  # also Ctrl-C at any moment of the start-up: nothing is left running
+        if client is not None:
+            client.close()
         graph.stop()
         raise
     console.print(f"[green]cell up[/]: {len(graph.expected_nodes)} nodes discovered in {took:.1f} s")
