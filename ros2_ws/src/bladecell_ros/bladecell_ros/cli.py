@@ -233,7 +233,10 @@ def inspect(
             )
         except KeyboardInterrupt:
             console.print(
-                f"interrupted; the cell carries on. {next_step(serial)}", markup=False, soft_wrap=True
+                f"interrupted: the cycle carries on in the cell; if it faults, run `bladecell inspect "
+                f"--serial {serial} --resume`.",
+                markup=False,
+                soft_wrap=True,
             )
             raise typer.Exit(code=130) from None
         except Exception as exc:  # the cell went away under the goal: one line and what to do
