@@ -65,6 +65,8 @@ def test_a_lost_answer_is_requested_again(node_pair) -> None:
     proxy = ServiceProxy(client, Trigger, "resend_probe", "probe")
     response = proxy.call(Trigger.Request(), timeout=30.0, connect_timeout=30.0, resend_after=0.5)
     assert response.success and len(seen) == 2
+    # the server is known by its reply writer, so a call notices when a new process replaced it
+    assert len(proxy.server_ids()) == 1
 
 
 def test_without_resend_the_call_waits_for_nothing_until_its_timeout(node_pair) -> None:

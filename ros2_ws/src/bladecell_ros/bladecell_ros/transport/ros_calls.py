@@ -6,7 +6,7 @@ server is not discovered within `connect_timeout`, disappears while the call is 
 than `lost_grace` (its process died: Fast DDS drops its endpoints when the participant's lease
 expires, see config/fastdds_profiles.xml), or does not answer within `timeout`. An action's goal
 also counts as lost when the server that took it was replaced by a new process (a supervised restart
-within the grace): the new one never heard of the goal.
+within the grace): the new one never heard of the goal; likewise a service request (`same_server`).
 """
 
 from __future__ import annotations
@@ -61,6 +61,16 @@ def _wait_future(
     return future.result()
 
 
+def same_server(ready: Callable[[], bool], ids: Callable[[], set[bytes]]) -> Callable[[], bool]:
+    """Alive while a server that took the request is still there. A supervised server that crashed and
+    came back within the grace (a new process, which never heard of the request) is not: the call would
+    otherwise wait for an answer that never comes (a detect waited its whole 120 s)."""
+    taken = ids()
+    if not taken:  # endpoints not visible through the graph API (another RMW): readiness alone
+        return ready
+    return lambda: ready() and bool(taken & ids())
+
+
 def wait_for_server(ready: Callable[[], bool], device: str, what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -74,11 +84,17 @@ class ServiceProxy:
 
     def __init__(self, node: Node, srv_type: Any, name: str, device: str, callback_group: Any = None) -> None:
         self.client: Client = node.create_client(srv_type, name, callback_group=callback_group)
+        self.node = node
         self.name = name
         self.device = device
 
     def ready(self) -> bool:
         return self.client.service_is_ready()
+
+    def server_ids(self) -> set[bytes]:
+        """Endpoint ids of the server(s) now in the graph (their reply writers; DDS name rr/...Reply)."""
+        reply = "rr" + self.node.resolve_service_name(self.name) + "Reply"
+        return {bytes(i.endpoint_gid) for i in self.node.get_publishers_info_by_topic(reply, no_mangle=True)}
 
     def call(
         self,
@@ -104,6 +120,7 @@ class ServiceProxy:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             last = resend_after is None or (left is not None and left <= resend_after)
             attempt = left if last else resend_after
+            alive = same_server(self.client.service_is_ready, self.server_ids)
             future = self.client.call_async(request)
             try:
                 return _wait_future(
@@ -111,7 +128,7 @@ class ServiceProxy:
                     device=self.device,
                     what=what,
                     timeout=attempt,
-                    alive=self.client.service_is_ready,
+                    alive=alive,
                     lost_grace=lost_grace,
                 )
             except NoAnswer:
@@ -142,14 +159,6 @@ class ActionProxy:
         infos = self.node.get_publishers_info_by_topic(f"{self.name}/_action/status")
         return {bytes(info.endpoint_gid) for info in infos}
 
-    def _same_server(self, ids: set[bytes]) -> Callable[[], bool]:
-        """Alive while a server that held the goal is still there. A supervised server that crashed
-        and came back within the grace (a new process, which never heard of the goal) is not: the call
-        would otherwise wait for a result that never comes."""
-        if not ids:  # not visible through the graph API here: readiness alone
-            return self.client.server_is_ready
-        return lambda: self.client.server_is_ready() and bool(ids & self.server_ids())
-
     def run(
         self,
         goal: Any,
@@ -167,7 +176,7 @@ class ActionProxy:
         what = f"action {self.name}"
         client = self.client
         wait_for_server(client.server_is_ready, self.device, what, connect_timeout)
-        server = self.server_ids()
+        alive = same_server(client.server_is_ready, self.server_ids)
         send = client.send_goal_async(
             goal, feedback_callback=(lambda m: feedback(m.feedback)) if feedback else None
         )
@@ -188,7 +197,7 @@ class ActionProxy:
                 device=self.device,
                 what=what,
                 timeout=timeout,
-                alive=self._same_server(server),
+                alive=alive,
                 lost_grace=lost_grace,
                 cancel=cancel,
             )
