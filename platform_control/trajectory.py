@@ -127,6 +127,12 @@ def _limits(values: Sequence[float] | np.ndarray, j: int, name: str) -> np.ndarr
     return arr
 
 
+#: Shortest segment (s). A time-optimal move of a few nanometres lasts microseconds, and its cubic
+#: pieces then carry round-off far above the limit check's tolerance (a resumed scan moving the stage
+#: from where it already stood, to 1e-11, was refused: "acceleration -10 exceeds the limit 10").
+MIN_SEGMENT_S = 0.01
+
+
 def _segment_profile(delta: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> tuple[float, float, float]:
     """Path-parameter limits of a straight segment: (s_dot_max, s_ddot_max, duration) for s in [0, 1]."""
     moving = np.abs(delta) > _EPS
@@ -136,6 +142,8 @@ def _segment_profile(delta: np.ndarray, vmax: np.ndarray, amax: np.ndarray) -> t
     sa = float(np.min(amax[moving] / np.abs(delta[moving])))
     if sv * sv / sa <= 1.0:  # trapezoid: reaches cruise speed
         return sv, sa, 1.0 / sv + sv / sa
+    if 2.0 / float(np.sqrt(sa)) < MIN_SEGMENT_S:  # a hair's move: slower than the limits allow
+        return 2.0 / MIN_SEGMENT_S, (2.0 / MIN_SEGMENT_S) ** 2, MIN_SEGMENT_S
     return float(np.sqrt(sa)), sa, 2.0 / float(np.sqrt(sa))  # triangle: peak speed sqrt(sa)
 
 
@@ -166,7 +174,7 @@ def _merge_collinear(points: np.ndarray) -> np.ndarray:
     """Drop repeated waypoints and interior waypoints that lie on a straight continuation."""
     kept = [points[0]]
     for p in points[1:]:
-        if np.linalg.norm(p - kept[-1]) > 1e-12:
+        if np.max(np.abs(p - kept[-1])) > _EPS:  # the rule `_segment_profile` has for "moving"
             kept.append(p)
     out = [kept[0]]
     for i in range(1, len(kept) - 1):

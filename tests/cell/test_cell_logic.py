@@ -159,6 +159,7 @@ def test_graph_composes_the_simulated_devices_in_one_process(monkeypatch) -> Non
     args = sim[0].args(["a.yaml", "b.yaml"], ["-p", "x:=1"])
     assert args == [
         "-m",
+        "bladecell_ros.bringup.node_process",  # blocks stop signals before the node's imports
         "bladecell_ros.nodes.sim_cell",
         "--ros-args",
         "--params-file",

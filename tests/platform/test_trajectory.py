@@ -164,3 +164,24 @@ def test_bad_input_gets_clear_errors() -> None:
         JointTrajectory(("a", "b"), np.array([0.0]), np.zeros((1, 1)), np.zeros((1, 2)), np.zeros((1, 2)))
     single = time_parameterize([[0.3, 0.1]], [1.0, 1.0], [1.0, 1.0])
     assert single.duration == 0.0 and np.allclose(single.sample(5.0), [0.3, 0.1])
+
+
+@pytest.mark.parametrize("size", [1e-6, 1e-9, 1e-11, 1e-12, 1e-13])
+def test_a_hairs_move_stays_within_the_limits(size: float) -> None:
+    """A resumed scan moves the stage from where it already stands (to round-off): such a move used to
+    last microseconds and break the limit check ("acceleration -10 exceeds the limit 10"), or divide
+    by zero when every axis moved less than the "moving" threshold while the norm did not."""
+    from platform_control.params import load_stage_params
+    from platform_control.trajectory import MIN_SEGMENT_S, find_limit_violation, move_time, time_parameterize
+
+    params = load_stage_params()
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        start = rng.uniform(-1, 1, 5)
+        goal = start + rng.normal(size=5) * size
+        tr = time_parameterize(np.array([start, goal]), params.max_velocity, params.max_acceleration)
+        limits = {"max_velocity": params.max_velocity, "max_acceleration": params.max_acceleration}
+        assert find_limit_violation(tr, **limits) is None
+        assert tr.duration in (0.0, MIN_SEGMENT_S)
+        assert move_time(start, goal, params.max_velocity, params.max_acceleration) == tr.duration
+        assert np.max(np.abs(tr.positions[-1] - goal)) <= 1e-12

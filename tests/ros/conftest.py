@@ -52,7 +52,7 @@ def start_cell(tmp_path: Path, cell_home: Path) -> Iterator[Callable[..., Runnin
 
     started: list[RunningCell] = []
 
-    def start(overrides: dict | None = None, timeout: float = 120.0) -> RunningCell:
+    def start(overrides: dict | None = None, timeout: float = 300.0) -> RunningCell:
         params = write_params(tmp_path / f"params{len(started)}.yaml", merge(BASE_PARAMS, overrides or {}))
         graph = CellGraph([SIM_PARAMS, params], tmp_path / "logs")
         client = CellClient()

@@ -131,10 +131,24 @@ def up(
         None, "--log-dir", help="node logs (default $BLADECELL_HOME/logs/<time>)"
     ),
     timeout: float = typer.Option(120.0, help="seconds to wait for every node to be discovered"),
+    max_restarts: int = typer.Option(
+        3, "--max-restarts", help="restarts of one crashed node allowed within --restart-window"
+    ),
+    restart_window: float = typer.Option(60.0, "--restart-window", help="seconds (restart budget)"),
 ) -> None:
-    """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C."""
+    """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C.
+
+    A node process that crashes is restarted (back-off 1, 2, 4 s ...); one that crashes more than
+    --max-restarts times within --restart-window seconds stops the cell."""
     from bladecell_ros.bringup.cell_graph import GraphError
     from bladecell_ros.bringup.session import start_cell
+    from bladecell_ros.bringup.supervisor import RestartPolicy, Supervisor
+
+    try:
+        policy = RestartPolicy(max_restarts=max_restarts, window_s=restart_window)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
 
     if not sim:
         console.print(
@@ -148,23 +162,29 @@ def up(
     except GraphError as exc:
         console.print(f"[red]bring-up failed:[/] {exc}")
         raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:  # start_cell stopped what it had started
+        console.print("start-up interrupted; the cell is stopped")
+        raise typer.Exit(code=130) from None
     console.print(
         "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
     )
     code = 0
+    supervisor = Supervisor(
+        graph, policy, log=lambda line: console.print(line, style="yellow", markup=False, soft_wrap=True)
+    )
     try:
         while True:
-            graph.check_alive()
+            supervisor.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping the cell...")
-    except GraphError as exc:
-        console.print(f"[red]{exc}[/]")
+    except GraphError as exc:  # a node over its restart budget: one line
+        console.print(str(exc), style="red", markup=False, soft_wrap=True)
         code = 1
     finally:
         client.close()
         codes = graph.stop()
-        console.print("stopped: " + ", ".join(f"{n} ({rc})" for n, rc in codes.items()))
+        console.print("stopped: " + ", ".join(f"{n} ({rc})" for n, rc in codes.items()), soft_wrap=True)
     raise typer.Exit(code=code)
 
 
@@ -178,7 +198,13 @@ def inspect(
     timeout: float = typer.Option(30.0, help="seconds to wait for the cell's coordinator"),
 ) -> None:
     """Inspect one blade on the running cell (`bladecell up --sim` in another shell) with live progress."""
-    from bladecell_ros.bringup.session import inspect_with_progress, prepare_environment, summary_table
+    from bladecell_ros.bringup.session import (
+        inspect_with_progress,
+        lost_cell_line,
+        next_step,
+        prepare_environment,
+        summary_table,
+    )
 
     if not family and not resume:
         console.print("[red]error:[/] --family is required (or --resume)")
@@ -195,10 +221,30 @@ def inspect(
                 f"{os.environ.get('ROS_DOMAIN_ID', '0')}?)"
             )
             raise typer.Exit(code=1) from None
-        result = inspect_with_progress(
-            client, console, serial, family, force_redesign=force_redesign, resume=resume, operator=operator
-        )
+        try:
+            result = inspect_with_progress(
+                client,
+                console,
+                serial,
+                family,
+                force_redesign=force_redesign,
+                resume=resume,
+                operator=operator,
+            )
+        except KeyboardInterrupt:
+            console.print(
+                f"interrupted: the cycle carries on in the cell; if it faults, run `bladecell inspect "
+                f"--serial {serial} --resume`.",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=130) from None
+        except Exception as exc:  # the cell went away under the goal: one line and what to do
+            console.print(lost_cell_line(exc, serial), style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
     console.print(summary_table(result, family, serial))
+    if result.final_state == "FAULTED":
+        console.print(next_step(serial), markup=False, soft_wrap=True)
     raise typer.Exit(code=0 if result.final_state == "DONE" else 1)
 
 
@@ -223,6 +269,9 @@ def demo(
     except GraphError as exc:
         console.print(f"[red]bring-up failed:[/] {exc}")
         raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        console.print("start-up interrupted; the cell is stopped")
+        raise typer.Exit(code=130) from None
     try:
         result = inspect_with_progress(client, console, serial, family, force_redesign=force_redesign)
     except KeyboardInterrupt:
@@ -247,11 +296,15 @@ def estop(release: bool = typer.Option(False, "--release", help="release instead
     from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
-        client.wait_for_coordinator(30.0)
-        client.press_estop(not release, subscribers=3)  # coordinator, arm driver, stage driver
-        status = client.wait_status(
-            lambda s: s.estop_active == (not release) or release, 10.0, "the cell's e-stop state"
-        )
+        try:
+            client.wait_for_coordinator(30.0)
+            client.press_estop(not release, subscribers=3)  # coordinator, arm driver, stage driver
+            status = client.wait_status(
+                lambda s: s.estop_active == (not release) or release, 10.0, "the cell's e-stop state"
+            )
+        except Exception as exc:  # no cell, or not every motion node listening: one line
+            console.print(f"e-stop not confirmed: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
         console.print(f"e-stop {'released' if release else 'PRESSED'}; cell state {status.state}")
 
 
@@ -264,8 +317,12 @@ def reset_estop() -> None:
     from bladecell_ros.transport.client import CellClient
 
     with CellClient() as client:
-        client.wait_for_coordinator(30.0)
-        response = client.reset_estop()
+        try:
+            client.wait_for_coordinator(30.0)
+            response = client.reset_estop()
+        except Exception as exc:  # no cell: one line
+            console.print(f"reset not done: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
     console.print(response.message)
     raise typer.Exit(code=0 if response.success else 1)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from bladecell_ros.bringup.graph import SIM_GRAPH, ProcessSpec, cell_environment
+from bladecell_ros.bringup.node_process import STOP_SIGNALS
 from bladecell_ros.bringup.parent_watch import PARENT_ENV
 
 
@@ -79,14 +80,20 @@ class CellGraph:
             log = self.log_path(name).open("a")
             log.write(f"\n---- start {time.strftime('%H:%M:%S')} ----\n")
             log.flush()
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, *spec.args(self.params_files, self.extra_args.get(name, ()))],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            log.close()
+            # the child starts with Ctrl-C/SIGTERM blocked (the mask survives exec) until its nodes are
+            # built; a stop meanwhile stays pending there instead of killing it mid-import
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                self.procs[name] = subprocess.Popen(
+                    [sys.executable, *spec.args(self.params_files, self.extra_args.get(name, ()))],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            finally:
+                log.close()
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def dead(self) -> dict[str, int]:
         """Processes that exited (name -> return code)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 SIM_PARAMS = CONFIG_DIR / "cell_sim.yaml"
 FASTDDS_PROFILE = CONFIG_DIR / "fastdds_profiles.xml"
+NODE_LAUNCHER = "bladecell_ros.bringup.node_process"
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,9 @@ class ProcessSpec:
     nodes: tuple[str, ...]
 
     def args(self, params_files: Sequence[Path | str] = (), extra: Sequence[str] = ()) -> list[str]:
-        """Arguments after `python`: `-m module --ros-args --params-file F ... [extra]`."""
-        out = ["-m", self.module, "--ros-args"]
+        """Arguments after `python`: `-m <launcher> module --ros-args --params-file F ... [extra]`
+        (the launcher blocks stop signals before the node's module is imported: `node_process`)."""
+        out = ["-m", NODE_LAUNCHER, self.module, "--ros-args"]
         for path in params_files:
             out += ["--params-file", str(path)]
         return out + list(extra)

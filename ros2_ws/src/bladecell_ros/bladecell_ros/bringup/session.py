@@ -63,9 +63,10 @@ def start_cell(
     console.print(
         f"records: {_redact(url)}   logs: {log_dir}   ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}"
     )
-    graph.start()
-    client = CellClient()
+    client = None
     try:
+        graph.start()
+        client = CellClient()
         with console.status("starting the cell...") as status:
 
             def show(seen: set[str], expected: set[str]) -> None:
@@ -79,8 +80,9 @@ def start_cell(
                 if time.monotonic() > deadline:
                     raise GraphError(f"inspect_blade action not available within {timeout:.0f} s")
                 time.sleep(0.1)
-    except BaseException:
-        client.close()
+    except BaseException:  # also Ctrl-C at any moment of the start-up: nothing is left running
+        if client is not None:
+            client.close()
         graph.stop()
         raise
     console.print(f"[green]cell up[/]: {len(graph.expected_nodes)} nodes discovered in {took:.1f} s")
@@ -121,10 +123,45 @@ def inspect_with_progress(
     return result
 
 
+def next_step(serial: str) -> str:
+    """What the technician does after a cycle stopped half-way."""
+    return f"Next: run `bladecell inspect --serial {serial} --resume` once the cell is back."
+
+
+def lost_cell_line(exc: BaseException, serial: str) -> str:
+    """One line for an inspect whose goal was lost (the coordinator went away, the call failed)."""
+    from platform_control.hardware import DeviceUnreachable
+
+    if isinstance(exc, DeviceUnreachable):
+        what = f"{exc}"
+        if "went away" in what:
+            what = f"the {exc.device} went away during the cycle (its process stopped)"
+    elif isinstance(exc, TimeoutError):
+        what = f"no answer from the cell: {exc}"
+    else:
+        what = f"the inspection stopped: {type(exc).__name__}: {exc}"
+    line = " ".join(what.split())
+    return f"{line}. {next_step(serial)}"
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def cycle_family(home: Path, cycle_id: str) -> str:
+    """The part family of a cycle, from its journal ("" if unreadable): `inspect --resume` is given
+    only the serial."""
+    from platform_control.cycle.journal import CycleJournal, JournalError
+    from platform_control.cycle.refs import RefError, safe_name
+    from platform_control.cycle.services import CycleJob
+
+    try:
+        state = CycleJournal(home / "cycles" / f"{safe_name(cycle_id)}.json").load()
+        return CycleJob.from_dict(state.metadata["job"]).part_family
+    except (JournalError, RefError, KeyError, TypeError, ValueError):
+        return ""
 
 
 def detections_of(home: Path, family: str, cycle_id: str) -> DetectionsFile | None:
@@ -155,13 +192,14 @@ def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
 
 def summary_table(result: Any, family: str, serial: str) -> Table:
     home = data_home()
-    table = Table(title=f"inspection of blade {serial} ({family})", show_header=False)
+    family = family or (cycle_family(home, result.cycle_id) if result.cycle_id else "")
+    table = Table(title=f"inspection of blade {serial} ({family or '?'})", show_header=False)
     table.add_row("cycle", result.cycle_id or "-")
     table.add_row("final state", result.final_state)
     style = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
     table.add_row("verdict", f"[{style}]{result.verdict.upper()}[/]")
     table.add_row("model", result.model_version or "-")
-    detections = detections_of(home, family, result.cycle_id) if result.cycle_id else None
+    detections = detections_of(home, family, result.cycle_id) if result.cycle_id and family else None
     if detections is not None:
         counts = Counter(d["defect_class"] for d in detections.defects)
         listed = ", ".join(f"{n} {c}" for c, n in counts.most_common()) or "none"

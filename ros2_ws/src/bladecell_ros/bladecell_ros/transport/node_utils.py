@@ -15,6 +15,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from bladecell_ros.bringup.node_process import STOP_SIGNALS
 from bladecell_ros.bringup.parent_watch import expected_parent, watch_parent
 
 DEFAULT_HOME = Path.home() / ".local" / "share" / "bladecell"
@@ -44,9 +45,6 @@ def param(node: Node, name: str, default: Any, description: str = "") -> Any:
     return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
 
 
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
 def _ignore_signal(signum: int, frame: object) -> None:
     """SIGINT handler during the clean-up (a Python no-op, so a signal already pending is consumed)."""
 
@@ -65,6 +63,8 @@ def run_nodes(
     start meanwhile: a bring-up stopped while a node is still importing torch or opening its database
     used to kill that process by SIGINT now and then (exit -2, no traceback; reproduced under load in
     about 1 of 10 stops). A signal that arrives during construction is delivered when the spin starts.
+    Processes of `bladecell up` block them even earlier, before the node's module (torch) is imported
+    (`bringup.node_process`).
     One Ctrl-C then reaches the spin twice: rclpy's own SIGINT handler shuts the context down (the spin
     ends with `ExternalShutdownException`) and chains to Python's, whose `KeyboardInterrupt` follows a
     few bytecodes later, in either order; the nested handler and the no-op SIGINT handler keep the second
@@ -76,7 +76,7 @@ def run_nodes(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored SIGINT
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     rclpy.init(args=list(args) if args is not None else sys.argv)  # its handlers chain to the two above
     watch_parent(expected_parent())
     executor = MultiThreadedExecutor(num_threads=threads)
@@ -94,7 +94,7 @@ def run_nodes(
                 return
             for node in nodes:
                 executor.add_node(node)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # a pending Ctrl-C arrives here
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a pending Ctrl-C arrives here
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass

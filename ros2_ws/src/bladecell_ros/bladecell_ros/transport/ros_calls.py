@@ -4,7 +4,9 @@ The cycle runs on its own thread while the node's executor (a MultiThreadedExecu
 completes the futures. A call waits in short slices and gives up with `DeviceUnreachable` when the
 server is not discovered within `connect_timeout`, disappears while the call is pending for longer
 than `lost_grace` (its process died: Fast DDS drops its endpoints when the participant's lease
-expires, see config/fastdds_profiles.xml), or does not answer within `timeout`.
+expires, see config/fastdds_profiles.xml), or does not answer within `timeout`. An action's goal
+also counts as lost when the server that took it was replaced by a new process (a supervised restart
+within the grace): the new one never heard of the goal; likewise a service request (`same_server`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from rclpy.task import Future
 from platform_control.hardware import DeviceUnreachable
 
 SLICE_S = 0.05
+
+
+class NoAnswer(DeviceUnreachable):
+    """The server is there but did not answer within the time allowed."""
 
 
 def _wait_future(
@@ -43,7 +49,7 @@ def _wait_future(
         if cancel is not None and cancel.is_set():
             raise InterruptedError(f"{device}: {what} cancelled")
         if timeout is not None and now - start > timeout:
-            raise DeviceUnreachable(device, f"{what} got no answer within {timeout:.0f} s")
+            raise NoAnswer(device, f"{what} got no answer within {timeout:.0f} s")
         if alive():
             gone_since = None
         elif gone_since is None:
@@ -53,6 +59,16 @@ def _wait_future(
     if future.exception() is not None:
         raise DeviceUnreachable(device, f"{what} failed: {future.exception()}")
     return future.result()
+
+
+def same_server(ready: Callable[[], bool], ids: Callable[[], set[bytes]]) -> Callable[[], bool]:
+    """Alive while a server that took the request is still there. A supervised server that crashed and
+    came back within the grace (a new process, which never heard of the request) is not: the call would
+    otherwise wait for an answer that never comes (a detect waited its whole 120 s)."""
+    taken = ids()
+    if not taken:  # endpoints not visible through the graph API (another RMW): readiness alone
+        return ready
+    return lambda: ready() and bool(taken & ids())
 
 
 def wait_for_server(ready: Callable[[], bool], device: str, what: str, timeout: float) -> None:
@@ -68,31 +84,60 @@ class ServiceProxy:
 
     def __init__(self, node: Node, srv_type: Any, name: str, device: str, callback_group: Any = None) -> None:
         self.client: Client = node.create_client(srv_type, name, callback_group=callback_group)
+        self.node = node
         self.name = name
         self.device = device
 
     def ready(self) -> bool:
         return self.client.service_is_ready()
 
+    def server_ids(self) -> set[bytes]:
+        """Endpoint ids of the server(s) now in the graph (their reply writers; DDS name rr/...Reply)."""
+        reply = "rr" + self.node.resolve_service_name(self.name) + "Reply"
+        return {bytes(i.endpoint_gid) for i in self.node.get_publishers_info_by_topic(reply, no_mangle=True)}
+
     def call(
-        self, request: Any, *, timeout: float | None, connect_timeout: float = 10.0, lost_grace: float = 1.0
+        self,
+        request: Any,
+        *,
+        timeout: float | None,
+        connect_timeout: float = 10.0,
+        lost_grace: float = 1.0,
+        resend_after: float | None = None,
     ) -> Any:
-        """The response (`DeviceUnreachable` when there is no server, it went away, or on timeout)."""
+        """The response (`DeviceUnreachable` when there is no server, it went away, or on timeout).
+
+        `resend_after` (idempotent requests only, e.g. a driver's stop and reset): a request without an answer
+        after that many seconds is sent again, until `timeout`. A server that has just (re)started is
+        "ready" for the client as soon as it can receive requests, but it may not have discovered the
+        client's response reader yet; its RMW then drops the response ("client will not receive
+        response", after a 100 ms wait) and the call would wait for nothing until its timeout. That
+        is what made `arm/reset` time out right after a `sim_cell` restart on a loaded machine."""
         what = f"service {self.name}"
         wait_for_server(self.client.service_is_ready, self.device, what, connect_timeout)
-        future = self.client.call_async(request)
-        try:
-            return _wait_future(
-                future,
-                device=self.device,
-                what=what,
-                timeout=timeout,
-                alive=self.client.service_is_ready,
-                lost_grace=lost_grace,
-            )
-        except BaseException:
-            self.client.remove_pending_request(future)
-            raise
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            last = resend_after is None or (left is not None and left <= resend_after)
+            attempt = left if last else resend_after
+            alive = same_server(self.client.service_is_ready, self.server_ids)
+            future = self.client.call_async(request)
+            try:
+                return _wait_future(
+                    future,
+                    device=self.device,
+                    what=what,
+                    timeout=attempt,
+                    alive=alive,
+                    lost_grace=lost_grace,
+                )
+            except NoAnswer:
+                self.client.remove_pending_request(future)
+                if last:
+                    raise NoAnswer(self.device, f"{what} got no answer within {timeout:.0f} s") from None
+            except BaseException:
+                self.client.remove_pending_request(future)
+                raise
 
 
 class ActionProxy:
@@ -102,11 +147,17 @@ class ActionProxy:
         self, node: Node, action_type: Any, name: str, device: str, callback_group: Any = None
     ) -> None:
         self.client = ActionClient(node, action_type, name, callback_group=callback_group)
+        self.node = node
         self.name = name
         self.device = device
 
     def ready(self) -> bool:
         return self.client.server_is_ready()
+
+    def server_ids(self) -> set[bytes]:
+        """Endpoint ids of the server(s) now in the graph (of the action's status publisher)."""
+        infos = self.node.get_publishers_info_by_topic(f"{self.name}/_action/status")
+        return {bytes(info.endpoint_gid) for info in infos}
 
     def run(
         self,
@@ -125,6 +176,7 @@ class ActionProxy:
         what = f"action {self.name}"
         client = self.client
         wait_for_server(client.server_is_ready, self.device, what, connect_timeout)
+        alive = same_server(client.server_is_ready, self.server_ids)
         send = client.send_goal_async(
             goal, feedback_callback=(lambda m: feedback(m.feedback)) if feedback else None
         )
@@ -145,7 +197,7 @@ class ActionProxy:
                 device=self.device,
                 what=what,
                 timeout=timeout,
-                alive=client.server_is_ready,
+                alive=alive,
                 lost_grace=lost_grace,
                 cancel=cancel,
             )

@@ -138,6 +138,7 @@ class RosMotionDriver:
             timeout=5.0,
             connect_timeout=connect_timeout,
             lost_grace=self.timeouts.lost_grace,
+            resend_after=1.0,  # idempotent; a just-restarted driver may drop the first answer
         )
         if not response.success:
             raise HardwareFault(self.device, f"{what} refused: {response.message}")
