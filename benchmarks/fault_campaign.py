@@ -38,12 +38,15 @@ from pathlib import Path
 import psutil
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ros"))
+from cell_helpers import design_tiny_model
+
 FAMILY = "FC-SMALL"
 OUTCOMES = ("done", "resumed", "faulted", "lost/dup", "mid-air", "error")
 
 #: a small, fast cell (as the ROS tests'): 128 px frames, few viewpoints, quick physics
 PARAMS = {
-    "sim_cell": {"resolution": 128, "blade": {"preset": "small", "seed": 3}},
+    "sim_cell": {"resolution": 128, "binning": 0, "blade": {"preset": "small", "seed": 3}},
     "cell_coordinator": {
         "queue_poll_s": 0.5,
         "connect_timeout_s": 30.0,
@@ -66,39 +69,6 @@ class Run:
     recover_s: float = 0.0
     detail: str = ""
     holders: set[str] = field(default_factory=set)
-
-
-def design_tiny_model(root: Path) -> Path:
-    """A model designed with a minimal AutoNAD budget (seconds): the campaign needs *a* model."""
-    import autonad_core
-    from platform_control.sim.dataset import generate_dataset
-
-    generate_dataset(
-        1, 0, root / "data", presets=("small",), views_per_blade=3, defect_views=False,
-        resolution=(64, 64), progress=False,
-    )  # fmt: skip
-    result = autonad_core.design(
-        root / "data",
-        root / "design",
-        preset="cpu-small",
-        device="cpu",
-        overrides={
-            "data": {"input_size": [64, 64]},
-            "supernet": {"epochs": 1, "batch_size": 2},
-            "search": {
-                "population": 2,
-                "generations": 1,
-                "top_k": 1,
-                "latency_repeats": 1,
-                "latency_warmup": 0,
-            },
-            "retrain": {"epochs": 1, "batch_size": 2},
-            "export": {"torchscript": False, "onnx": False},
-            "threads": 1,
-        },
-        show_progress=False,
-    )
-    return Path(result.model_dir)
 
 
 def deploy(model_dir: Path) -> None:

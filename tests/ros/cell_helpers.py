@@ -86,3 +86,37 @@ def collect_feedback() -> tuple[list, Callable]:
         seen.append((fb.state, fb.viewpoint_index, fb.viewpoint_count, fb.message))
 
     return seen, feedback
+
+
+def design_tiny_model(root: Path) -> Path:
+    """A model for the simulated captures designed with a minimal AutoNAD budget (seconds), for the
+    fault tests and the fault campaign, which need *a* deployed model, not a good one."""
+    import autonad_core
+    from platform_control.sim.dataset import generate_dataset
+
+    generate_dataset(
+        1, 0, root / "data", presets=("small",), views_per_blade=3, defect_views=False,
+        resolution=(64, 64), progress=False,
+    )  # fmt: skip
+    result = autonad_core.design(
+        root / "data",
+        root / "design",
+        preset="cpu-small",
+        device="cpu",
+        overrides={
+            "data": {"input_size": [64, 64]},
+            "supernet": {"epochs": 1, "batch_size": 2},
+            "search": {
+                "population": 2,
+                "generations": 1,
+                "top_k": 1,
+                "latency_repeats": 1,
+                "latency_warmup": 0,
+            },
+            "retrain": {"epochs": 1, "batch_size": 2},
+            "export": {"torchscript": False, "onnx": False},
+            "threads": 1,
+        },
+        show_progress=False,
+    )
+    return Path(result.model_dir)

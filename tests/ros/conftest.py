@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cell_helpers import BASE_PARAMS, RunningCell, merge, write_params
+from cell_helpers import BASE_PARAMS, RunningCell, design_tiny_model, merge, write_params
 
 pytest.importorskip("rclpy", reason="ROS 2 wheels not installed (run scripts/setup.sh)")
 pytest.importorskip("bladecell_interfaces.msg", reason="bladecell_interfaces not built")
@@ -73,39 +73,4 @@ def start_cell(tmp_path: Path, cell_home: Path) -> Iterator[Callable[..., Runnin
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model for the simulated captures designed with a minimal AutoNAD budget (seconds): for the
     fault tests, which need *a* deployed model, not a good one."""
-    import autonad_core
-    from platform_control.sim.dataset import generate_dataset
-
-    root = tmp_path_factory.mktemp("tiny_model")
-    generate_dataset(
-        1,
-        0,
-        root / "data",
-        presets=("small",),
-        views_per_blade=3,
-        defect_views=False,
-        resolution=(64, 64),
-        progress=False,
-    )
-    result = autonad_core.design(
-        root / "data",
-        root / "design",
-        preset="cpu-small",
-        device="cpu",
-        overrides={
-            "data": {"input_size": [64, 64]},
-            "supernet": {"epochs": 1, "batch_size": 2},
-            "search": {
-                "population": 2,
-                "generations": 1,
-                "top_k": 1,
-                "latency_repeats": 1,
-                "latency_warmup": 0,
-            },
-            "retrain": {"epochs": 1, "batch_size": 2},
-            "export": {"torchscript": False, "onnx": False},
-            "threads": 1,
-        },
-        show_progress=False,
-    )
-    return Path(result.model_dir)
+    return design_tiny_model(tmp_path_factory.mktemp("tiny_model"))
