@@ -21,46 +21,17 @@ import numpy as np
 import platform_control.sim  # noqa: F401  (offscreen GL back-end)
 from platform_control.blade import blade_preset, generate_blade, label_mask
 from platform_control.cycle.acceptance import AcceptanceRules, judge
-from platform_control.defect_regions import MeshSurface, ViewGeometry, extract_defects, merge_views
-from platform_control.params import load_camera_params
-from platform_control.sim.cell import SimCell
+from platform_control.defect_regions import extract_defects, merge_views
+from platform_control.sim.defect_views import defect_views
 from platform_control.sim.defects import load_defects_config
-from platform_control.sim.optics import load_optics
 from platform_control.sim.placement import BladeSurface, sample_defects
-from platform_control.sim.render import SimBlade
-from platform_control.stage import StageKinematics
 
 
 def one_blade(seed: int, binning: int, mesh, surface, classes) -> dict:
     (crack,) = sample_defects(surface, np.random.default_rng([seed, 7]), count=1, classes=("crack",))
-    optics = load_optics().with_binning(load_camera_params(), binning)
     records = []
-    with SimCell(SimBlade(mesh, [crack], 5), optics=optics) as cell:
-        camera = cell.camera_params
-        stage = StageKinematics(cell.stage_params, cell.layout, camera)
-        cell.place_blade("fixture")
-        normal = crack.frame.normal
-        side = np.cross(normal, [0.0, 0.0, 1.0])
-        side /= np.linalg.norm(side)
-        for i, tilt in enumerate(np.radians([0.0, 25.0])):
-            axes = stage.viewpoint_to_axes(
-                crack.frame.center, normal * np.cos(tilt) + np.cross(side, normal) * np.sin(tilt)
-            )
-            cell.set_stage_axes(axes)
-            mask = np.asarray(cell.renderer().capture(cell.data, np.random.default_rng(0)).mask, np.uint8)
-            view = ViewGeometry.for_frame(
-                mask.shape[1],
-                mask.shape[0],
-                sensor_width_px=camera.width_px,
-                sensor_height_px=camera.height_px,
-                sensor_focal_px=camera.focal_length_px,
-                distance_m=camera.working_distance,
-                blade_from_camera=stage.camera_in_blade(axes),
-                surface=MeshSurface(mesh),
-            )
-            records += [
-                {**r.to_dict(), "viewpoint_index": i} for r in extract_defects(mask, classes, view=view)
-            ]
+    for i, (mask, view) in enumerate(defect_views(mesh, crack, (0.0, 25.0), binning)):
+        records += [{**r.to_dict(), "viewpoint_index": i} for r in extract_defects(mask, classes, view=view)]
     merged = [r for r in merge_views(records) if r["defect_class"] == "crack"]
     return {
         "seed": seed,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from platform_control.cycle.acceptance import AcceptanceRules, judge
-from platform_control.defect_regions import ViewGeometry, extract_defects, merge_views
+from platform_control.defect_regions import extract_defects, merge_views
 from platform_control.defect_scoring import format_scores, score_views
 
 CLASSES = ("background", "crack", "nick", "dent")
@@ -44,17 +44,12 @@ def test_object_recall_and_precision_count_defects_not_pixels() -> None:
 
 
 def _crack_blade_views(tilts_deg: tuple[float, ...]):
-    """A simulated blade with one crack, imaged at the camera's sensor binned 2 x 2 (62 um pixels)
-    head-on and tilted: (defect, [(mask, view geometry), ...], blade surface)."""
+    """A simulated blade with one crack, imaged at the camera's sensor binned 2 x 2 head-on and
+    tilted: (defect, [(mask, view geometry), ...])."""
     import platform_control.sim  # noqa: F401  (offscreen GL back-end)
     from platform_control.blade import blade_preset, generate_blade, label_mask
-    from platform_control.defect_regions import MeshSurface
-    from platform_control.params import load_camera_params
-    from platform_control.sim.cell import SimCell
-    from platform_control.sim.optics import load_optics
+    from platform_control.sim.defect_views import defect_views
     from platform_control.sim.placement import BladeSurface, sample_defects
-    from platform_control.sim.render import SimBlade
-    from platform_control.stage import StageKinematics
 
     mesh = generate_blade(blade_preset("small"), seed=3)
     (crack,) = sample_defects(
@@ -63,33 +58,7 @@ def _crack_blade_views(tilts_deg: tuple[float, ...]):
         count=1,
         classes=("crack",),
     )
-    optics = load_optics().with_binning(load_camera_params(), 2)
-    views = []
-    with SimCell(SimBlade(mesh, [crack], 5), optics=optics) as cell:
-        camera = cell.camera_params
-        stage = StageKinematics(cell.stage_params, cell.layout, camera)
-        cell.place_blade("fixture")
-        normal = crack.frame.normal
-        side = np.cross(normal, [0.0, 0.0, 1.0])
-        side /= np.linalg.norm(side)
-        for tilt in np.radians(tilts_deg):
-            view_dir = normal * np.cos(tilt) + np.cross(side, normal) * np.sin(tilt)
-            axes = stage.viewpoint_to_axes(crack.frame.center, view_dir)
-            cell.set_stage_axes(axes)
-            mask = cell.renderer().capture(cell.data, np.random.default_rng(0)).mask
-            h, w = mask.shape
-            geometry = ViewGeometry.for_frame(
-                w,
-                h,
-                sensor_width_px=camera.width_px,
-                sensor_height_px=camera.height_px,
-                sensor_focal_px=camera.focal_length_px,
-                distance_m=camera.working_distance,
-                blade_from_camera=stage.camera_in_blade(axes),
-                surface=MeshSurface(mesh),
-            )
-            views.append((np.asarray(mask, np.uint8), geometry))
-    return crack, views
+    return crack, defect_views(mesh, crack, tilts_deg, binning=2)
 
 
 def test_a_blade_with_a_crack_above_the_reject_size_is_rejected_on_its_exact_masks() -> None:
