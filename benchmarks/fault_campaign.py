@@ -36,26 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ros"))
-from cell_helpers import design_tiny_model
+from cell_helpers import BASE_PARAMS, FAMILY, design_tiny_model, merge, write_params
 
-FAMILY = "FC-SMALL"
 OUTCOMES = ("done", "resumed", "faulted", "lost/dup", "mid-air", "error")
 
-#: a small, fast cell (as the ROS tests'): 128 px frames, few viewpoints, quick physics
-PARAMS = {
-    "sim_cell": {"resolution": 128, "binning": 0, "blade": {"preset": "small", "seed": 3}},
-    "cell_coordinator": {
-        "queue_poll_s": 0.5,
-        "connect_timeout_s": 30.0,
-        "part_families_yaml": f"families:\n  {FAMILY}: {{preset: small, seed: 3}}\n",
-    },
-    "detector": {"torch_threads": 1},
-    "model_designer": {"torch_threads": 1},
-    "recorder": {"retry_initial_s": 0.2, "retry_max_delay_s": 1.0},
-}
+#: the ROS tests' small, fast cell (128 px frames, quick physics), on the simulator's default blade
+#: defects and with a longer connect timeout (nodes restart while a cycle waits for them)
+PARAMS = merge(BASE_PARAMS, {"cell_coordinator": {"connect_timeout_s": 30.0}})
+PARAMS["sim_cell"] = {**BASE_PARAMS["sim_cell"], "blade": {"preset": "small", "seed": 3}}
 
 
 @dataclass
@@ -318,8 +308,7 @@ def main() -> None:
     print(f"data root {home}; designing a tiny model ...", flush=True)
     deploy(design_tiny_model(home / "tiny"))
     params = home / "params.yaml"
-    PARAMS["cell_coordinator"]["max_viewpoints"] = args.viewpoints
-    params.write_text(yaml.safe_dump({n: {"ros__parameters": p} for n, p in PARAMS.items()}))
+    write_params(params, merge(PARAMS, {"cell_coordinator": {"max_viewpoints": args.viewpoints}}))
     cell = Cell(home, params, max_restarts=max(3, args.runs))
     runs: list[Run] = []
     try:

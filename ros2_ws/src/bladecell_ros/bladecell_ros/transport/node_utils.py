@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -45,6 +46,11 @@ def param(node: Node, name: str, default: Any, description: str = "") -> Any:
     return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
 
 
+#: a clean-up still running after this long dumps every thread's stack into the node's log (then once
+#: more each period), so a node the bring-up has to SIGKILL leaves the reason behind
+CLEANUP_DUMP_S = 10.0
+
+
 def _ignore_signal(signum: int, frame: object) -> None:
     """SIGINT handler during the clean-up (a Python no-op, so a signal already pending is consumed)."""
 
@@ -74,6 +80,7 @@ def run_nodes(
     stopping it (see `parent_watch`), also while its nodes are still being built.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    faulthandler.enable()  # a crash in native code (DDS, torch) leaves the Python stacks in the log
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored SIGINT
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -102,10 +109,11 @@ def run_nodes(
     except KeyboardInterrupt:  # the second half of the Ctrl-C that stopped the spin
         signal.signal(signal.SIGINT, _ignore_signal)
     finally:
+        faulthandler.dump_traceback_later(CLEANUP_DUMP_S, repeat=True)
         executor.shutdown()
         for node in nodes:
             close = getattr(node, "close", None)
             if close is not None:
                 close()
             node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown()  # the stack dumps stay armed for the interpreter's exit (thread joins)
