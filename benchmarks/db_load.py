@@ -46,6 +46,7 @@ SEARCH = "filtered search"
 DETAIL = "defect detail"
 EXPORT = "CSV export"
 TARGET_MS = 100.0  # p95 of the filtered search at the largest client count
+MIN_SAMPLES = 100  # per kind and N: one client sends at least this many (a p99 of 20 is the maximum)
 
 
 def _window(rng: random.Random, days: int) -> dict:
@@ -243,6 +244,7 @@ def load_figure(
     seed: int = 0,
     meter: CpuMeter | None = None,
     title: str = "",
+    min_samples: int = MIN_SAMPLES,
 ) -> dict:
     """N concurrent clients per request kind; a table of p50/p95/p99, 503s, errors and CPU/request."""
     console.print(host_line())
@@ -256,13 +258,14 @@ def load_figure(
         "errors",
         "req/s",
         "CPU ms/req srv+pg+cli",
-        title=f"{title}concurrent clients ({requests} requests each, server pool {pool_size}; "
-        "percentiles over 200 answers)",
+        title=f"{title}concurrent clients ({requests} requests each, >= {min_samples} per row; server pool "
+        f"{pool_size}; percentiles over the 200 answers)",
     )
     figure: dict = {"host": host_line(), "runs": {}}
     for label, script in KINDS.items():
         for clients in tqdm(counts, desc=label, leave=False):
-            result = run_clients(base, key, clients, requests, script, defects, seed, meter=meter)
+            each = max(requests, -(-min_samples // clients))
+            result = run_clients(base, key, clients, each, script, defects, seed, meter=meter)
             figure["runs"][f"{label} x{clients}"] = {"kind": label, **result}
             errors = str(result["errors"]) + (f" {result['error_kinds']}" if result["errors"] else "")
             cpu = result["cpu_ms_per_request"]
@@ -285,3 +288,40 @@ def load_figure(
         f"[{'green]met' if figure['target_met'] else 'red]missed'}[/]"
     )
     return figure
+
+
+def search_cpu_breakdown(url: str, key: str, searches: int = 200, seed: int = 0) -> dict[str, float]:
+    """CPU ms per filtered search of the load mix, run in this process without HTTP, by stage: session
+    and API-key check, the search service (query build, PostgreSQL round trips, ORM rows, response
+    model), the JSON body. What the server process spends beyond their sum goes to HTTP, routing,
+    parameter validation and thread hand-offs (compare with the load figure's server CPU/request)."""
+    from database.api.schemas.defects import DefectSearchParams
+    from database.engine import create_db_engine, make_session_factory
+    from database.services import defects as defect_service
+    from database.services.accounts import authenticate_key
+
+    engine = create_db_engine(url)
+    factory = make_session_factory(engine)
+    rng = random.Random(seed)
+    totals = dict.fromkeys(("session + API key", "search service", "JSON body"), 0.0)
+    try:
+        for i in range(searches + 20):  # the first 20 warm the caches and the pool
+            params = search_params(rng)
+            params["review_status"] = [params["review_status"]] if "review_status" in params else []
+            t0 = time.process_time()
+            with factory() as session:
+                authenticate_key(session, key)
+                t1 = time.process_time()
+                query = DefectSearchParams(**params)
+                page = defect_service.search(
+                    session, query.to_filter(), query.sort_spec(), query.limit, None, False
+                )
+                t2 = time.process_time()
+            page.model_dump_json()
+            t3 = time.process_time()
+            if i >= 20:
+                for stage, seconds in zip(totals, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                    totals[stage] += seconds
+    finally:
+        engine.dispose()
+    return {stage: 1000 * seconds / searches for stage, seconds in totals.items()}

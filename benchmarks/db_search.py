@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from db_bulk_load import CELLS, CLASSES, END, FAMILIES, SPAN_DAYS, load  # noqa: E402
-from db_load import SEARCH, CpuMeter, load_figure  # noqa: E402
+from db_load import SEARCH, CpuMeter, load_figure, search_cpu_breakdown  # noqa: E402
 
 from database import migrate  # noqa: E402
 from database.engine import create_db_engine, make_session_factory  # noqa: E402
@@ -472,6 +472,15 @@ def main() -> None:
             results["load"] = figure(title=f"{args.defects:,} defects: ")
             if args.before_after:
                 compare_table(results["load_before_0007"], results["load"])
+            results["search_cpu_ms"] = search_cpu_breakdown(
+                "postgresql+psycopg://" + url.split("://", 1)[1], key
+            )
+            server_ms = results["load"]["runs"][f"{SEARCH} x{max(counts)}"]["cpu_ms_per_request"]["server"]
+            console.print(
+                "CPU ms per filtered search in-process, no HTTP: "
+                + ", ".join(f"{stage} {ms:.1f}" for stage, ms in results["search_cpu_ms"].items())
+                + f" (the server process spent {server_ms:.1f} per search over HTTP at {max(counts)} clients)"
+            )
         if not args.no_explain:
             results["plans"] = explain(url, console, args.blades)
         if "timings" in results:

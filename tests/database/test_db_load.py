@@ -18,8 +18,8 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from db_bulk_load import load  # noqa: E402
-from db_load import DETAIL, EXPORT, KINDS, SEARCH, CpuMeter, load_figure  # noqa: E402
+from db_bulk_load import load
+from db_load import DETAIL, EXPORT, KINDS, SEARCH, CpuMeter, load_figure, search_cpu_breakdown
 
 pytestmark = pytest.mark.postgres
 DEFECTS = 600
@@ -40,7 +40,7 @@ def loaded(engine, db_url: str) -> str:
     return url
 
 
-def test_load_figure_reports_every_kind_and_count_without_errors(loaded, live_server, users) -> None:
+def test_load_figure_reports_every_kind_and_count_without_errors(loaded, live_server, users, db_url) -> None:
     console = Console(record=True, width=200)
     figure = load_figure(
         console,
@@ -51,6 +51,7 @@ def test_load_figure_reports_every_kind_and_count_without_errors(loaded, live_se
         defects=DEFECTS,
         pool_size=4,
         meter=CpuMeter(None, loaded),
+        min_samples=0,
     )
     assert set(KINDS) == {SEARCH, DETAIL, EXPORT}
     assert set(figure["runs"]) == {f"{kind} x{n}" for kind in KINDS for n in (1, 3)}
@@ -65,3 +66,7 @@ def test_load_figure_reports_every_kind_and_count_without_errors(loaded, live_se
     assert figure["runs"][f"{EXPORT} x1"]["ok"] == 4  # a lone client always has a free export slot
     text = console.export_text()
     assert "503 busy" in text and "target p95 < 100 ms" in text and "CPU cores" in text
+
+    breakdown = search_cpu_breakdown(db_url, users["eng"].key, searches=5)
+    assert list(breakdown) == ["session + API key", "search service", "JSON body"]
+    assert all(ms > 0 for ms in breakdown.values()), breakdown
