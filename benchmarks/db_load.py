@@ -196,6 +196,7 @@ def run_clients(
                 path, params = steps.send(answer)
         return latencies, busy, errors
 
+    load_average = os.getloadavg()[0]
     before = meter.snapshot() if meter else None
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -220,6 +221,7 @@ def run_clients(
         "errors": int(sum(errors.values())),
         "error_kinds": dict(errors),
         "requests_per_s": answered / wall,
+        "load_average_at_start": load_average,
         "cpu_ms_per_request": {part: 1000 * s / answered for part, s in cpu.items()},
     }
 
@@ -245,6 +247,7 @@ def load_figure(
     meter: CpuMeter | None = None,
     title: str = "",
     min_samples: int = MIN_SAMPLES,
+    kinds: tuple[str, ...] = tuple(KINDS),
 ) -> dict:
     """N concurrent clients per request kind; a table of p50/p95/p99, 503s, errors and CPU/request."""
     console.print(host_line())
@@ -258,14 +261,14 @@ def load_figure(
         "errors",
         "req/s",
         "CPU ms/req srv+pg+cli",
-        title=f"{title}concurrent clients ({requests} requests each, >= {min_samples} per row; server pool "
-        f"{pool_size}; percentiles over the 200 answers)",
+        title=f"{title}N concurrent clients, {requests} requests each (>= {min_samples} a row), server pool "
+        f"{pool_size}; percentiles of the 200s",
     )
     figure: dict = {"host": host_line(), "runs": {}}
-    for label, script in KINDS.items():
+    for label in kinds:
         for clients in tqdm(counts, desc=label, leave=False):
             each = max(requests, -(-min_samples // clients))
-            result = run_clients(base, key, clients, each, script, defects, seed, meter=meter)
+            result = run_clients(base, key, clients, each, KINDS[label], defects, seed, meter=meter)
             figure["runs"][f"{label} x{clients}"] = {"kind": label, **result}
             errors = str(result["errors"]) + (f" {result['error_kinds']}" if result["errors"] else "")
             cpu = result["cpu_ms_per_request"]
@@ -281,6 +284,8 @@ def load_figure(
                 "+".join(f"{cpu[p]:.1f}" for p in ("server", "postgres", "clients")) if cpu else "-",
             )
     console.print(table)
+    if SEARCH not in kinds:
+        return figure
     top = figure["runs"][f"{SEARCH} x{max(counts)}"]
     figure["target_met"] = top["p95_ms"] < TARGET_MS and top["errors"] == 0
     console.print(

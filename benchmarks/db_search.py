@@ -9,7 +9,8 @@ What it does, in a database of its own (created here, dropped at the end unless 
 3. prints p50/p95 per scenario and EXPLAIN (ANALYZE, BUFFERS) of the main queries;
 4. runs N concurrent clients (`--clients 1,8,32`) for a filtered search (read on through its cursor), a
    defect detail and a CSV export, and prints p50/p95/p99, 503s (busy) and errors per N (db_load.py);
-   `--before-after` runs that figure first without revision 0007's indexes, then with them.
+   `--before-after` first runs the filtered search at each N without revision 0007's indexes, then
+   with them, back to back, and prints both side by side.
 
     .venv/bin/python benchmarks/db_search.py                  # full size (~10 minutes on 2 cores)
     .venv/bin/python benchmarks/db_search.py --defects 100000 --blades 5000 --requests 50   # quick
@@ -100,7 +101,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--before-after",
         action="store_true",
-        help="run the load figure first without revision 0007's indexes, then with them (side by side)",
+        help="filtered search at each N without revision 0007's indexes, then with them (side by side)",
     )
     return parser.parse_args()
 
@@ -328,7 +329,7 @@ def set_sort_indexes(conn: psycopg.Connection, present: bool) -> None:
 
 
 def compare_table(before: dict, after: dict) -> None:
-    """Each kind and N side by side: without revision 0007's indexes, then with them, in one run."""
+    """Each N side by side: without revision 0007's indexes, then with them, run back to back."""
     table = Table(
         "kind",
         "N",
@@ -336,8 +337,10 @@ def compare_table(before: dict, after: dict) -> None:
         "p95 before/after",
         "p99 before/after",
         "errors b/a",
+        "req/s b/a",
         "PG CPU ms/req b/a",
-        title="revision 0007 (family sort indexes): same run, same server, same seeds; ms",
+        "host load b/a",
+        title="revision 0007 (family sort indexes): same run, server and seeds, back to back per N; ms",
     )
     for label, b in before["runs"].items():
         a = after["runs"][label]
@@ -347,7 +350,9 @@ def compare_table(before: dict, after: dict) -> None:
             str(b["clients"]),
             *(f"{b[q]:.1f} / {a[q]:.1f}" for q in ("p50_ms", "p95_ms", "p99_ms")),
             f"{b['errors']} / {a['errors']}",
+            f"{b['requests_per_s']:.0f} / {a['requests_per_s']:.0f}",
             f"{pg[0]:.1f} / {pg[1]:.1f}" if None not in pg else "-",
+            f"{b['load_average_at_start']:.1f} / {a['load_average_at_start']:.1f}",
         )
     console.print(table)
 
@@ -457,21 +462,25 @@ def main() -> None:
                 console,
                 base,
                 key,
-                counts,
-                args.load_requests,
-                args.defects,
-                args.pool_size,
-                args.seed,
-                CpuMeter(server.pid, url),
+                requests=args.load_requests,
+                defects=args.defects,
+                pool_size=args.pool_size,
+                seed=args.seed,
+                meter=CpuMeter(server.pid, url),
             )
-            if args.before_after:
+            if args.before_after:  # only the search's plans change; per N, so both halves see one host load
+                before, after = {"runs": {}}, {"runs": {}}
                 with psycopg.connect(url, autocommit=True) as conn:
-                    set_sort_indexes(conn, present=False)
-                    results["load_before_0007"] = figure(title=f"{args.defects:,} defects, BEFORE 0007: ")
-                    set_sort_indexes(conn, present=True)
-            results["load"] = figure(title=f"{args.defects:,} defects: ")
+                    for n in counts:
+                        for present, half in ((False, before), (True, after)):
+                            set_sort_indexes(conn, present)
+                            label = "with" if present else "WITHOUT"
+                            shown = figure(counts=[n], kinds=(SEARCH,), title=f"{label} revision 0007: ")
+                            half["runs"].update(shown["runs"])
+                results["load_0007"] = {"before": before, "after": after}
+            results["load"] = figure(counts=counts, title=f"{args.defects:,} defects: ")
             if args.before_after:
-                compare_table(results["load_before_0007"], results["load"])
+                compare_table(before, after)
             results["search_cpu_ms"] = search_cpu_breakdown(
                 "postgresql+psycopg://" + url.split("://", 1)[1], key
             )
