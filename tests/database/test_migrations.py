@@ -152,3 +152,23 @@ def test_one_active_request_per_blade_migration_reports_duplicates_then_enforces
             _insert_request(conn, "SN-1", "failed")
     finally:
         engine.dispose()
+
+
+def test_family_sort_indexes_migration_adds_and_removes_only_its_indexes(db_url: str) -> None:
+    from database.orm.defects import FAMILY_SORT_INDEXES
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0004")
+        before = {ix["name"] for ix in sa.inspect(engine).get_indexes("defects")}
+        assert not set(FAMILY_SORT_INDEXES) & before
+
+        migrate.upgrade(engine, "0007")
+        found = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("defects")}
+        assert {name: found.get(name) for name in FAMILY_SORT_INDEXES} == FAMILY_SORT_INDEXES
+        assert set(found) == before | set(FAMILY_SORT_INDEXES)
+
+        migrate.downgrade(engine, "0004")
+        assert {ix["name"] for ix in sa.inspect(engine).get_indexes("defects")} == before
+    finally:
+        engine.dispose()
