@@ -42,12 +42,11 @@ def exit_without_teardown(code: int = 0) -> None:
     (the DDS participant and its shared-memory segments) destroyed first, in order.
 
     The interpreter's own teardown would then collect what rclpy and DDS left behind (the executor's
-    tasks, handles, participant threads) in no defined order; that is where the stray "exception was
-    never retrieved" lines at exit came from. A recorder stopped by Ctrl-C once exited by SIGSEGV with
-    no Python traceback (a CI run's bring-up test; not reproduced in 30 stops here, so where it crashed
-    is not known: this teardown is the likeliest place, and faulthandler now records the place if it is
-    elsewhere). Nothing of the cell's is lost by skipping it: every write is committed or atomically
-    renamed before a node returns.
+    tasks, handles, participant threads) in no defined order. A recorder stopped by Ctrl-C once exited
+    by SIGSEGV with no Python traceback (a CI run's bring-up test; not reproduced in 30 stops here, so
+    where it crashed is not known: this teardown is the likeliest place, and faulthandler now records
+    the place if it is elsewhere). Nothing of the cell's is lost by skipping it: every write is
+    committed or atomically renamed before a node returns.
     """
     import logging
     import os
