@@ -20,6 +20,7 @@ and one record; split, each part would have to take the other's lock.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -43,6 +44,22 @@ from platform_control.cycle.steps import CycleSteps
 log = logging.getLogger(__name__)
 S = CycleState
 
+
+
+#: OS errors a technician can act on: what the fault says beside the system's own words
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "the data disk is full",
+    errno.EDQUOT: "the data disk quota is used up",
+    errno.EROFS: "the data disk is read-only",
+}
+
+
+def describe_error(error: BaseException) -> str:
+    """A step's error as the fault reports it: storage errors say what to do (free space or fix the
+    disk, then resume), everything else its own message."""
+    if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+        return f"{_STORAGE_ERRNOS[error.errno]} ({error}); free space on it, then resume"
+    return str(error)
 
 class CycleMachine:
     """State machine of one inspection cycle, persisted in a journal file."""
@@ -307,7 +324,8 @@ class CycleMachine:
             else:
                 where = f" at viewpoint {viewpoint}" if viewpoint is not None else ""
                 self._halt_motion()
-                self._enter_fault("step_error", f"{step}{where} failed: {error}", error, viewpoint)
+                message = f"{step}{where} failed: {describe_error(error)}"
+                self._enter_fault("step_error", message, error, viewpoint)
             return
         try:
             nxt, message = self._apply_result(state, step, viewpoint, result)

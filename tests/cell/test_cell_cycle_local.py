@@ -194,3 +194,47 @@ def test_detection_fault_leaves_no_detections_and_no_record(home, scan_axes, wor
         detections_path(home, job.part_family, job.cycle_id).exists()
         and _recorded(job.cycle_id)[0] is not None
     )
+
+
+def test_disk_full_while_storing_a_capture_faults_with_the_reason_and_resumes(
+    home, scan_axes, worlds, monkeypatch
+) -> None:
+    """The data disk fills up at the second capture: every fsync from then on fails with ENOSPC, as on a
+    full ext4. The cycle ends FAULTED saying so, with the blade in the fixture; nothing half-written is
+    left under a valid name; once space is freed, the resume stores only what is missing."""
+    import errno
+    import os
+
+    world, services, runner, _ = _runner(home, scan_axes, worlds)
+    services.deploy_oracle()
+    real_fsync = os.fsync
+    job = _job("SN-L-6")
+    original_store = services.store
+
+    def store(job_, result):
+        if result.capture.viewpoint_index == 1:
+
+            def full(fd: int) -> None:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            monkeypatch.setattr(os, "fsync", full)
+        return original_store(job_, result)
+
+    services.store = store  # type: ignore[method-assign]
+    out = runner.run_new(job)
+    monkeypatch.setattr(os, "fsync", real_fsync)  # space freed
+    services.store = original_store  # type: ignore[method-assign]
+    assert out.final_state == "FAULTED", out.message
+    assert "the data disk is full" in out.message and "No space left on device" in out.message
+    assert world.blade_holder == "fixture"
+    assert not list((home / "files").rglob(".incoming-*"))  # no temporary file left behind
+    refs = services.captures.refs(FAMILY, cycle_id=job.cycle_id)
+    assert len(refs) == 1 and all(services.captures.load(r).capture.viewpoint_index == 0 for r in refs)
+    world.arm.reset()
+    world.stage.reset()
+    resumed = runner.run_resume("SN-L-6")
+    assert resumed.final_state == "DONE" and resumed.cycle_id == job.cycle_id, resumed.message
+    assert dict(services.capture_calls) == {0: 1, 1: 2, 2: 1}
+    assert len(services.captures.refs(FAMILY, cycle_id=job.cycle_id)) == 3
+    cycle, _defects = _recorded(job.cycle_id)
+    assert cycle is not None
