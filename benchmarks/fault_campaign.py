@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ros"))
 from cell_helpers import BASE_PARAMS, FAMILY, design_tiny_model, merge, write_params
 
+#: the PostgreSQL server's maintenance database (where a campaign's own database is created and dropped)
+ADMIN_URL = os.environ.get("BLADECELL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUTCOMES = ("done", "resumed", "faulted", "lost/dup", "mid-air", "error")
 
 #: the ROS tests' small, fast cell (128 px frames, quick physics), on the simulator's default blade
@@ -182,7 +185,50 @@ class Cell:
                 os.killpg(self.up.pid, signal.SIGKILL)
 
 
-def run_one(cell: Cell, home: Path, run: Run, viewpoints: int) -> Run:
+def kill_process(cell: Cell, run: Run) -> None:
+    """SIGKILL `run.process` now, then wait until the supervisor restarted it and the graph is whole."""
+    victim = cell.process(run.process)
+    if victim.is_running():
+        os.killpg(victim.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120  # the supervisor's back-off is 1 s
+    while True:
+        try:
+            if cell.process(run.process).pid != victim.pid:
+                break
+        except RuntimeError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{run.process} was not restarted within 120 s")
+        time.sleep(0.1)
+    cell.wait_whole(300)
+
+
+def database_outage(seconds: float) -> Callable[[Cell, Run], None]:
+    """Take the (PostgreSQL) records database away for `seconds`: new connections refused and every
+    open one terminated, as when the database host drops off the network; then give it back."""
+
+    def inject(_cell: Cell, _run: Run) -> None:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(os.environ["BLADECELL_DATABASE_URL"])
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
+            try:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (url.database,),
+                )
+                time.sleep(seconds)  # the outage itself: a stated duration, not a wait for a condition
+            finally:
+                admin.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+
+    return inject
+
+
+def run_one(cell: Cell, home: Path, run: Run, viewpoints: int, inject: Callable[[Cell, Run], None]) -> Run:
+    """One cycle with one fault injected at `run.kill_at_s`; resume until it ends; check what was kept."""
     from bladecell_ros.services.capture_store import CaptureStore
     from std_srvs.srv import Trigger
 
@@ -202,28 +248,15 @@ def run_one(cell: Cell, home: Path, run: Run, viewpoints: int) -> Run:
     sampler.start()
     out: dict = {}
     first = threading.Thread(target=lambda: out.update(r=cell.inspect(serial, False)), daemon=True)
-    victim = cell.process(run.process)
     first.start()
     time.sleep(run.kill_at_s)
     run.state_at_kill = cell.client.status.state if cell.client.status else "?"
-    killed_at = time.monotonic()
-    if victim.is_running():
-        os.killpg(victim.pid, signal.SIGKILL)
+    injected_at = time.monotonic()
+    inject(cell, run)
     first.join(900)
     state, message = out.get("r", ("LOST", "no answer"))
-    # the supervisor restarts the process (back-off 1 s); wait until the graph is whole again
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if cell.process(run.process).pid != victim.pid:
-                break
-        except RuntimeError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{run.process} was not restarted within 120 s")
-        time.sleep(0.1)
     cell.wait_whole(300)
-    run.recover_s = time.monotonic() - killed_at
+    run.recover_s = time.monotonic() - injected_at
     while state not in ("DONE", "ABORTED") and run.resumes < 3:
         journals = journals_of(home, serial)
         if journals and journals[0]["state"] == "DONE":
@@ -283,6 +316,20 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def _create_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     from bladecell_ros.bringup.graph import SIM_GRAPH
 
@@ -292,15 +339,25 @@ def main() -> None:
     parser.add_argument("--nodes", default=",".join(s.name for s in SIM_GRAPH), help="processes to kill")
     parser.add_argument("--viewpoints", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write every run here")
+    parser.add_argument(
+        "--db-outage", type=float, default=0.0, metavar="S",
+        help="also take the records database away for S seconds at a random moment of a cycle "
+        "(runs on a PostgreSQL database of its own, created and dropped here)",
+    )  # fmt: skip
+    parser.add_argument("--outage-runs", type=int, default=1, help="runs of the database outage")
     args = parser.parse_args()
     names = [n.strip() for n in args.nodes.split(",") if n.strip()]
     unknown = sorted(set(names) - {s.name for s in SIM_GRAPH})
-    if unknown or args.runs < 1 or args.viewpoints < 1:
-        parser.error(f"unknown processes {unknown}" if unknown else "--runs and --viewpoints must be >= 1")
+    if unknown or args.runs < 1 or args.viewpoints < 1 or args.db_outage < 0 or args.outage_runs < 1:
+        parser.error(f"unknown processes {unknown}" if unknown else "counts must be >= 1, the outage >= 0 s")
 
     home = Path(tempfile.mkdtemp(prefix="bladecell-faults-"))
     os.environ["BLADECELL_HOME"] = str(home)
     os.environ.pop("BLADECELL_DATABASE_URL", None)
+    database = f"bladecell_faults_{uuid.uuid4().hex[:10]}" if args.db_outage else None
+    if database:
+        _create_database(database)
+        os.environ["BLADECELL_DATABASE_URL"] = ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
     from bladecell_ros.bringup.session import migrate_database, prepare_environment
 
     prepare_environment()
@@ -324,7 +381,7 @@ def main() -> None:
                 rng = random.Random(f"{args.seed}:{name}:{i}")
                 run = Run(name, i, kill_at_s=rng.uniform(0.05, 0.95) * cycle_s)
                 try:
-                    run_one(cell, home, run, args.viewpoints)
+                    run_one(cell, home, run, args.viewpoints, kill_process)
                 except Exception as exc:
                     run.outcome, run.detail = "error", f"{type(exc).__name__}: {exc}"
                 runs.append(run)
@@ -334,8 +391,25 @@ def main() -> None:
                     f" {run.detail[:120]}",
                     flush=True,
                 )
+        for i in range(args.outage_runs if args.db_outage else 0):
+            rng = random.Random(f"{args.seed}:database:{i}")
+            run = Run(
+                f"database ({args.db_outage:.0f} s down)", i, kill_at_s=rng.uniform(0.05, 0.95) * cycle_s
+            )
+            try:
+                run_one(cell, home, run, args.viewpoints, database_outage(args.db_outage))
+            except Exception as exc:
+                run.outcome, run.detail = "error", f"{type(exc).__name__}: {exc}"
+            runs.append(run)
+            print(
+                f"database outage run {i}: at {run.kill_at_s:.1f} s ({run.state_at_kill}) -> {run.outcome}"
+                f" after {run.resumes} resume(s) {run.detail[:120]}",
+                flush=True,
+            )
     finally:
         cell.close()
+        if database:
+            _drop_database(database)
     print()
     print(table(runs))
     print(f"\n{os.cpu_count()} CPU cores (possibly shared); logs in {home / 'logs'}, up's in {cell.log}")

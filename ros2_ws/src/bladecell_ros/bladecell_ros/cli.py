@@ -142,7 +142,7 @@ def up(
     --max-restarts times within --restart-window seconds stops the cell."""
     from bladecell_ros.bringup.cell_graph import GraphError
     from bladecell_ros.bringup.session import start_cell
-    from bladecell_ros.bringup.supervisor import RestartPolicy, Supervisor
+    from bladecell_ros.bringup.supervisor import RestartPolicy
 
     try:
         policy = RestartPolicy(max_restarts=max_restarts, window_s=restart_window)
@@ -158,7 +158,7 @@ def up(
         raise typer.Exit(code=2)
     _interrupt_on_signals()
     try:
-        graph, client = start_cell(console, params, log_dir, timeout)
+        graph, client, supervisor = start_cell(console, params, log_dir, timeout, policy)
     except GraphError as exc:
         console.print(f"[red]bring-up failed:[/] {exc}")
         raise typer.Exit(code=1) from None
@@ -169,9 +169,6 @@ def up(
         "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
     )
     code = 0
-    supervisor = Supervisor(
-        graph, policy, log=lambda line: console.print(line, style="yellow", markup=False, soft_wrap=True)
-    )
     try:
         while True:
             supervisor.poll()
@@ -265,7 +262,7 @@ def demo(
     start = time.monotonic()
     _interrupt_on_signals()
     try:
-        graph, client = start_cell(console, params)
+        graph, client, _supervisor = start_cell(console, params)
     except GraphError as exc:
         console.print(f"[red]bring-up failed:[/] {exc}")
         raise typer.Exit(code=1) from None

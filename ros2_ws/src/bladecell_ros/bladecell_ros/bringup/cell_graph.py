@@ -72,7 +72,12 @@ class CellGraph:
         return {n for name in self.procs for n in self.specs[name].nodes}
 
     def start(self, names: Iterable[str] | None = None) -> None:
+        """Start processes (all by default). The shared-memory files of dead DDS participants go first:
+        a new participant that reopens a port a SIGKILLed one left behind can crash inside Fast DDS
+        (eProsima/Fast-DDS#6501; seen here as a detector dying by SIGSEGV in `create_service` during a
+        bring-up after earlier kills)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        clean_shared_memory()
         for name in names or self.specs:
             spec = self.specs[name]
             if name in self.procs and self.procs[name].poll() is None:
@@ -113,13 +118,17 @@ class CellGraph:
         timeout: float = 60.0,
         progress: Callable[[set[str], set[str]], None] | None = None,
         nodes: set[str] | None = None,
+        watch: Callable[[], object] | None = None,
     ) -> float:
-        """Wait until `node_names()` (a probe node's view of the graph) lists every expected node."""
+        """Wait until `node_names()` (a probe node's view of the graph) lists every expected node.
+
+        `watch` is called on every poll instead of `check_alive` (which fails at the first dead
+        process): a supervisor's `poll` restarts a crashed one instead."""
         expected = nodes or self.expected_nodes
         start = time.monotonic()
         seen: set[str] = set()
         while True:
-            self.check_alive()
+            (watch or self.check_alive)()
             now_seen = set(node_names()) & expected
             if progress is not None and now_seen != seen:
                 progress(now_seen, expected)

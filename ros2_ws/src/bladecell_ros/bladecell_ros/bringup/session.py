@@ -23,6 +23,7 @@ from rich.table import Table
 
 from bladecell_ros.bringup.cell_graph import CellGraph, GraphError
 from bladecell_ros.bringup.graph import SIM_PARAMS, cell_environment
+from bladecell_ros.bringup.supervisor import RestartPolicy, Supervisor
 from bladecell_ros.transport.node_utils import data_home
 
 if TYPE_CHECKING:
@@ -52,14 +53,24 @@ def start_cell(
     params: Sequence[Path] = (),
     log_dir: Path | None = None,
     timeout: float = 120.0,
-) -> tuple[CellGraph, Any]:
-    """Migrate, start the simulated graph, wait for every node; returns (graph, CellClient)."""
+    policy: RestartPolicy | None = None,
+) -> tuple[CellGraph, Any, Supervisor]:
+    """Migrate, start the simulated graph, wait for every node; returns (graph, CellClient, supervisor).
+
+    The supervisor watches from the first process on: a node that crashes while the cell is still
+    coming up (a native crash in its DDS start-up was seen under load) is restarted within `policy`'s
+    budget, as later, instead of failing the whole bring-up."""
     from bladecell_ros.transport.client import CellClient
 
     prepare_environment()
     url = migrate_database()
     log_dir = log_dir or data_home() / "logs" / time.strftime("%Y%m%dT%H%M%S")
     graph = CellGraph([SIM_PARAMS, *params], log_dir)
+    supervisor = Supervisor(
+        graph,
+        policy or RestartPolicy(),
+        log=lambda line: console.print(line, style="yellow", markup=False, soft_wrap=True),
+    )
     console.print(
         f"records: {_redact(url)}   logs: {log_dir}   ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}"
     )
@@ -72,11 +83,11 @@ def start_cell(
             def show(seen: set[str], expected: set[str]) -> None:
                 status.update(f"discovered {len(seen)}/{len(expected)} nodes: {', '.join(sorted(seen))}")
 
-            took = graph.wait_discovered(client.node_names, timeout, progress=show)
+            took = graph.wait_discovered(client.node_names, timeout, progress=show, watch=supervisor.poll)
             status.update("waiting for the coordinator's inspect_blade action")
             deadline = time.monotonic() + timeout
             while not client.inspect_action.ready():
-                graph.check_alive()
+                supervisor.poll()
                 if time.monotonic() > deadline:
                     raise GraphError(f"inspect_blade action not available within {timeout:.0f} s")
                 time.sleep(0.1)
@@ -86,7 +97,7 @@ def start_cell(
         graph.stop()
         raise
     console.print(f"[green]cell up[/]: {len(graph.expected_nodes)} nodes discovered in {took:.1f} s")
-    return graph, client
+    return graph, client, supervisor
 
 
 def inspect_with_progress(
