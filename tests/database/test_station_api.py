@@ -134,18 +134,20 @@ def test_live_stream_delivers_an_event_within_a_second(live_server, factory, use
         written.append(time.monotonic())
         log.append(event("c1", "progress", "SCANNING", 1))
 
-    with httpx.Client(base_url=live_server, headers=users["tech"].headers, timeout=20) as http:
-        with http.stream("GET", "/api/v1/cycles/events") as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            threading.Thread(target=write_later, daemon=True).start()
-            buffer = ""
-            for chunk in response.iter_text():
-                buffer += chunk
-                got = parse_sse(buffer)
-                if len(got) == 2:
-                    arrived.append(time.monotonic())
-                    done.set()
-                    break
+    with (
+        httpx.Client(base_url=live_server, headers=users["tech"].headers, timeout=20) as http,
+        http.stream("GET", "/api/v1/cycles/events") as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        threading.Thread(target=write_later, daemon=True).start()
+        buffer = ""
+        for chunk in response.iter_text():
+            buffer += chunk
+            got = parse_sse(buffer)
+            if len(got) == 2:
+                arrived.append(time.monotonic())
+                done.set()
+                break
     assert done.is_set()
     assert arrived[0] - written[0] < 1.0
 
