@@ -9,6 +9,7 @@ client that reconnects with `Last-Event-ID` (or `?after=`) gets every event it m
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -17,21 +18,26 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, stat
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import NotFoundError
+from ...errors import ConflictError, InvalidInputError, NotFoundError
 from ...orm import CycleEvent
-from ...patterns import CODE_PATTERN, SERIAL_PATTERN
+from ...patterns import CODE_PATTERN, SERIAL_PATTERN, STATION_SERIAL_EXAMPLE, STATION_SERIAL_PATTERN
+from ...serials import normalize_serial
 from ...services import blade_models, catalog, progress, registry
 from ..cell_link import NO_LINK, CellLink
 from ..deps import SessionDep, StoreDep, Technician
-from ..schemas.common import ERROR_RESPONSES, NOT_FOUND, BigIdPath
+from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, BigIdPath, Message
+from ..schemas.cycles import CycleStart, CycleStatusOut
 from ..schemas.station import (
     BladeMapOut,
     BladeModelOut,
     CellActionOut,
     CellLinkState,
     ResumeIn,
+    StationConfig,
     StationFamilyOut,
+    StationStart,
 )
+from . import cycles
 
 router = APIRouter(tags=["station"], responses=ERROR_RESPONSES)
 POLL_S = 0.1  # how often a stream looks for new rows: the station lags the cell by about this much
@@ -119,6 +125,35 @@ def event_preview(event_id: BigIdPath, session: SessionDep, store: StoreDep, _: 
         raise NotFoundError("capture preview of event", event_id)
     data = store.read_bytes(store.path_for(row.preview_sha256, ".png"), row.preview_sha256)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/station/config", response_model=StationConfig, summary="What the station checks a scan against")
+def station_config(_: Technician) -> StationConfig:
+    return StationConfig(serial_pattern=STATION_SERIAL_PATTERN, serial_example=STATION_SERIAL_EXAMPLE)
+
+
+@router.post(
+    "/station/cycles",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CycleStatusOut,
+    responses={**CONFLICT, 403: {"model": Message, "description": "an unknown blade (technicians)"}},
+    summary="Start a cycle from the station: checks the scanned serial and the family's model first",
+)
+def station_start(body: StationStart, session: SessionDep, user: Technician) -> CycleStatusOut:
+    serial = normalize_serial(body.blade_serial)
+    if not re.fullmatch(STATION_SERIAL_PATTERN, serial):
+        raise InvalidInputError(
+            "blade_serial",
+            f"{body.blade_serial!r} is not a serial format this station knows (letters, digits and - . _ /, "
+            f"e.g. {STATION_SERIAL_EXAMPLE}); scan the blade's label again",
+        )
+    if not body.first_time_design and registry.deployed_for(session, body.part_family) is None:
+        raise ConflictError(
+            f"part family {body.part_family!r} has no deployed model: its first cycle designs one "
+            "(AutoNAD on this blade's captures, which takes much longer than an inspection); confirm the "
+            "first-time design to start"
+        )
+    return cycles.start_cycle(CycleStart(blade_serial=serial, part_family=body.part_family), session, user)
 
 
 @router.get(

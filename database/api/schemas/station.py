@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from ...patterns import SERIAL_PATTERN
+from ...patterns import CODE_PATTERN, SERIAL_PATTERN
 from .common import OrmModel
 
 EventKind = Literal["state", "progress", "estop", "reset", "end"]
@@ -147,6 +147,22 @@ class CellLinkState(BaseModel):
 class CellActionOut(BaseModel):
     ok: bool
     message: str
+
+
+class StationStart(BaseModel):
+    """A start from the station; `first_time_design` confirms that a family without a deployed model
+    gets its first network designed in this cycle (minutes, not seconds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blade_serial: str = Field(pattern=SERIAL_PATTERN, examples=["SN-000123"])
+    part_family: str = Field(pattern=CODE_PATTERN, examples=["HPT1-B"])
+    first_time_design: StrictBool = False
+
+
+class StationConfig(BaseModel):
+    serial_pattern: str = Field(description="JavaScript-compatible regular expression, after normalising")
+    serial_example: str
 
 
 class ResumeIn(BaseModel):
