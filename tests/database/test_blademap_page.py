@@ -1,0 +1,119 @@
+"""The blade map in headless Chromium (WebGL through SwiftShader): the family's real blade model, 200
+defects on its surface over two cycles; every marker sits at its recorded location, a tap on a marker
+opens that defect with its overlay, the viewpoints show as frusta, the 2D unwrapped view and the
+history show every located defect, and nothing loads from another host."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from database.services import CycleRecorder
+from database.services.blade_models import BladeModelStore
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+# WebGL without a GPU: ANGLE on SwiftShader (Chromium no longer falls back to it on its own).
+FLAGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+         "--ignore-gpu-blocklist", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run", "--disable-sync"]  # fmt: skip
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+FAMILY = "HPT-MAP"
+
+
+@pytest.fixture
+def webgl_browser() -> Iterator:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.skip(f"Debian chromium not installed at {CHROMIUM} (scripts/setup.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def seed_blade(factory, store, builder, defects_per_cycle: int = 100, serial: str = "SN-MAP") -> dict:
+    """The real generated blade of a family (mesh + scan cameras through the cell's own publisher) and
+    two cycles of one blade whose defects lie on its surface (the second: the same defects, grown)."""
+    import trimesh
+    from bladecell_ros.services.blade_models import BladeModelPublisher
+
+    from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
+    from platform_control.part_families import PartFamilyCatalog, load_part_families
+
+    config = load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}\n")
+    catalog = PartFamilyCatalog(
+        config, load_camera_params(), load_stage_params(), load_cell_layout(), max_viewpoints=6
+    )
+    assert BladeModelPublisher(catalog, BladeModelStore(store, factory)).ensure(FAMILY)
+    mesh = catalog.blade_model(FAMILY).load()
+    points, _ = trimesh.sample.sample_surface(mesh, defects_per_cycle, seed=5)
+    points = np.round(points * 1e3, 3)
+    classes = ["burn", "coating_loss", "crack", "nick", "dent", "pitting"]
+    recorder = CycleRecorder(factory)
+    t0 = datetime(2026, 9, 1, 8, tzinfo=UTC)
+    for k, grow in enumerate((1.0, 1.8)):
+        defects = [
+            {"defect_class": classes[i % 6], "area_mm2": round(0.3 + (i % 9) * 0.7 * grow, 2),
+             "location_mm": tuple(float(v) for v in p), "viewpoint_index": i % 2}
+            for i, p in enumerate(points)
+        ]  # fmt: skip
+        recorder.record(
+            builder.record(serial, FAMILY, started_at=t0 + timedelta(days=40 * k), defects=defects)
+        )
+    return {"points": points}
+
+
+def test_blade_map_markers_sit_at_the_recorded_locations(
+    live_server, webgl_browser, users, factory, store, builder, client
+):
+    seed_blade(factory, store, builder)
+    context = webgl_browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    requested: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_default_timeout(60_000)
+    page.goto(f"{live_server}/ui/blademap.html")
+    page.fill("#api-key", users["eng"].key)
+    page.fill("#serial", "SN-MAP")
+    page.click("#open-btn")
+    page.wait_for_function("window.__blademap && window.__blademap.ready")
+    api = client.get("/api/v1/blades/SN-MAP/defect-map", headers=users["eng"].headers).json()
+    newest = api["cycles"][-1]
+    markers = page.evaluate("window.__blademap.project()")
+    assert len(markers) == len(newest["defects"]) == 100
+    recorded = {d["id"]: d for d in newest["defects"]}
+    for m in markers:
+        d = recorded[m["id"]]
+        assert m["position"] == d["location_mm"]
+        assert m["cycle_id"] == newest["cycle_id"] and m["defect_class"] == d["defect_class"]
+    # The marker nearest the camera, away from the others: a tap there opens that defect.
+    screens = np.array([m["screen"] for m in markers])
+    spread = [np.sort(np.linalg.norm(screens - s, axis=1))[1] for s in screens]
+    lonely = markers[int(np.argmax(spread))]
+    page.mouse.click(*lonely["screen"])
+    page.locator("#detail-id", has_text=f"#{lonely['id']}").wait_for()
+    assert page.text_content("dd[data-field='Class']") == lonely["defect_class"]
+    page.wait_for_function("document.querySelector('#overlay-img').naturalWidth > 0")
+    # Frusta: one per captured viewpoint of the cycle, toggled.
+    page.check("#frusta")
+    assert page.evaluate("window.__blademap.model.viewpoints.length") == 6
+    # 2D unwrapped view and the history: every located defect, per cycle.
+    assert page.locator("#unwrapped-svg circle").count() == 100
+    assert page.locator("#history-panels svg").count() == 2
+    assert page.locator("#history-panels svg circle").count() == 200
+    grown = page.locator("#growth tbody tr").first.locator("td").all_text_contents()
+    assert len(grown) == 4 and grown[2] != "–" and grown[3] != "–"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "blademap.png"), full_page=True)
+    assert [u for u in requested if not u.startswith((live_server, "data:", "blob:"))] == []
+    assert errors == []
+    context.close()
