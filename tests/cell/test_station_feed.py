@@ -80,6 +80,7 @@ def test_feed_end_lists_the_rejecting_defects_and_a_dead_database_costs_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bladecell_ros.services import progress_feed
+
     from platform_control.cycle.refs import detections_ref
 
     log = ListLog()
