@@ -18,7 +18,7 @@ PAGE = 200
 
 
 def append(session: Session, event: CycleEventIn) -> CycleEvent:
-    row = CycleEvent(**event.model_dump(mode="json"))
+    row = CycleEvent(**event.model_dump())
     session.add(row)
     session.flush()
     return row

@@ -121,6 +121,7 @@ function startStream() {
 }
 
 function onEvent(ev) {
+  ev.received_at = Date.now(); // the lag benchmark compares it with the row's created_at
   station.events.push(ev);
   station.current = ev;
   const stateBox = $("#state");

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from database.services import CycleRecorder
-from database.services.blade_models import BladeModelStore
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -38,42 +34,12 @@ def webgl_browser() -> Iterator:
         browser.close()
 
 
-def seed_blade(factory, store, builder, defects_per_cycle: int = 100, serial: str = "SN-MAP") -> dict:
-    """The real generated blade of a family (mesh + scan cameras through the cell's own publisher) and
-    two cycles of one blade whose defects lie on its surface (the second: the same defects, grown)."""
-    import trimesh
-    from bladecell_ros.services.blade_models import BladeModelPublisher
-
-    from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
-    from platform_control.part_families import PartFamilyCatalog, load_part_families
-
-    config = load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}\n")
-    catalog = PartFamilyCatalog(
-        config, load_camera_params(), load_stage_params(), load_cell_layout(), max_viewpoints=6
-    )
-    assert BladeModelPublisher(catalog, BladeModelStore(store, factory)).ensure(FAMILY)
-    mesh = catalog.blade_model(FAMILY).load()
-    points, _ = trimesh.sample.sample_surface(mesh, defects_per_cycle, seed=5)
-    points = np.round(points * 1e3, 3)
-    classes = ["burn", "coating_loss", "crack", "nick", "dent", "pitting"]
-    recorder = CycleRecorder(factory)
-    t0 = datetime(2026, 9, 1, 8, tzinfo=UTC)
-    for k, grow in enumerate((1.0, 1.8)):
-        defects = [
-            {"defect_class": classes[i % 6], "area_mm2": round(0.3 + (i % 9) * 0.7 * grow, 2),
-             "location_mm": tuple(float(v) for v in p), "viewpoint_index": i % 2}
-            for i, p in enumerate(points)
-        ]  # fmt: skip
-        recorder.record(
-            builder.record(serial, FAMILY, started_at=t0 + timedelta(days=40 * k), defects=defects)
-        )
-    return {"points": points}
-
-
 def test_blade_map_markers_sit_at_the_recorded_locations(
     live_server, webgl_browser, users, factory, store, builder, client
 ):
-    seed_blade(factory, store, builder)
+    from bladecell_ros.services.blade_map_demo import seed_blade_map
+
+    seed_blade_map(factory, store, serial="SN-MAP", family=FAMILY, defects=100, cycles=2)
     context = webgl_browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
     page = context.new_page()
     errors: list[str] = []

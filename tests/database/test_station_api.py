@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -53,7 +54,8 @@ def test_events_stream_from_the_current_cycle_and_resume_after_last_event_id(cli
     log.append(event("old", "state", "LOADING"))
     log.append(event("old", "end", "DONE", verdict="pass"))
     preview = store.put_image(np.full((8, 8), 77, np.uint8))
-    first = log.append(event("new", "state", "LOADING"))
+    request = uuid.uuid4()
+    first = log.append(event("new", "state", "LOADING", request_uuid=request))
     second = log.append(
         event(
             "new",
@@ -72,6 +74,7 @@ def test_events_stream_from_the_current_cycle_and_resume_after_last_event_id(cli
     # A page that opens mid-cycle gets the current cycle from its first event.
     got = parse_sse(client.get("/api/v1/cycles/events", params={"once": True}, headers=headers).text)
     assert [i for i, _ in got] == [first, second]
+    assert got[0][1]["request_uuid"] == str(request)
     scan = got[1][1]
     assert (scan["state"], scan["viewpoint_index"], scan["viewpoint_count"]) == ("SCANNING", 1, 4)
     assert (scan["eta_s"], scan["preview_channel"]) == (28.0, "white")

@@ -60,7 +60,7 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         tmp_path / "params.yaml",
         merge(
             BASE_PARAMS,
-            {"sim_cell": {"timing": "realtime", "speed": 2.0}, "cell_coordinator": {"max_viewpoints": 6}},
+            {"sim_cell": {"timing": "realtime", "speed": 1.0}, "cell_coordinator": {"max_viewpoints": 6}},
         ),
     )
     port = _free_port()
