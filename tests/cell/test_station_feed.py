@@ -67,8 +67,9 @@ def test_feed_writes_states_throttles_captures_and_names_the_preview(tmp_path: P
         feed.on_event(
             CycleEvent("progress", progress(CycleState.SCANNING, 0, dict(refs)), None, ""), JOB, 990.0
         )
+    feed.flush()
     kinds = [(e.kind, e.state, e.viewpoint_index) for e in log.events]
-    # the first capture, the one 0.3 s after it (past the interval), and the last one of the scan
+    # the first capture and the last one of the scan; the two within 0.25 s of the first are dropped
     assert kinds == [("state", "LOADING", 0), ("progress", "SCANNING", 1), ("progress", "SCANNING", 4)]
     last = log.events[-1]
     assert (last.preview_channel, last.preview_sha256) == ("uv", "3" * 64)
@@ -99,6 +100,7 @@ def test_feed_end_lists_the_rejecting_defects_and_a_dead_database_costs_nothing(
     out = CycleOutcome(JOB.cycle_id, JOB, "DONE", "fail", 2, 7, "m1", "2 defects, blade fail", 80.0,
                        viewpoint_count=4, captures=4)  # fmt: skip
     feed.on_end(out)
+    feed.flush()
     assert read == [detections_ref("HPT1", JOB.cycle_id)]
     end = log.events[-1]
     assert (end.kind, end.state, end.verdict, end.record_id, end.fraction) == ("end", "DONE", "fail", 7, 1.0)
@@ -109,9 +111,12 @@ def test_feed_end_lists_the_rejecting_defects_and_a_dead_database_costs_nothing(
         def append(self, _event):
             raise ConnectionError("database down")
 
-    ProgressFeed(DeadLog(), "cell-1", tmp_path, AcceptanceRules()).on_cell(
-        "estop", True, "pressed"
-    )  # no raise
+    dead = ProgressFeed(DeadLog(), "cell-1", tmp_path, AcceptanceRules())
+    dead.on_cell("estop", True, "pressed")  # returns at once: the writer thread meets the dead database
+    dead.on_cell("reset", False, "reset")
+    dead.flush()
+    assert dead._down  # noticed (and logged once), not raised
+    dead.close()
 
 
 def test_rejecting_is_the_rule_judge_applies() -> None:

@@ -241,18 +241,32 @@ def cell_state(request: Request, _: Technician) -> CellLinkState:
     return link.state()
 
 
+def _released(session: SessionDep) -> None:
+    """Commit what authentication wrote and give the connection back before acting on the cell: the
+    coordinator writes its progress rows meanwhile, and a SQLite write lock held by this request
+    would make it wait."""
+    session.commit()
+    session.close()
+
+
 @router.post(
     "/cell/estop", response_model=CellActionOut, summary="Press the cell's e-stop (halts arm and stage)"
 )
-def press_estop(request: Request, _: Technician) -> CellActionOut:
-    return _link(request).press_estop()
+def press_estop(request: Request, session: SessionDep, _: Technician) -> CellActionOut:
+    link = _link(request)
+    _released(session)
+    return link.press_estop()
 
 
 @router.post("/cell/reset-estop", response_model=CellActionOut, summary="Release and reset the e-stop")
-def reset_estop(request: Request, _: Technician) -> CellActionOut:
-    return _link(request).reset_estop()
+def reset_estop(request: Request, session: SessionDep, _: Technician) -> CellActionOut:
+    link = _link(request)
+    _released(session)
+    return link.reset_estop()
 
 
 @router.post("/cell/resume", response_model=CellActionOut, summary="Resume a blade's faulted cycle")
-def resume(body: ResumeIn, request: Request, _: Technician) -> CellActionOut:
-    return _link(request).resume(body.blade_serial)
+def resume(body: ResumeIn, request: Request, session: SessionDep, _: Technician) -> CellActionOut:
+    link = _link(request)
+    _released(session)
+    return link.resume(body.blade_serial)

@@ -188,6 +188,7 @@ class CellCoordinatorNode(Node):
             except Exception as exc:
                 self.get_logger().warning(f"abort on shutdown: {exc}")
         self.runner.close()
+        self.feed.close()
 
     # ------------------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:

@@ -4,13 +4,16 @@ Why here: it combines the cycle's events (`platform_control.cycle`) and the capt
 with the database. The coordinator calls `on_event` from the runner's observer, `on_estop` /
 `on_reset` from its e-stop handlers and `on_end` when a cycle's future completes. State changes,
 e-stops and ends are always written; stored captures at most every `min_interval_s` (the last one of
-a scan is never dropped). A database that is down costs the station its live view, never the cycle:
-failures are logged once per outage and the cycle goes on.
+a scan is never dropped). Rows are written in order by one writer thread, so neither the cycle nor an
+e-stop or reset callback ever waits on the database (a SQLite file another writer holds, a slow
+PostgreSQL). A database that is down costs the station its live view, never the cycle: failures are
+logged once per outage and the cycle goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -59,8 +62,10 @@ class ProgressFeed:
         self.min_interval_s = min_interval_s
         self.clock = clock
         self._last_progress = 0.0
-        self._lock = threading.Lock()
         self._down = False
+        self._queue: queue.Queue[CycleEventIn | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------ inputs
     def on_event(self, event: CycleEvent, job: CycleJob, started_at: float) -> None:
@@ -168,17 +173,39 @@ class ProgressFeed:
         except ValueError as exc:
             log.warning("progress event not valid, not written: %s", exc)
             return
-        with self._lock:
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain, name="progress-feed", daemon=True)
+                self._writer.start()
+        self._queue.put(event)
+
+    def _drain(self) -> None:
+        while (event := self._queue.get()) is not None:
             try:
                 self.log.append(event)
             except Exception as exc:  # the database is down: the cycle goes on without the station
                 if not self._down:
                     log.warning("progress events not written (database unavailable): %s", exc)
                 self._down = True
-                return
-            if self._down:
-                log.info("progress events written again")
-            self._down = False
+            else:
+                if self._down:
+                    log.info("progress events written again")
+                self._down = False
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every event handed in so far is written (or given up)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join(10)
 
 
 def _uuid(text: str | None) -> uuid.UUID | None:
