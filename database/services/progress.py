@@ -7,11 +7,13 @@ transaction per event); the API reads with `events_after`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..api.schemas.station import CycleEventIn, CycleEventOut
-from ..orm import CycleEvent
+from ..orm import CycleEvent, utcnow
 from .transactions import session_factory_for, unit_of_work
 
 PAGE = 200
@@ -50,6 +52,38 @@ def current_cycle_start(session: Session, cell: str | None = None) -> int:
         return last.id - 1
     first = session.scalar(select(func.min(CycleEvent.id)).where(CycleEvent.cycle_id == last.cycle_id))
     return int(first) - 1
+
+
+class EventCursor:
+    """Reads the events after an id, each once, without missing one that committed out of id order.
+
+    PostgreSQL hands out ids at INSERT, so with two cells writing, id 11 can commit before id 10; a
+    reader that only asked for `id > 11` afterwards would never see 10. The cursor keeps re-reading
+    the rows younger than `settle_s` (the ids it already sent are skipped) and only moves its floor
+    past rows older than that. A row whose transaction stays open longer than `settle_s` after the
+    row was made could still be missed; the coordinator's are single INSERTs.
+    """
+
+    def __init__(self, after: int, *, settle_s: float = 2.0, clock=utcnow) -> None:
+        self.floor = after
+        self.settle = timedelta(seconds=settle_s)
+        self.clock = clock
+        self.sent: set[int] = set()
+
+    @property
+    def last_id(self) -> int:
+        return max(self.sent, default=self.floor)
+
+    def next(self, session: Session, cell: str | None = None) -> list[CycleEvent]:
+        rows = events_after(session, self.floor, cell=cell, limit=PAGE + len(self.sent))
+        new = [r for r in rows if r.id not in self.sent]
+        horizon = self.clock() - self.settle
+        for r in rows:  # the settled prefix: nothing older can still appear below these ids
+            if r.created_at > horizon:
+                break
+            self.floor = r.id
+        self.sent = {i for i in self.sent.union(r.id for r in new) if i > self.floor}
+        return new
 
 
 def to_out(row: CycleEvent) -> CycleEventOut:

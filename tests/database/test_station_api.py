@@ -282,3 +282,34 @@ def test_cell_link_absent_says_so_and_present_is_called(client, app, users):
     bad = client.post("/api/v1/cell/resume", json={"blade_serial": "a\x01"}, headers=headers)
     assert bad.status_code == 422
     assert client.post("/api/v1/cell/estop").status_code == 401
+
+
+def test_stream_delivers_an_event_that_commits_after_a_later_id(live_server, factory, users, db_url):
+    """Two cells on one PostgreSQL: the row with the lower id commits last; the open stream still
+    delivers it (once), after the other."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writer at a time: ids always commit in order")
+    import httpx
+
+    from database.services import progress
+
+    log = ProgressLog(factory)
+    with (
+        httpx.Client(base_url=live_server, headers=users["tech"].headers, timeout=30) as http,
+        http.stream("GET", "/api/v1/cycles/events", params={"after": 0}) as response,
+    ):
+        chunks = response.iter_text()
+        slow = factory()
+        early = progress.append(slow, event("a", "state", "LOADING")).id  # id taken, not committed
+        late = log.append(event("b", "state", "LOADING"))
+        assert late > early
+        buffer, seen = "", []
+        while late not in seen:
+            buffer += next(chunks)
+            seen = [i for i, _ in parse_sse(buffer)]
+        slow.commit()
+        slow.close()
+        while early not in seen:
+            buffer += next(chunks)
+            seen = [i for i, _ in parse_sse(buffer)]
+    assert seen == [late, early]

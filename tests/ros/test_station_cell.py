@@ -121,7 +121,10 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         client.wait_status(lambda s: not s.estop_active, 30, "the e-stop reset")
         page.click("#resume-btn")
         page.wait_for_function("document.querySelector('#message').textContent.includes('resum')")
-        page.locator("#verdict-box:not([hidden])").wait_for(timeout=600_000)
+        page.locator("#state", has_text="SCANNING").wait_for()  # the resumed cycle, where it stopped
+        page.wait_for_function(
+            "['PASS', 'FAIL'].includes(document.querySelector('#verdict').textContent)", timeout=600_000
+        )
         verdict = page.text_content("#verdict")
         assert verdict in ("PASS", "FAIL"), page.text_content("#verdict-blade")
         if verdict == "FAIL":

@@ -77,19 +77,18 @@ async def cycle_events(
     session.close()  # the stream opens a short session per look; it holds no connection meanwhile
     factory = request.app.state.session_factory
 
-    def fetch(after_id: int) -> tuple[list[str], int]:
+    cursor = progress.EventCursor(start)
+
+    def fetch() -> list[str]:
         with factory() as s:
-            rows: list[CycleEvent] = progress.events_after(s, after_id, cell=cell)
-            return [_sse(r.id, progress.to_out(r).model_dump_json()) for r in rows], (
-                rows[-1].id if rows else after_id
-            )
+            rows: list[CycleEvent] = cursor.next(s, cell)
+            return [_sse(r.id, progress.to_out(r).model_dump_json()) for r in rows]
 
     async def stream() -> AsyncIterator[str]:
-        last = start
         yield "retry: 1000\n\n"
         quiet_since = time.monotonic()
         while True:
-            chunks, last = await run_in_threadpool(fetch, last)
+            chunks = await run_in_threadpool(fetch)
             for chunk in chunks:
                 yield chunk
             if chunks:
