@@ -309,7 +309,8 @@ def test_stream_delivers_an_event_that_commits_after_a_later_id(live_server, fac
             seen = [i for i, _ in parse_sse(buffer)]
         slow.commit()
         slow.close()
-        while early not in seen:
+        deadline = time.monotonic() + 15  # the stream's keep-alive comes every 10 s
+        while early not in seen and time.monotonic() < deadline:
             buffer += next(chunks)
             seen = [i for i, _ in parse_sse(buffer)]
     assert seen == [late, early]
