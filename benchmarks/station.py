@@ -9,9 +9,13 @@
 
     .venv/bin/python benchmarks/station.py                      # both, SQLite in a temporary folder
     .venv/bin/python benchmarks/station.py --events 100 --interval 0.2 --defects 200 --repeats 5
+    .venv/bin/python benchmarks/station.py --cell     # lag against a running `bladecell up --sim`
 
-The cell itself is not running here: the rows are written at the rate a cycle writes them; the
-real cell's path to the rows (runner event -> coordinator -> one INSERT) adds one transaction.
+Without `--cell` the rows are written at the rate a cycle writes them, by this script. With `--cell`
+the simulated cell runs (`bladecell up --sim --serve`, tiny model as in the ROS tests, 128 px frames)
+and one cycle is started from the page; the lag of each event is the page's receipt minus the moment
+this script's ROS client received the coordinator's CellStatus for the same state and viewpoint
+(the coordinator publishes it when it hands the event to the progress feed).
 """
 
 from __future__ import annotations
@@ -61,7 +65,13 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between rows (the feed's)")
     parser.add_argument("--defects", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--cell", action="store_true", help="measure the lag against a running simulated cell"
+    )
+    parser.add_argument("--viewpoints", type=int, default=8, help="--cell: the scan's viewpoints")
     args = parser.parse_args()
+    if args.cell:
+        return cell_lag(args)
 
     from bladecell_ros.services.blade_map_demo import seed_blade_map
     from playwright.sync_api import sync_playwright
@@ -133,6 +143,107 @@ def main() -> int:
         engine.dispose()
     print("targets met" if ok else "a target was MISSED")
     return 0 if ok else 1
+
+
+def cell_lag(args) -> int:
+    """Start the simulated cell with the web server, run one cycle from the station page, report lag."""
+    import os
+    import subprocess
+
+    import httpx
+    import yaml
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests" / "ros"))
+    from bladecell_ros.bringup.graph import cell_environment
+    from cell_helpers import BASE_PARAMS, FAMILY, deploy_model, design_tiny_model, merge, write_params
+
+    from database import migrate
+    from database.engine import create_db_engine, make_session_factory
+    from database.orm import Role
+    from database.services import accounts, catalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        home = tmp_path / "home"
+        home.mkdir()
+        os.environ["BLADECELL_HOME"] = str(home)
+        url = f"sqlite:///{home / 'bladecell.sqlite3'}"
+        os.environ["BLADECELL_DATABASE_URL"] = url
+        os.environ.update({k: v for k, v in cell_environment().items() if k.startswith(("ROS_", "FASTDDS_"))})
+        migrate.upgrade(url)
+        print("designing the tiny model (as the ROS tests do)...", flush=True)
+        deploy_model(design_tiny_model(tmp_path / "tiny"))
+        engine = create_db_engine(url)
+        with make_session_factory(engine)() as session:
+            user = accounts.create_user(session, "bench", Role.TECHNICIAN)
+            _, key = accounts.create_api_key(session, user, "bench")
+            catalog.create_blade(session, "SN-LAG-1", FAMILY)
+            session.commit()
+        engine.dispose()
+        params = write_params(
+            tmp_path / "params.yaml",
+            merge(BASE_PARAMS, {"sim_cell": {"timing": "realtime", "speed": 1.0},
+                                "cell_coordinator": {"max_viewpoints": args.viewpoints}}),
+        )  # fmt: skip
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        log = (tmp_path / "up.log").open("w")
+        up = subprocess.Popen(
+            [sys.executable, "-m", "bladecell_ros.cli", "up", "--sim", "--params", str(params),
+             "--log-dir", str(tmp_path / "logs"), "--serve", str(port)],
+            env=cell_environment(), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                if up.poll() is not None or time.monotonic() > deadline:
+                    print((tmp_path / "up.log").read_text()[-3000:])
+                    raise SystemExit("the cell did not come up")
+                try:
+                    if httpx.get(f"{base}/api/v1/cell", headers={"X-API-Key": key}, timeout=5).json()[
+                        "linked"
+                    ]:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+            from bladecell_ros.transport.client import CellClient
+
+            seen: dict[tuple[str, int], float] = {}
+            with CellClient() as client, sync_playwright() as p:
+                client.on_status(lambda s: seen.setdefault((s.state, s.viewpoint_index), time.time()))
+                client.wait_for_coordinator(180)
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+                page = browser.new_context(bypass_csp=True).new_page()
+                page.goto(f"{base}/ui/station.html")
+                page.fill("#api-key", key)
+                page.click("#sign-in")
+                page.locator("#stream-state", has_text="events: live").wait_for(timeout=60_000)
+                page.select_option("#family", FAMILY)
+                page.fill("#serial", "SN-LAG-1")
+                page.press("#serial", "Enter")
+                page.wait_for_function("window.__station.events.some(e => e.kind === 'end')", timeout=900_000)
+                events = page.evaluate(
+                    "window.__station.events.map(e => [e.kind, e.state, e.viewpoint_index, e.received_at])"
+                )
+                browser.close()
+            lags = [
+                r / 1000 - seen[(st, k)] for kind, st, k, r in events if kind != "end" and (st, k) in seen
+            ]
+            p50, p95, worst = (1000 * statistics.median(lags), 1000 * pct(lags, 0.95), 1000 * max(lags))
+            print(f"progress lag behind the running cell over {len(lags)} events: p50 {p50:.0f} ms, "
+                  f"p95 {p95:.0f} ms, max {worst:.0f} ms (target < 1000 ms)")  # fmt: skip
+            print(yaml.safe_dump({"events": [e[:3] for e in events]}, default_flow_style=True)[:400])
+            return 0 if worst < 1000 else 1
+        finally:
+            up.send_signal(__import__("signal").SIGINT)
+            try:
+                up.wait(120)
+            except subprocess.TimeoutExpired:
+                up.kill()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ async function signIn(event) {
     const me = await BC.json("/me");
     $("#whoami").textContent = `${me.username} (${me.role})`;
     $("#api-key").value = "";
+    $("#key-form").hidden = true; // the key is kept for this tab; the space goes to the cell
     station.config = await BC.json("/station/config");
     await Promise.all([loadFamilies(), loadCell(), loadQueue()]);
     say("");
@@ -177,7 +178,7 @@ function showEnd(ev) {
   verdict.textContent = word;
   verdict.className = `verdict ${ev.state === "DONE" ? ev.verdict : "incomplete"}`;
   $("#verdict-blade").textContent = ev.state === "DONE"
-    ? `${ev.blade_serial} · ${ev.defect_count} defect(s) · ${ev.message}`
+    ? `${ev.blade_serial} · ${ev.message}`
     : `${ev.blade_serial}: ${ev.message}`;
   const list = $("#rejecting");
   list.replaceChildren(...(ev.rejecting || []).map((d) => BC.el("li", d.reason, { "data-class": d.defect_class })));
