@@ -93,6 +93,16 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         page.click("#sign-in")
         page.locator("#stream-state", has_text="events: live").wait_for()
         page.locator("#cell-link", has_text="cell linked").wait_for()
+
+        # An e-stop while no cycle runs: latched all the same, and the page says what it means.
+        page.click("#estop")
+        page.locator("#message", has_text="e-stop pressed while no cycle was running").wait_for()
+        client.wait_status(lambda s: s.estop_active and s.state == "IDLE", 30, "the idle cell's e-stop")
+        page.locator("#fault-actions:not([hidden])").wait_for()
+        page.click("#reset-btn")
+        page.locator("#message", has_text="e-stop reset").wait_for()
+        client.wait_status(lambda s: not s.estop_active, 30, "the e-stop reset")
+
         page.select_option("#family", FAMILY)
         page.fill("#serial", SERIAL.lower())
         page.press("#serial", "Enter")  # what a barcode scanner does
