@@ -381,6 +381,7 @@ $("#cycle").addEventListener("change", (e) => selectCycle(Number(e.target.value)
 $("#frusta").addEventListener("change", (e) => { frustumGroup.visible = e.target.checked; render(); });
 $("#print-btn").addEventListener("click", () => window.print());
 map.project = () => { updateScreenPositions(); return map.markers; };
+map.frustaShown = () => (frustumGroup.visible ? frustumGroup.userData.count || 0 : 0);
 
 const initial = new URLSearchParams(location.search).get("serial");
 if (initial) {

@@ -70,8 +70,10 @@ def test_blade_map_markers_sit_at_the_recorded_locations(
     assert page.text_content("dd[data-field='Class']") == lonely["defect_class"]
     page.wait_for_function("document.querySelector('#overlay-img').naturalWidth > 0")
     # Frusta: one per captured viewpoint of the cycle, toggled.
+    assert page.evaluate("window.__blademap.frustaShown()") == 0
     page.check("#frusta")
     assert page.evaluate("window.__blademap.model.viewpoints.length") == 6
+    assert page.evaluate("window.__blademap.frustaShown()") == 6  # the cycle captured all six
     # 2D unwrapped view and the history: every located defect, per cycle.
     assert page.locator("#unwrapped-svg circle").count() == 100
     assert page.locator("#history-panels svg").count() == 2
