@@ -25,7 +25,7 @@ from ...serials import normalize_serial
 from ...services import blade_models, catalog, progress, registry
 from ..cell_link import NO_LINK, CellLink
 from ..deps import SessionDep, StoreDep, Technician
-from ..schemas.common import CONFLICT, ERROR_RESPONSES, NOT_FOUND, BigIdPath, Message
+from ..schemas.common import CONFLICT, ERROR_RESPONSES, INT64_MAX, NOT_FOUND, BigIdPath, Message
 from ..schemas.cycles import CycleStart, CycleStatusOut
 from ..schemas.station import (
     BladeMapOut,
@@ -42,17 +42,12 @@ from . import cycles
 router = APIRouter(tags=["station"], responses=ERROR_RESPONSES)
 POLL_S = 0.1  # how often a stream looks for new rows: the station lags the cell by about this much
 KEEPALIVE_S = 10.0
+STREAM_MAX_S = 600.0  # then the stream ends and the client reconnects (Last-Event-ID): no endless request
 
 
-def _start_after(session, last_event_id: str | None, after: int | None, cell: str | None) -> int:
+def _start_after(session, last_event_id: int | None, after: int | None, cell: str | None) -> int:
     if last_event_id is not None:
-        try:
-            return max(0, int(last_event_id))
-        except ValueError:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"Last-Event-ID must be an event id, got {last_event_id!r}",
-            ) from None
+        return last_event_id
     if after is not None:
         return after
     return progress.current_cycle_start(session, cell)
@@ -68,8 +63,11 @@ async def cycle_events(
     request: Request,
     session: SessionDep,
     _: Technician,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="start after this event id")] = None,
+    last_event_id: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, le=INT64_MAX, description="resume after this event id"),
+    ] = None,
+    after: Annotated[int | None, Query(ge=0, le=INT64_MAX, description="start after this event id")] = None,
     cell: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
     once: Annotated[bool, Query(description="send what is recorded, then close")] = False,
 ) -> StreamingResponse:
@@ -86,7 +84,7 @@ async def cycle_events(
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
-        quiet_since = time.monotonic()
+        quiet_since = opened = time.monotonic()
         while True:
             chunks = await run_in_threadpool(fetch)
             for chunk in chunks:
@@ -94,7 +92,7 @@ async def cycle_events(
             if chunks:
                 quiet_since = time.monotonic()
                 continue  # a full page: fetch the rest at once
-            if once or await request.is_disconnected():
+            if once or await request.is_disconnected() or time.monotonic() - opened > STREAM_MAX_S:
                 return
             if time.monotonic() - quiet_since > KEEPALIVE_S:
                 yield ": keep-alive\n\n"
@@ -228,7 +226,7 @@ def defect_map(
 def _link(request: Request) -> CellLink:
     link = request.app.state.cell_link
     if link is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_LINK)
+        raise HTTPException(status.HTTP_409_CONFLICT, NO_LINK)  # this server's set-up, not a fault
     return link
 
 
@@ -248,8 +246,14 @@ def _released(session: SessionDep) -> None:
     session.close()
 
 
+NO_LINK_RESPONSE = {409: {"model": Message, "description": "this server has no link to a cell"}}
+
+
 @router.post(
-    "/cell/estop", response_model=CellActionOut, summary="Press the cell's e-stop (halts arm and stage)"
+    "/cell/estop",
+    response_model=CellActionOut,
+    responses=NO_LINK_RESPONSE,
+    summary="Press the cell's e-stop (halts arm and stage)",
 )
 def press_estop(request: Request, session: SessionDep, _: Technician) -> CellActionOut:
     link = _link(request)
@@ -257,14 +261,24 @@ def press_estop(request: Request, session: SessionDep, _: Technician) -> CellAct
     return link.press_estop()
 
 
-@router.post("/cell/reset-estop", response_model=CellActionOut, summary="Release and reset the e-stop")
+@router.post(
+    "/cell/reset-estop",
+    response_model=CellActionOut,
+    responses=NO_LINK_RESPONSE,
+    summary="Release and reset the e-stop",
+)
 def reset_estop(request: Request, session: SessionDep, _: Technician) -> CellActionOut:
     link = _link(request)
     _released(session)
     return link.reset_estop()
 
 
-@router.post("/cell/resume", response_model=CellActionOut, summary="Resume a blade's faulted cycle")
+@router.post(
+    "/cell/resume",
+    response_model=CellActionOut,
+    responses=NO_LINK_RESPONSE,
+    summary="Resume a blade's faulted cycle",
+)
 def resume(body: ResumeIn, request: Request, session: SessionDep, _: Technician) -> CellActionOut:
     link = _link(request)
     _released(session)
