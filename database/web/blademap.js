@@ -229,13 +229,25 @@ function sideOf(p) {
   return normals[best + 1] >= 0 ? "suction" : "pressure";
 }
 
-function hull(points) {
-  const pts = points.slice().sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const cross = (o, a, b) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
-  const lower = []; const upper = [];
-  for (const p of pts) { while (lower.length >= 2 && cross(lower.at(-2), lower.at(-1), p) <= 0) lower.pop(); lower.push(p); }
-  for (const p of pts.reverse()) { while (upper.length >= 2 && cross(upper.at(-2), upper.at(-1), p) <= 0) upper.pop(); upper.push(p); }
-  return lower.slice(0, -1).concat(upper.slice(0, -1));
+// A side's silhouette in (chord, span): the narrowest and widest chord position in each of 40 span
+// bands, so the airfoil, the platform and the root keep their own widths.
+function silhouette(points, bands = 40) {
+  if (!points.length) return [];
+  const zs = points.map((p) => p[1]);
+  const z0 = Math.min(...zs); const z1 = Math.max(...zs);
+  const step = (z1 - z0) / bands || 1;
+  const lo = new Array(bands).fill(Infinity); const hi = new Array(bands).fill(-Infinity);
+  for (const [x, z] of points) {
+    const k = Math.min(bands - 1, Math.floor((z - z0) / step));
+    lo[k] = Math.min(lo[k], x); hi[k] = Math.max(hi[k], x);
+  }
+  const left = []; const right = [];
+  for (let k = 0; k < bands; k++) {
+    if (lo[k] === Infinity) continue;
+    left.push([lo[k], z0 + k * step], [lo[k], z0 + (k + 1) * step]);
+    right.push([hi[k], z0 + k * step], [hi[k], z0 + (k + 1) * step]);
+  }
+  return left.concat(right.reverse());
 }
 
 let outlines = null;
@@ -244,7 +256,7 @@ function sideOutlines() {
   for (let i = 0; i < vertices.length; i += 3) {
     sides[normals[i + 1] >= 0 ? "suction" : "pressure"].push([vertices[i], vertices[i + 2]]);
   }
-  return { pressure: hull(sides.pressure), suction: hull(sides.suction) };
+  return { pressure: silhouette(sides.pressure), suction: silhouette(sides.suction) };
 }
 
 function unwrappedSvg(cycle, width, withLabels) {

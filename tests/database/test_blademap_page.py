@@ -82,6 +82,14 @@ def test_blade_map_markers_sit_at_the_recorded_locations(
     assert len(grown) == 4 and grown[2] != "–" and grown[3] != "–"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "blademap.png"), full_page=True)
+    # Printing keeps the 2D map and the history, not the 3D view or the controls.
+    page.emulate_media(media="print")
+    shown = page.evaluate(
+        "['#view3d', 'header', '#unwrapped', '#history']"
+        ".map(s => getComputedStyle(document.querySelector(s)).display !== 'none')"
+    )
+    assert shown == [False, False, True, True]
+    page.emulate_media(media="screen")
     assert [u for u in requested if not u.startswith((live_server, "data:", "blob:"))] == []
     assert errors == []
     context.close()

@@ -116,6 +116,9 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         assert page.text_content("#viewpoint").endswith("of 6")
         assert "channel" in page.text_content("#preview-caption")
 
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "station-sim-scanning.png"))
+
         # E-stop from the page mid-scan: the cell halts and the cycle faults.
         page.click("#estop")
         page.locator("#message", has_text="E-STOP pressed: arm and stage halted").wait_for()
