@@ -5,6 +5,7 @@ and resume from the page, and see the verdict."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -16,7 +17,15 @@ from cell_helpers import BASE_PARAMS, FAMILY, deploy_model, merge, write_params
 pytestmark = [pytest.mark.ros, pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 SERIAL = "SN-STATION-1"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Screenshots go to the test's tmp folder, or to BLADECELL_SCREENSHOTS (docs/screenshots holds the
+# committed ones: BLADECELL_SCREENSHOTS=docs/screenshots pytest ...).
+SCREENSHOTS_ENV = "BLADECELL_SCREENSHOTS"
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _free_port() -> int:
@@ -47,6 +56,7 @@ def _technician() -> str:
 def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
     ros_processes, cell_home, tmp_path, tiny_model_dir
 ) -> None:
+    shots = screenshot_dir(tmp_path)
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         pytest.skip(f"Debian chromium not installed at {CHROMIUM}")
     import httpx
@@ -116,8 +126,7 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         assert page.text_content("#viewpoint").endswith("of 6")
         assert "channel" in page.text_content("#preview-caption")
 
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "station-sim-scanning.png"))
+        page.screenshot(path=str(shots / "station-sim-scanning.png"))
 
         # E-stop from the page mid-scan: the cell halts and the cycle faults.
         page.click("#estop")
@@ -126,7 +135,7 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         assert status.blade_serial == SERIAL and status.viewpoint_index < 6
         page.locator("#state", has_text="FAULTED").wait_for()
         page.locator("#fault-actions:not([hidden])").wait_for()
-        page.screenshot(path=str(SCREENSHOTS / "station-estop.png"))
+        page.screenshot(path=str(shots / "station-estop.png"))
 
         # Reset and resume from the page; the cycle completes and the verdict appears.
         page.click("#reset-btn")
@@ -142,8 +151,7 @@ def test_station_starts_a_cycle_estops_resumes_and_shows_the_verdict(
         assert verdict in ("PASS", "FAIL"), page.text_content("#verdict-blade")
         if verdict == "FAIL":
             assert page.locator("#rejecting li").count() >= 1
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "station-sim-verdict.png"))
+        page.screenshot(path=str(shots / "station-sim-verdict.png"))
         kinds = page.evaluate("window.__station.events.map(e => e.kind + ':' + e.state)")
         assert "state:LOADING" in kinds and "estop:FAULTED" in kinds and "end:DONE" in kinds
         assert errors == []
