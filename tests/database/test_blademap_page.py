@@ -104,3 +104,14 @@ def test_blade_map_markers_sit_at_the_recorded_locations(
     assert [u for u in requested if not u.startswith((live_server, "data:", "blob:"))] == []
     assert errors == []
     context.close()
+
+    # A technician (the station's verdict links here) sees the map; the overlay needs an engineer.
+    context = webgl_browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
+    context.add_init_script(f"sessionStorage.setItem('bladecell-key', '{users['tech'].key}')")
+    page = context.new_page()
+    page.goto(f"{live_server}/ui/blademap.html?serial=SN-MAP")
+    page.wait_for_function("window.__blademap && window.__blademap.ready", timeout=60_000)
+    marker = page.evaluate("window.__blademap.project()")[int(np.argmax(spread))]
+    page.mouse.click(*marker["screen"])
+    page.locator("#overlay-note", has_text="needs the engineer role").wait_for()
+    context.close()
