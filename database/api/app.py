@@ -11,10 +11,11 @@ from .. import __version__
 from ..engine import create_db_engine, make_session_factory
 from ..settings import DatabaseSettings, load_settings
 from ..storage import ContentStore
+from .cell_link import CellLink
 from .errors import install_error_handlers
 from .headers import SecurityHeadersMiddleware
 from .limits import BodySizeLimitMiddleware
-from .routers import accounts, annotations, catalog, cycles, defects, registry, stats, system
+from .routers import accounts, annotations, catalog, cycles, defects, registry, station, stats, system
 from .throttle import AuthThrottle
 from .web import install_web
 
@@ -32,8 +33,11 @@ written; retry).
 """
 
 
-def create_app(settings: DatabaseSettings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the service; pass `engine` to share one (tests, benchmark), else settings decide."""
+def create_app(
+    settings: DatabaseSettings | None = None, engine: Engine | None = None, cell_link: CellLink | None = None
+) -> FastAPI:
+    """Build the service; pass `engine` to share one (tests, benchmark), else settings decide.
+    `cell_link`: the cell this server sits beside (e-stop from the station page); None: no cell."""
     settings = settings or load_settings()
     engine = engine or create_db_engine(
         settings.url, pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms
@@ -47,12 +51,14 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
         openapi_tags=[
             {"name": "cycles", "description": "start cycles and follow them"},
             {"name": "defects", "description": "search, detail, review, export"},
+            {"name": "station", "description": "the technician's station and the blade map"},
         ],
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.store = ContentStore(settings.home)
+    app.state.cell_link = cell_link
     # At most half the pool streams exports, so searches keep connections to work with.
     app.state.export_slots = max(1, _pool_size(engine, settings) // 2)
     app.state.export_gate = threading.BoundedSemaphore(app.state.export_slots)
@@ -62,7 +68,8 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
         window_s=settings.auth_failure_window_s,
     )
 
-    for module in (cycles, defects, catalog, stats, registry, annotations, accounts):
+    # station first: its /cycles/events must win over cycles' /cycles/{request_uuid}
+    for module in (station, cycles, defects, catalog, stats, registry, annotations, accounts):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(system.router)
     install_web(app)

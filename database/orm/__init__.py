@@ -17,6 +17,7 @@ from .catalog import Blade, PartFamily
 from .cycles import Capture, CaptureFrame, CycleRequest, InspectionCycle
 from .defects import Defect
 from .registry import DetectionModel
+from .station import BladeModel, CycleEvent
 
 __all__ = [
     "Annotation",
@@ -24,8 +25,10 @@ __all__ = [
     "ApiKey",
     "Base",
     "Blade",
+    "BladeModel",
     "Capture",
     "CaptureFrame",
+    "CycleEvent",
     "CycleRequest",
     "CycleState",
     "Defect",

@@ -134,6 +134,11 @@ async function showDetail(id, row) {
       ["Cycle verdict", d.verdict], ["Model", d.model_version || "–"], ["Detected", d.detected_at],
       ["Channels", d.channels.map((c) => c.channel).join(", ")], ["Review", d.review_status]];
     for (const [k, v] of items) { fields.append(el("dt", k)); fields.append(el("dd", v, { "data-field": k })); }
+    const mapLink = el("a", "show on the blade map", { id: "blade-map-link",
+      href: `blademap.html?serial=${encodeURIComponent(d.blade_serial)}&cycle=${d.cycle_id}&defect=${d.id}` });
+    const mapCell = el("dd");
+    mapCell.append(mapLink);
+    fields.append(el("dt", "Blade map"), mapCell);
     const blob = await (await api(`/defects/${id}/overlay.png`)).blob();
     const img = $("#overlay-img");
     if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);

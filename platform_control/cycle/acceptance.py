@@ -47,16 +47,24 @@ def verdict_label(reject: bool) -> str:
     return "fail" if reject else "pass"
 
 
-def judge(defects: Iterable[Mapping[str, Any]], rules: AcceptanceRules) -> Verdict:
-    """Defects are `DefectRegion.to_dict()` records (with `viewpoint_index`)."""
-    reasons = []
+def rejecting(
+    defects: Iterable[Mapping[str, Any]], rules: AcceptanceRules
+) -> list[tuple[Mapping[str, Any], str]]:
+    """The defects that reject the blade, each with the reason (the station lists them)."""
+    out = []
     for d in defects:
         if d["confidence"] < rules.min_confidence:
             continue
         limit = rules.reject_area_mm2.get(d["defect_class"])
         where = f"viewpoint {d.get('viewpoint_index', '?')}"
         if limit is None:
-            reasons.append(f"{d['defect_class']} (class without an acceptance limit) at {where}")
+            out.append((d, f"{d['defect_class']} (class without an acceptance limit) at {where}"))
         elif d["area_mm2"] >= limit:
-            reasons.append(f"{d['defect_class']} {d['area_mm2']:.2f} mm² >= {limit} mm² at {where}")
-    return Verdict(bool(reasons), tuple(reasons))
+            out.append((d, f"{d['defect_class']} {d['area_mm2']:.2f} mm² >= {limit} mm² at {where}"))
+    return out
+
+
+def judge(defects: Iterable[Mapping[str, Any]], rules: AcceptanceRules) -> Verdict:
+    """Defects are `DefectRegion.to_dict()` records (with `viewpoint_index`)."""
+    reasons = tuple(reason for _, reason in rejecting(defects, rules))
+    return Verdict(bool(reasons), reasons)

@@ -135,6 +135,10 @@ def up(
         3, "--max-restarts", help="restarts of one crashed node allowed within --restart-window"
     ),
     restart_window: float = typer.Option(60.0, "--restart-window", help="seconds (restart budget)"),
+    serve: int = typer.Option(
+        0, "--serve", help="also serve the records API and the station page on this port, linked to the cell"
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="address the web server (--serve) listens on"),
 ) -> None:
     """Start the cell's whole ROS 2 graph, wait until every node is up, run until Ctrl-C.
 
@@ -165,6 +169,21 @@ def up(
     except KeyboardInterrupt:  # start_cell stopped what it had started
         console.print("start-up interrupted; the cell is stopped")
         raise typer.Exit(code=130) from None
+    web = None
+    if serve:
+        from bladecell_ros.bringup.web_server import CellWebServer
+
+        web = CellWebServer(client, host, serve)
+        try:
+            web.start()
+        except RuntimeError as exc:
+            console.print(f"[red]web server:[/] {exc}")
+            client.close()
+            graph.stop()
+            raise typer.Exit(code=1) from None
+        console.print(
+            f"technician's station on {web.url}/ui/station.html (API {web.url}/docs)", soft_wrap=True
+        )
     console.print(
         "the cell is running; `bladecell inspect --serial S --family F` in another shell. Ctrl-C stops."
     )
@@ -179,6 +198,8 @@ def up(
         console.print(str(exc), style="red", markup=False, soft_wrap=True)
         code = 1
     finally:
+        if web is not None:
+            web.stop()
         client.close()
         codes = graph.stop()
         console.print("stopped: " + ", ".join(f"{n} ({rc})" for n, rc in codes.items()), soft_wrap=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,6 +36,8 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from bladecell_ros.services.blade_models import BladeModelPublisher
+from bladecell_ros.services.progress_feed import ProgressFeed
 from bladecell_ros.services.request_queue import QueuedRequests
 from bladecell_ros.transport.cell_messages import cell_status, diagnostics
 from bladecell_ros.transport.conversions import region_to_msg
@@ -87,9 +90,15 @@ class CellCoordinatorNode(Node):
             max_viewpoints=param(self, "max_viewpoints", 0, "0: the full plan"),
         )
         from database.services import CycleQueue, ModelRegistry
+        from database.services.blade_models import BladeModelStore
+        from database.services.progress import ProgressLog
+        from database.storage import ContentStore
 
         registry = ModelRegistry()
         self.queue = CycleQueue()
+        # The technician's station: progress rows it streams, and the blade model its map draws.
+        self.feed = ProgressFeed(ProgressLog(), self.cell_id, home, acceptance)
+        self.blade_models = BladeModelPublisher(self.catalog, BladeModelStore(ContentStore(home)))
 
         def deployed(family: str) -> str | None:
             info = registry.deployed_for(family)
@@ -158,6 +167,7 @@ class CellCoordinatorNode(Node):
         if error is None:
             out = future.result()
             self.get_logger().info(f"cycle {out.cycle_id} {out.final_state}: {out.message}")
+            self.feed.on_end(out)
         else:
             self._message = f"{type(error).__name__}: {error}"
             self.get_logger().error(f"cycle for {job.blade_serial} not run: {self._message}")
@@ -178,6 +188,7 @@ class CellCoordinatorNode(Node):
             except Exception as exc:
                 self.get_logger().warning(f"abort on shutdown: {exc}")
         self.runner.close()
+        self.feed.close()
 
     # ------------------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:
@@ -242,8 +253,21 @@ class CellCoordinatorNode(Node):
         self._message = event.message
         self.publish_status()
         self._send_feedback()
+        if event.kind == "state" and event.progress.state == S.LOADING:
+            self.blade_models.ensure(job.part_family)
+        self.feed.on_event(event, job, self._started_at())
         if event.kind == "state" and event.progress.state == S.RECORDING and event.progress.detection:
             self._publish_defects(job, event.progress.detection.ref)
+
+    def _started_at(self) -> float:
+        cycle = self.runner.cycle
+        history = cycle.history if cycle is not None else []
+        return float(history[0]["time"]) if history else time.time()
+
+    def _feed_cell(self, kind: str, estop: bool, message: str) -> None:
+        cycle, job = self.runner.cycle, self.runner.job
+        progress = cycle.progress if cycle is not None else None
+        self.feed.on_cell(kind, estop, message, job, progress, self._started_at())
 
     def _send_feedback(self) -> None:
         with self._goal_lock:
@@ -293,13 +317,16 @@ class CellCoordinatorNode(Node):
         if pressed and not self.estop_pressed:
             self.get_logger().error("E-STOP pressed: halting arm and stage")
             self.estop_pressed = True
+            running = self.runner.busy
             self.runner.estop("e-stop pressed")
-            self._message = "e-stop pressed"
+            self._message = "e-stop pressed" if running else "e-stop pressed while no cycle ran"
             self.publish_status()
+            self._feed_cell("estop", True, self._message)
         elif not pressed and self.estop_pressed:
             self.estop_pressed = False
             self._message = "e-stop released: reset it (cell_coordinator/reset_estop) to continue"
             self.publish_status()
+            self._feed_cell("estop", True, self._message)
 
     def _on_reset_estop(self, _request, response: Trigger.Response) -> Trigger.Response:
         if self.estop_pressed:
@@ -313,6 +340,8 @@ class CellCoordinatorNode(Node):
             response.success, response.message = False, f"reset failed: {exc}"
         self._message = response.message
         self.publish_status()
+        if response.success:
+            self._feed_cell("reset", False, response.message)
         return response
 
     def _on_abort(self, _request, response: Trigger.Response) -> Trigger.Response:
