@@ -10,7 +10,7 @@ merge an IN list in index order) with a fifth of the walk.
 A frozen copy of `FAMILY_SORT_INDEXES` in database/orm/defects.py as of this revision.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
