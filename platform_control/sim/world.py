@@ -7,8 +7,10 @@ driver process.
   gripper action the world writes `state_file` (blade model, where the blade is, stage axes, arm
   joints); a restarted process restores it, so a cycle resumed after a crash finds the blade on the
   fixture and the stage and the arm where they stopped (`SimCell.set_stage_axes` / `set_arm_joints`).
-  A blade that was in the gripper is put back into the tray (the simulated operator re-seats it; its
-  grip pose is not saved), so a resumed LOAD picks it again from wherever the arm stands.
+  A blade that was in the gripper is put back where the gripper took it from (the simulated operator
+  re-seats it; its grip pose is not saved): the tray during a LOAD, the fixture during an UNLOAD, so
+  the resumed step picks it again from wherever the arm stands (an UNLOAD resumed with the blade in
+  the tray used to grip at the fixture and close on nothing).
 * Restocking: when the blade went to the reject bin, the simulated operator puts the next blade (seed
   + 1) into the tray before the arm's next LOAD (arm at home, stage at its load pose), so the cell can
   run cycle after cycle.
@@ -100,6 +102,7 @@ class SimWorld:
         # EGL contexts are current in one thread only: every render (and the renderer's release) runs here
         self.gl_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-gl")
         self.blade_spec = blade
+        self.picked_from = "tray"  # where the blade was when the gripper last closed on it
         saved = self._read_state() if (restore and self.state_file) else None
         if saved is not None:
             spec = SimBladeSpec(
@@ -159,6 +162,7 @@ class SimWorld:
             "version": STATE_VERSION,
             "blade": {**asdict(self.blade_spec), "defect_classes": list(self.blade_spec.defect_classes)},
             "holder": self.cell.blade_holder,
+            "picked_from": self.picked_from,
             "stage_axes": self.cell.joint_state("stage").positions.tolist(),
             "arm_joints": self.cell.joint_state("arm").positions.tolist(),
         }
@@ -184,12 +188,18 @@ class SimWorld:
 
     def _restore(self, saved: dict[str, Any]) -> None:
         holder = saved["holder"]
-        if holder in ("fixture", "tray"):
-            self.cell.place_blade(holder)
+        seat = saved.get("picked_from", "tray") if holder == "gripper" else holder
+        if seat in ("fixture", "tray"):
+            self.cell.place_blade(seat)
+            self.picked_from = seat
         axes = self._restore_joints("stage", saved["stage_axes"], self.cell.set_stage_axes)
         arm = self._restore_joints("arm", saved["arm_joints"], self.cell.set_arm_joints)
         if holder == "gripper":
-            log.warning("the blade was in the gripper when the simulator stopped; it restarts in the tray")
+            log.warning(
+                "the blade was in the gripper when the simulator stopped; it restarts in the %s, where the "
+                "gripper took it from",
+                seat,
+            )
         log.info(
             "simulator restored: blade %s, stage %s, arm %s",
             holder,
@@ -260,7 +270,10 @@ class _WorldGripper:
         self.world.save()
 
     def close(self) -> None:
+        before = self.world.blade_holder
         self.world.drivers.gripper.close()
+        if self.world.blade_holder == "gripper" and before in ("tray", "fixture"):
+            self.world.picked_from = before
         self.world.save()
 
     def holding(self) -> bool:

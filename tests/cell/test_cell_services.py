@@ -238,6 +238,57 @@ def test_sim_world_survives_a_restart_and_restocks_after_a_reject(tmp_path, capl
         again.close()
 
 
+class _GripperKilledAfterGrip:
+    """The world's gripper, with the simulator process dying right after it closed on the blade."""
+
+    def __init__(self, gripper) -> None:
+        self.gripper = gripper
+
+    def open(self) -> None:
+        self.gripper.open()
+
+    def close(self) -> None:
+        self.gripper.close()
+        raise RuntimeError("simulator process killed")
+
+    def holding(self) -> bool:
+        return self.gripper.holding()
+
+
+def test_sim_world_reseats_a_blade_held_at_a_crash_where_the_gripper_took_it(tmp_path, caplog) -> None:
+    """The simulator died while the arm held the blade: in an UNLOAD (taken from the fixture) it
+    restarts on the fixture, so the resumed UNLOAD grips it there; in a LOAD, in the tray."""
+    from platform_control.pick_place import execute_pick_place
+    from platform_control.sim.scan import cell_motion
+    from platform_control.sim.world import SimBladeSpec, SimWorld
+
+    state = tmp_path / "world.json"
+    spec = SimBladeSpec(defects_min=1, defects_max=1)
+    for source in ("fixture", "tray"):
+        world = SimWorld(spec, resolution=32, state_file=state, restore=False)
+        try:
+            world.cell.place_blade(source)
+            world.cell.set_stage_axes(np.array(world.pick_place.stage_load_axes))
+            planner = cell_motion(world.cell).planner
+            q = world.arm.joint_state().positions
+            plan = planner.plan_unload(False, q) if source == "fixture" else planner.plan_load(q)
+            with pytest.raises(RuntimeError, match="killed"):
+                execute_pick_place(plan, world.arm, _GripperKilledAfterGrip(world.gripper))
+            assert world.blade_holder == "gripper"
+        finally:
+            world.close()
+        assert json.loads(state.read_text())["picked_from"] == source
+        again = SimWorld(spec, resolution=32, state_file=state)
+        try:
+            assert again.blade_holder == source
+            assert f"restarts in the {source}" in caplog.text
+            if source == "fixture":
+                cell_motion(again.cell).unload(reject=False)  # the resumed UNLOAD finds it
+                assert again.blade_holder == "tray"
+        finally:
+            again.close()
+
+
 def test_sim_world_restore_clips_limit_overshoot_and_skips_invalid_joints(tmp_path, caplog) -> None:
     """A joint saved a hair beyond its limit (servo overshoot) is restored at the limit; a saved pose
     that cannot be valid leaves that group at its start pose with a warning, and the world still starts."""
