@@ -14,7 +14,7 @@ from ..storage import ContentStore
 from .errors import install_error_handlers
 from .headers import SecurityHeadersMiddleware
 from .limits import BodySizeLimitMiddleware
-from .routers import accounts, annotations, catalog, cycles, defects, registry, stats, system
+from .routers import accounts, annotations, catalog, cycles, defects, labels, registry, stats, system
 from .throttle import AuthThrottle
 from .web import install_web
 
@@ -62,7 +62,7 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
         window_s=settings.auth_failure_window_s,
     )
 
-    for module in (cycles, defects, catalog, stats, registry, annotations, accounts):
+    for module in (cycles, defects, labels, catalog, stats, registry, annotations, accounts):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(system.router)
     install_web(app)
