@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...orm import DetectionModel, ModelStatus
-from ...services import registry
+from ...errors import NotFoundError
+from ...orm import DetectionModel, HealthLevel, ModelStatus
+from ...services import model_life, registry
 from ...services.registry import Actor
-from ..deps import Engineer, SessionDep
+from ..deps import Admin, Engineer, SessionDep, StoreDep
 from ..schemas.common import CONFLICT, ERROR_RESPONSES, NO_NUL, NOT_FOUND, IdPath
 from ..schemas.registry import ModelDetailOut, ModelEventOut, ModelOut
 
@@ -31,6 +36,146 @@ class RollbackIn(BaseModel):
 
     part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     reason: str = Field(default="", max_length=2000, pattern=NO_NUL)
+
+
+class HealthCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    measured_latency_ms: float | None = Field(default=None, gt=0, le=1e6)
+    """Latency of the deployed model measured on the detector's device (the hardware trigger)."""
+    latency_device: str = Field(default="", max_length=100, pattern=NO_NUL)
+
+
+class HealthOut(BaseModel):
+    part_family: str
+    model_version: str | None
+    level: HealthLevel
+    reasons: list[str]
+    figures: dict[str, Any]
+    created_at: datetime
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    thresholds: dict[str, float]
+
+
+class RetrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    like: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
+    auto_promote: bool = False
+    tolerance: float | None = Field(default=None, ge=0, le=1)
+
+
+class RetrainJobOut(BaseModel):
+    job_id: str
+    part_family: str
+    state: str  # running, done, failed
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses=NOT_FOUND,
+    summary="The latest 'retrain / redesign recommended' assessment of a family's model, with figures",
+)
+def health(session: SessionDep, _: Engineer, part_family: FamilyQuery) -> HealthOut:
+    row = model_life.latest_health(session, part_family)
+    if row is None:
+        raise NotFoundError("health check of part family", part_family)
+    return HealthOut.model_validate(model_life.health_out(session, row, part_family))
+
+
+@router.post(
+    "/health/check",
+    response_model=HealthOut,
+    responses=NOT_FOUND,
+    summary="Assess the deployed model now (review rates, confidence, input statistics, latency)",
+)
+def check_health(body: HealthCheckIn, session: SessionDep, store: StoreDep, _: Engineer) -> HealthOut:
+    row = model_life.assess(
+        session,
+        store,
+        body.part_family,
+        measured_latency_ms=body.measured_latency_ms,
+        latency_device=body.latency_device,
+    )
+    out = HealthOut.model_validate(model_life.health_out(session, row, body.part_family))
+    session.commit()
+    return out
+
+
+@router.get("/policy", response_model=dict[str, float], summary="A family's trigger thresholds")
+def policy(session: SessionDep, _: Engineer, part_family: FamilyQuery) -> dict[str, float]:
+    return model_life.thresholds_for(session, part_family)
+
+
+@router.put("/policy", response_model=dict[str, float], summary="Set some of a family's thresholds (admins)")
+def set_policy(body: PolicyIn, session: SessionDep, user: Admin) -> dict[str, float]:
+    values = model_life.set_thresholds(session, body.part_family, body.thresholds, user)
+    session.commit()
+    return values
+
+
+_JOBS: dict[str, RetrainJobOut] = {}
+_JOBS_LOCK = threading.Lock()
+
+
+@router.post(
+    "/retrain",
+    response_model=RetrainJobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Retrain the family's deployed model on its newest labels (admins; runs in the background)",
+)
+def retrain(body: RetrainIn, request: Request, user: Admin) -> RetrainJobOut:
+    runner = getattr(request.app.state, "retrain_runner", None)
+    if runner is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "this server has no retrainer attached (serve it with the cell installed, or run "
+            "`bladecell model retrain` on the cell)",
+        )
+    with _JOBS_LOCK:
+        if any(j.part_family == body.part_family and j.state == "running" for j in _JOBS.values()):
+            raise HTTPException(status.HTTP_409_CONFLICT, f"{body.part_family!r} is already being retrained")
+        job = RetrainJobOut(job_id=uuid.uuid4().hex, part_family=body.part_family, state="running")
+        _JOBS[job.job_id] = job
+
+    def work() -> None:
+        try:
+            result = runner(
+                body.part_family,
+                like=body.like,
+                actor=user.username,
+                auto_promote=body.auto_promote,
+                tolerance=body.tolerance,
+            )
+            update = {"state": "done", "result": result}
+        except Exception as exc:  # reported in the job, not lost in a thread
+            update = {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        with _JOBS_LOCK:
+            _JOBS[job.job_id] = job.model_copy(update=update)
+
+    threading.Thread(target=work, name=f"retrain-{body.part_family}", daemon=True).start()
+    return job
+
+
+@router.get(
+    "/retrain/{job_id}", response_model=RetrainJobOut, responses=NOT_FOUND, summary="A retraining job"
+)
+def retrain_job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")], _: Admin) -> RetrainJobOut:
+    with _JOBS_LOCK:
+        job = _JOBS.get(job_id)
+    if job is None:
+        raise NotFoundError("retrain job", job_id)
+    return job
 
 
 @router.get("", response_model=list[ModelOut], summary="Registered models, newest first")
