@@ -33,6 +33,7 @@ from ..errors import InvalidInputError, NotFoundError
 from ..orm import (
     Annotation,
     AnnotationSource,
+    Blade,
     Capture,
     CaptureFrame,
     CorrectionKind,
@@ -147,6 +148,16 @@ def parse_edited_mask(data: bytes, capture: Capture, classes: list[str], *, max_
     return mask
 
 
+def _locked_capture(session: Session, capture_id: int) -> Capture:
+    query = select(Capture).where(Capture.id == capture_id)
+    if is_postgres(session):
+        query = query.with_for_update()  # one correction of a capture at a time
+    capture = session.scalar(query)
+    if capture is None:
+        raise NotFoundError("capture", capture_id)
+    return capture
+
+
 def correct_defect(
     session: Session,
     store: ContentStore,
@@ -162,10 +173,7 @@ def correct_defect(
     """Apply one correction to the defect's capture label; returns the new (flushed) correction.
     Everything is checked before a file or row is written."""
     defect = get_defect(session, defect_id)
-    capture_query = select(Capture).where(Capture.id == defect.capture_id)
-    if is_postgres(session):
-        capture_query = capture_query.with_for_update()  # one correction of a capture at a time
-    capture = session.scalar(capture_query)
+    capture = _locked_capture(session, defect.capture_id)
     classes = model_classes(session, defect.model_id, defect.part_family_id)
     if kind == CorrectionKind.CLASS_CHANGE:
         if to_class is None:
@@ -178,13 +186,7 @@ def correct_defect(
         raise InvalidInputError("to_class", f"only a class change takes a class, not a {kind.value}")
     if (kind == CorrectionKind.MASK_EDIT) != (mask_bytes is not None):
         raise InvalidInputError("mask", "a mask edit needs the painted mask, and only a mask edit takes one")
-    label = current_label(session, store, capture, classes)
-    if label.class_names != classes:
-        raise InvalidInputError(
-            "defect", f"capture labelled with classes {label.class_names}, model has {classes}"
-        )
-    if label.mask.shape != (capture.height, capture.width):
-        raise InvalidInputError("mask", "the stored label does not match the capture's size")
+    label = _checked_label(session, store, capture, classes)
     new = label.mask.copy()
     if kind == CorrectionKind.MASK_EDIT:
         new = parse_edited_mask(mask_bytes or b"", capture, classes, max_pixels=max_pixels)
@@ -192,24 +194,10 @@ def correct_defect(
         new[defect_region(label.mask, defect)] = BACKGROUND
     elif kind == CorrectionKind.CLASS_CHANGE:
         new[defect_region(label.mask, defect)] = classes.index(to_class)
-    annotation = _annotation_for(session, store, capture, defect, new, classes, user, note)
-    old = label.mask
-    row = LabelCorrection(
-        part_family_id=defect.part_family_id,
-        capture_id=capture.id,
-        defect_id=defect.id,
-        model_id=defect.model_id,
-        annotation_id=annotation.id,
-        kind=kind,
-        from_class=defect.defect_class,
-        to_class=to_class,
-        changed_pixels=int((new != old).sum()),
-        added_pixels=int(((old == BACKGROUND) & (new != BACKGROUND)).sum()),
-        removed_pixels=int(((old != BACKGROUND) & (new == BACKGROUND)).sum()),
-        note=note,
-        created_by_id=user.id,
+    row = _record(
+        session, store, capture, label.mask, new, classes, user, note, kind, defect.model_id, defect
     )
-    session.add(row)
+    row.to_class = to_class
     if kind in (CorrectionKind.CONFIRM, CorrectionKind.FALSE_POSITIVE, CorrectionKind.CLASS_CHANGE):
         defect.review_status = (
             ReviewStatus.FALSE_POSITIVE if kind == CorrectionKind.FALSE_POSITIVE else ReviewStatus.CONFIRMED
@@ -221,11 +209,93 @@ def correct_defect(
     return row
 
 
+def correct_capture(
+    session: Session,
+    store: ContentStore,
+    capture_id: int,
+    mask_bytes: bytes,
+    user: User,
+    *,
+    note: str = "",
+    max_pixels: int = 50_000_000,
+) -> LabelCorrection:
+    """A painted mask for a whole capture, e.g. one where the model found nothing (misses)."""
+    capture = _locked_capture(session, capture_id)
+    cycle = session.get(InspectionCycle, capture.cycle_id)
+    family_id = session.get(Blade, cycle.blade_id).part_family_id
+    classes = model_classes(session, cycle.model_id, family_id)
+    label = _checked_label(session, store, capture, classes)
+    new = parse_edited_mask(mask_bytes, capture, classes, max_pixels=max_pixels)
+    row = _record(
+        session,
+        store,
+        capture,
+        label.mask,
+        new,
+        classes,
+        user,
+        note,
+        CorrectionKind.MASK_EDIT,
+        cycle.model_id,
+        None,
+        family_id,
+    )
+    session.flush()
+    return row
+
+
+def _checked_label(
+    session: Session, store: ContentStore, capture: Capture, classes: list[str]
+) -> CurrentLabel:
+    label = current_label(session, store, capture, classes)
+    if label.class_names != classes:
+        raise InvalidInputError(
+            "capture", f"capture labelled with classes {label.class_names}, model has {classes}"
+        )
+    if label.mask.shape != (capture.height, capture.width):
+        raise InvalidInputError("mask", "the stored label does not match the capture's size")
+    return label
+
+
+def _record(
+    session: Session,
+    store: ContentStore,
+    capture: Capture,
+    old: np.ndarray,
+    new: np.ndarray,
+    classes: list[str],
+    user: User,
+    note: str,
+    kind: CorrectionKind,
+    model_id: int | None,
+    defect: Defect | None,
+    family_id: int | None = None,
+) -> LabelCorrection:
+    family_id = defect.part_family_id if defect is not None else family_id
+    annotation = _annotation_for(session, store, capture, family_id, new, classes, user, note)
+    row = LabelCorrection(
+        part_family_id=family_id,
+        capture_id=capture.id,
+        defect_id=defect.id if defect is not None else None,
+        model_id=model_id,
+        annotation_id=annotation.id,
+        kind=kind,
+        from_class=defect.defect_class if defect is not None else None,
+        changed_pixels=int((new != old).sum()),
+        added_pixels=int(((old == BACKGROUND) & (new != BACKGROUND)).sum()),
+        removed_pixels=int(((old != BACKGROUND) & (new == BACKGROUND)).sum()),
+        note=note,
+        created_by_id=user.id,
+    )
+    session.add(row)
+    return row
+
+
 def _annotation_for(
     session: Session,
     store: ContentStore,
     capture: Capture,
-    defect: Defect,
+    family_id: int,
     mask: np.ndarray,
     classes: list[str],
     user: User,
@@ -245,9 +315,10 @@ def _annotation_for(
     )
     if existing is not None:
         return existing
+    cycle = session.get(InspectionCycle, capture.cycle_id)
     row = Annotation(
-        part_family_id=defect.part_family_id,
-        blade_id=defect.blade_id,
+        part_family_id=family_id,
+        blade_id=cycle.blade_id,
         capture_id=capture.id,
         image_path=frame.path,
         image_sha256=frame.sha256,

@@ -15,7 +15,7 @@ from ...services import labels as label_service
 from ...services.defects import get_defect
 from ..deps import Engineer, SessionDep, SettingsDep, StoreDep
 from ..schemas.common import ERROR_RESPONSES, NO_NUL, NOT_FOUND, BigIdPath, IdPath
-from ..schemas.labels import CorrectionIn, CorrectionOut, SnapshotIn, SnapshotOut
+from ..schemas.labels import CaptureCorrectionIn, CorrectionIn, CorrectionOut, SnapshotIn, SnapshotOut
 
 router = APIRouter(tags=["labels"], responses=ERROR_RESPONSES)
 
@@ -43,12 +43,7 @@ def correct(
     settings: SettingsDep,
     user: Engineer,
 ) -> CorrectionOut:
-    mask_bytes = None
-    if body.mask_png is not None:
-        try:
-            mask_bytes = base64.b64decode(body.mask_png, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidInputError("mask_png", f"not base64: {exc}") from exc
+    mask_bytes = _decoded(body.mask_png) if body.mask_png is not None else None
     row = label_service.correct_defect(
         session,
         store,
@@ -57,6 +52,42 @@ def correct(
         user,
         to_class=body.to_class,
         mask_bytes=mask_bytes,
+        note=body.note,
+        max_pixels=settings.max_image_pixels,
+    )
+    out = CorrectionOut.model_validate(label_service.correction_out(session, row))
+    session.commit()
+    return out
+
+
+def _decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInputError("mask_png", f"not base64: {exc}") from exc
+
+
+@router.post(
+    "/captures/{capture_id}/corrections",
+    response_model=CorrectionOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=NOT_FOUND,
+    summary="Paint the label of a whole capture (e.g. defects the model missed)",
+)
+def correct_capture(
+    capture_id: BigIdPath,
+    body: CaptureCorrectionIn,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    user: Engineer,
+) -> CorrectionOut:
+    row = label_service.correct_capture(
+        session,
+        store,
+        capture_id,
+        _decoded(body.mask_png),
+        user,
         note=body.note,
         max_pixels=settings.max_image_pixels,
     )

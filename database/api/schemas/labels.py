@@ -25,6 +25,15 @@ class CorrectionIn(BaseModel):
     note: str = Field(default="", max_length=2000, pattern=NO_NUL)
 
 
+class CaptureCorrectionIn(BaseModel):
+    """A painted mask for a whole capture (e.g. where the model found nothing): a mask edit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mask_png: str = Field(min_length=1, max_length=MASK_B64_MAX, pattern=r"^[A-Za-z0-9+/=]*$")
+    note: str = Field(default="", max_length=2000, pattern=NO_NUL)
+
+
 class CorrectionOut(OrmModel):
     id: int
     capture_id: int | None
