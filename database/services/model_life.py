@@ -7,8 +7,8 @@ model, and when the deployed model needs retraining or a new design.
   - review: the rate of reviewed detections marked false positive, and of corrected captures where
     the engineer painted defect pixels the model missed, over the deployed model's recent cycles;
   - confidence: the drop of the mean detection confidence, first cycles of the model -> recent ones;
-  - input: per-channel mean shift of recent captures, in training standard deviations, and the
-    std ratio, against the training data's statistics (the model's lineage);
+  - input: per-channel relative change of the mean of recent captures and the std ratio, against the
+    training data's statistics (the model's lineage); the shift in training std is reported too;
   - hardware: the latency measured on the detector's device against the design's latency.
   Review, confidence or a moderate input shift -> "retrain recommended"; a marked input shift or a
   latency mismatch -> "redesign recommended". The flag is a record with its figures: nothing here
@@ -49,8 +49,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "false_positive_rate": 0.3,  # -> retrain
     "miss_rate": 0.3,  # corrected captures with painted misses / corrected captures -> retrain
     "confidence_drop": 0.1,  # mean confidence, absolute -> retrain
-    "input_shift_retrain": 1.0,  # |mean - mean_train| / std_train, worst channel -> retrain
-    "input_shift_redesign": 3.0,  # -> redesign
+    "input_shift_retrain": 0.15,  # |mean / mean_train - 1|, worst channel -> retrain
+    "input_shift_redesign": 0.6,  # -> redesign
     "std_ratio": 1.5,  # std / std_train (or its inverse), worst channel -> retrain
     "latency_ratio": 1.5,  # measured / designed (or its inverse) -> redesign
     "window_cycles": 10,  # recent cycles the figures are computed over
@@ -290,7 +290,8 @@ def judge(figures: Mapping[str, Any], limits: Mapping[str, float]) -> tuple[Heal
         )
     elif shift > limits["input_shift_retrain"] or figures.get("std_ratio", 1.0) > limits["std_ratio"]:
         retrain.append(
-            f"input statistics moved {shift:.1f} training std, std ratio {figures.get('std_ratio', 1.0):.2f}"
+            f"input statistics changed: mean by {100 * shift:.0f} %, "
+            f"std ratio {figures.get('std_ratio', 1.0):.2f}"
         )
     if figures.get("latency_ratio", 1.0) > limits["latency_ratio"]:
         redesign.append(

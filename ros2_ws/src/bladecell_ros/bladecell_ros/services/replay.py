@@ -109,8 +109,12 @@ class ReplayCell:
             )
             refs.append(
                 self.captures.put(
-                    capture, cycle_id=job.cycle_id, blade_serial=serial, part_family=family,
-                    label=label, label_classes=spec.classes,
+                    capture,
+                    cycle_id=job.cycle_id,
+                    blade_serial=serial,
+                    part_family=family,
+                    label=label,
+                    label_classes=spec.classes,
                 )
             )
         context = StepsContext(
@@ -134,6 +138,10 @@ class ReplayCell:
         )
         record_id = self.record(request, None, threading.Event())
         return ReplayedCycle(
-            job.cycle_id, serial, detection.model_version, detection.defect_count, record_id,
+            job.cycle_id,
+            serial,
+            detection.model_version,
+            detection.defect_count,
+            record_id,
             tuple(v["stem"] for v in views),
         )

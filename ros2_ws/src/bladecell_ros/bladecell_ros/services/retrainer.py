@@ -122,6 +122,20 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def channel_stats(split: Any) -> dict[str, dict[str, float]]:
+    """Per channel {mean, std} of a loaded split's images at unit scale (the input-shift baseline)."""
+    import numpy as np
+
+    from autonad_core.data.preprocess import to_unit
+
+    pixels = np.concatenate([to_unit(i, split.bit_depth).reshape(-1, i.shape[-1]) for i in split.images])
+    channels = split.spec.channels
+    return {
+        c: {"mean": float(pixels[:, k].mean()), "std": float(pixels[:, k].std())}
+        for k, c in enumerate(channels)
+    }
+
+
 def per_class_iou(scores: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in dict(scores.get("iou", {})).items()}
 
@@ -246,12 +260,7 @@ class ModelRetrainer:
             )
         tol = limits["promotion_tolerance"] if tolerance is None else float(tolerance)
         promotable, deltas = model_life.promotion_verdict(cand_iou, base_iou, tol)
-        train_split = open_dataset(dataset_dir).load_split("train")
-        stats = Preprocess.fit(train_split, preprocess.input_size, preprocess.mode, preprocess.scale)
-        input_stats = {
-            c: {"mean": float(m), "std": float(s)}
-            for c, m, s in zip(stats.channels, stats.mean, stats.std, strict=True)
-        }
+        input_stats = channel_stats(open_dataset(dataset_dir).load_split("train"))
         metrics = {
             **scalar_metrics(cand),
             **{f"heldout.deployed.{k}": v for k, v in scalar_metrics(base).items()},
