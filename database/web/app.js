@@ -140,23 +140,18 @@ async function showDetail(id, row) {
     img.src = URL.createObjectURL(blob);
     $("#detail").hidden = false;
     showError("");
+    if (typeof reviewEditor !== "undefined") await reviewEditor.open(d); // review.js: corrections editor
   } catch (err) {
     showError(err.message);
   }
 }
 
 async function review(status) {
+  // A review is a correction (review.js): the capture's label changes with it, for retraining.
   if (!state.selected) return;
-  try {
-    await api(`/defects/${state.selected}/review`, {
-      method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ review_status: status }),
-    });
-    const row = document.querySelector(`#results tbody tr[data-id="${state.selected}"]`);
-    if (row) row.lastChild.textContent = status;
-    await showDetail(state.selected, row);
-  } catch (err) {
-    showError(err.message);
-  }
+  const row = document.querySelector(`#results tbody tr[data-id="${state.selected}"]`);
+  if (row) row.lastChild.textContent = status;
+  await reviewEditor.correct({ kind: status === "confirmed" ? "confirm" : "false_positive" });
 }
 
 async function downloadCsv() {

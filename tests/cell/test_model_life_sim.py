@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from pathlib import Path
 
 import cv2
@@ -47,13 +48,14 @@ def sim_data(tmp_path: Path) -> dict[str, Path]:
     return {"normal": tmp_path / "normal", "shifted": tmp_path / "shifted"}
 
 
+@pytest.mark.slow
 def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data, monkeypatch) -> None:
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
     from database.api import create_app
     from database.engine import create_db_engine, make_session_factory
-    from database.orm import Capture, Defect, InspectionCycle, Role
+    from database.orm import Capture, CaptureFrame, Defect, InspectionCycle, Role
     from database.services import ModelRegistry, accounts
     from database.settings import load_settings
 
@@ -164,7 +166,43 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
         "/api/v1/models/events", params={"part_family": FAMILY}, headers=headers).json()]  # fmt: skip
     assert actions[:3] == ["rolled_back", "promoted", "registered"]
 
-    # 6. a family with no labels cannot be retrained; nothing is registered
+    # 6. a related family starts from A's architecture: imported masks label its captures, no search
+    b_cycles = [
+        cell.inspect(sim_data["normal"], b, views, "HPT-B", f"SN-B{b}", detect=False)
+        for b, views in list(read_blades(sim_data["normal"]).items())[:2]
+    ]
+    with factory() as session:
+        for replay in b_cycles:
+            cycle = session.scalar(
+                select(InspectionCycle).where(InspectionCycle.cycle_uuid == uuid.UUID(replay.cycle_id))
+            )
+            for cap in session.scalars(select(Capture).where(Capture.cycle_id == cycle.id)):
+                frame = session.scalar(
+                    select(CaptureFrame).where(CaptureFrame.capture_id == cap.id).order_by(CaptureFrame.id)
+                )
+                mask = sim_data["normal"] / "masks" / f"{replay.stems[cap.viewpoint_index]}.png"
+                r = client.post(
+                    "/api/v1/annotations",
+                    files={
+                        "image": ("i.png", (home / frame.path).read_bytes(), "image/png"),
+                        "mask": ("m.png", mask.read_bytes(), "image/png"),
+                    },
+                    data={
+                        "part_family": "HPT-B",
+                        "class_names": ",".join(v1.class_names),
+                        "capture_id": cap.id,
+                    },
+                    headers=headers,
+                )
+                assert r.status_code == 201, r.text
+    like = ModelRetrainer(home, factory, threads=2, overrides={"retrain": {"epochs": 3, "batch_size": 4}})
+    b_out = like.retrain("HPT-B", like=FAMILY, actor="quality-eng")
+    b_model = registry.deployed_for("HPT-B")
+    assert b_model.version == b_out.version and b_model.origin == "like_family"
+    assert b_model.architecture_from == FAMILY and b_model.parent_version == v1.version
+    assert b_model.architecture == v1.architecture
+
+    # 7. a family with no labels cannot be retrained; nothing is registered
     before = len(registry.list())
     with pytest.raises(Exception, match=r"no labelled captures|not found"):
         retrainer.retrain("HPT-EMPTY", like=FAMILY)

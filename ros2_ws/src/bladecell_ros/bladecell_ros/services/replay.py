@@ -83,9 +83,17 @@ class ReplayCell:
         """Nothing moves."""
 
     def inspect(
-        self, dataset_dir: Path, blade: int, views: list[dict[str, Any]], family: str, serial: str
+        self,
+        dataset_dir: Path,
+        blade: int,
+        views: list[dict[str, Any]],
+        family: str,
+        serial: str,
+        *,
+        detect: bool = True,
     ) -> ReplayedCycle:
-        """One blade's views as one recorded cycle, detected by the family's deployed model."""
+        """One blade's views as one recorded cycle, detected by the family's deployed model
+        (`detect=False`: captures only, as for a new family that has no model yet)."""
         from autonad_core.data.image_io import read_image, read_mask
         from autonad_core.data.spec import DatasetSpec
 
@@ -124,24 +132,24 @@ class ReplayCell:
         steps = CellCycleSteps(
             self, job, np.zeros((0, 5)), context, timings=dict, started_at=started, cancel=threading.Event()
         )
-        detection = steps.detect(refs, None)
+        detection = steps.detect(refs, None) if detect else None
         request = RecordRequest(
             job=job,
             final_state="done",
-            verdict=verdict_label(detection.reject),
+            verdict=verdict_label(bool(detection and detection.reject)),
             started_at=started,
             finished_at=time.time(),
             stage_timings={},
-            model_version=detection.model_version,
+            model_version=detection.model_version if detection else None,
             capture_refs=tuple(refs),
-            detections_ref=detection.ref,
+            detections_ref=detection.ref if detection else None,
         )
         record_id = self.record(request, None, threading.Event())
         return ReplayedCycle(
             job.cycle_id,
             serial,
-            detection.model_version,
-            detection.defect_count,
+            detection.model_version if detection else None,
+            detection.defect_count if detection else 0,
             record_id,
             tuple(v["stem"] for v in views),
         )
