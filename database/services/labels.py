@@ -134,6 +134,13 @@ def defect_region(mask: np.ndarray, defect: Defect) -> np.ndarray:
 
 def parse_edited_mask(data: bytes, capture: Capture, classes: list[str], *, max_pixels: int) -> np.ndarray:
     mask = decode_upload(data, "mask", grey=False, max_pixels=max_pixels)
+    if mask.ndim == 3:  # a browser canvas writes RGBA: accepted when R = G = B (the index), alpha opaque
+        colour = mask[..., :3]
+        if not ((colour == colour[..., :1]).all() and (mask.shape[2] < 4 or (mask[..., 3] == 255).all())):
+            raise InvalidInputError(
+                "mask", "a colour mask must be grey (R = G = B = class index) and opaque; send 8-bit grey"
+            )
+        mask = np.ascontiguousarray(colour[..., 0])
     if mask.ndim != 2 or mask.dtype != np.uint8:
         raise InvalidInputError("mask", "must be an 8-bit single-channel class-index PNG")
     if mask.shape != (capture.height, capture.width):

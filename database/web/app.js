@@ -147,11 +147,24 @@ async function showDetail(id, row) {
 }
 
 async function review(status) {
-  // A review is a correction (review.js): the capture's label changes with it, for retraining.
+  // A review is a correction (review.js): the capture's label changes with it, for retraining. A model
+  // registered before corrections existed has no class list: then only the review status is kept.
   if (!state.selected) return;
   const row = document.querySelector(`#results tbody tr[data-id="${state.selected}"]`);
-  if (row) row.lastChild.textContent = status;
-  await reviewEditor.correct({ kind: status === "confirmed" ? "confirm" : "false_positive" });
+  const stored = await reviewEditor.correct({ kind: status === "confirmed" ? "confirm" : "false_positive" });
+  try {
+    if (!stored) {
+      const reason = $("#error-banner").textContent;
+      await api(`/defects/${state.selected}/review`, {
+        method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ review_status: status }),
+      });
+      await showDetail(state.selected, row);
+      showError(`review saved, but no label: ${reason}`);
+    }
+    if (row) row.lastChild.textContent = status;
+  } catch (err) {
+    showError(err.message);
+  }
 }
 
 async function downloadCsv() {

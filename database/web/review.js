@@ -132,14 +132,18 @@ const reviewEditor = (() => {
   }
 
   async function correct(body) {
+    // true when the correction was stored (the detail is then reloaded with the new label)
+    const id = ed.defect ? ed.defect.id : state.selected;
     try {
-      await post(`/defects/${ed.defect.id}/corrections`, body);
-      ed.dirty = false;
-      showError("");
-      await showDetail(ed.defect.id, document.querySelector(`#results tbody tr[data-id="${ed.defect.id}"]`));
+      await post(`/defects/${id}/corrections`, body);
     } catch (err) {
       showError(err.message);
+      return false;
     }
+    ed.dirty = false;
+    showError("");
+    await showDetail(id, document.querySelector(`#results tbody tr[data-id="${id}"]`));
+    return true;
   }
 
   async function flag(family) {
@@ -159,6 +163,7 @@ const reviewEditor = (() => {
 
   async function open(defect) {
     ed.defect = defect; ed.polygon = []; ed.dirty = false;
+    await flag(defect.part_family);
     try {
       await loadLabel(defect.id);
       const channel = q("#ed-channel");
@@ -170,10 +175,10 @@ const reviewEditor = (() => {
       q("#review-editor").hidden = false;
       await loadChannel();
       await history();
-      await flag(defect.part_family);
+      q("#ed-unavailable").textContent = "";
     } catch (err) {
       q("#review-editor").hidden = true;
-      showError(err.message);
+      q("#ed-unavailable").textContent = `The label of this capture cannot be edited: ${err.message}`;
     }
   }
 

@@ -121,8 +121,24 @@ def test_corrections_become_labels_and_a_hashed_snapshot(client, life, factory) 
     assert r.json()["added_pixels"] == 40 and r.json()["removed_pixels"] == 0
     assert (_label(client, a, eng) == painted).all()
 
+    painted[0:2, 0:2] = 2  # the web page's canvas sends RGBA with R = G = B = class index
+    rgba = np.dstack([painted, painted, painted, np.full_like(painted, 255)])
+    r = client.post(
+        f"/api/v1/defects/{a}/corrections",
+        json={"kind": "mask_edit", "mask_png": base64.b64encode(png_bytes(rgba)).decode()},
+        headers=eng,
+    )
+    assert r.status_code == 201 and r.json()["added_pixels"] == 4, r.text
+    rgba[0, 0, 1] = 9
+    r = client.post(
+        f"/api/v1/defects/{a}/corrections",
+        json={"kind": "mask_edit", "mask_png": base64.b64encode(png_bytes(rgba)).decode()},
+        headers=eng,
+    )
+    assert r.status_code == 422 and "must be grey" in r.text
+
     history = client.get(f"/api/v1/defects/{a}/corrections", headers=eng).json()
-    assert [h["kind"] for h in history] == ["mask_edit", "confirm"]
+    assert [h["kind"] for h in history] == ["mask_edit", "mask_edit", "confirm"]
     detail = client.get(f"/api/v1/defects/{b}", headers=eng).json()
     assert detail["review_status"] == ReviewStatus.FALSE_POSITIVE and detail["reviewed_by"] == "eng"
 
@@ -135,6 +151,9 @@ def test_corrections_become_labels_and_a_hashed_snapshot(client, life, factory) 
     assert again["id"] == body["id"]  # same labels, same frozen snapshot
     items = client.get(f"/api/v1/snapshots/{body['id']}", headers=eng).json()["items"]
     assert items[0]["mask_sha256"] == history[0]["mask_sha256"]
+    assert (
+        client.get(f"/api/v1/captures/{items[0]['capture_id']}/corrections", headers=eng).status_code == 405
+    )
     assert [f["channel"] for f in items[0]["frames"]] == ["uv", "white"]
 
 
