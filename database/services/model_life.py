@@ -197,14 +197,15 @@ def input_figures(
         values = np.concatenate(arrays)
         mean, std = float(values.mean()), float(values.std())
         ref_mean, ref_std = float(baseline[name]["mean"]), max(float(baseline[name]["std"]), 1e-6)
-        shift = abs(mean - ref_mean) / ref_std
+        shift = abs(mean / max(ref_mean, 1e-6) - 1.0)  # the trigger's figure: relative change of the mean
         ratio = max(std / ref_std, ref_std / max(std, 1e-6))
         channels[name] = {
             "mean": mean,
             "std": std,
             "train_mean": ref_mean,
             "train_std": ref_std,
-            "mean_shift_sd": shift,
+            "mean_change": shift,
+            "mean_shift_sd": abs(mean - ref_mean) / ref_std,
             "std_ratio": ratio,
         }
         worst_shift, worst_ratio = max(worst_shift, shift), max(worst_ratio, ratio)
@@ -286,7 +287,7 @@ def judge(figures: Mapping[str, Any], limits: Mapping[str, float]) -> tuple[Heal
     shift = figures.get("input_shift", 0.0)
     if shift > limits["input_shift_redesign"]:
         redesign.append(
-            f"input statistics moved {shift:.1f} training std (> {limits['input_shift_redesign']:g})"
+            f"input mean changed by {100 * shift:.0f} % (> {100 * limits['input_shift_redesign']:.0f} %)"
         )
     elif shift > limits["input_shift_retrain"] or figures.get("std_ratio", 1.0) > limits["std_ratio"]:
         retrain.append(
