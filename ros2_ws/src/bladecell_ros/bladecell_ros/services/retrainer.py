@@ -209,9 +209,12 @@ class ModelRetrainer:
         if like is not None and self.registry.deployed_for(family) is not None:
             raise RetrainError(f"{family!r} already has a deployed model; retrain it without --like")
         parent_dir = self._model_dir(parent.weights_path)
-        preprocess = Preprocess.load(parent_dir)
         say(f"freezing the labels of {family}")
         snapshot_id, digest, items, class_names, _ = self.snapshot(family, f"retrain from {parent.version}")
+        try:
+            preprocess = Preprocess.load(parent_dir)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise RetrainError(f"model {parent.version!r} cannot be retrained: {exc}") from exc
         if tuple(class_names) != tuple(preprocess.class_names):
             raise RetrainError(
                 f"snapshot {snapshot_id} labels classes {class_names}, model {parent.version!r} has "
