@@ -64,6 +64,7 @@ def create_app(settings: DatabaseSettings | None = None, engine: Engine | None =
 
     for module in (cycles, defects, labels, catalog, stats, registry, annotations, accounts):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(registry.life_router, prefix="/api/v1")
     app.include_router(system.router)
     install_web(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)

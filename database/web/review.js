@@ -51,6 +51,7 @@ const reviewEditor = (() => {
     if (ed.image) URL.revokeObjectURL(ed.image.src);
     ed.image = await loadImage(blob);
     draw();
+    q("#ed-canvas").dataset.channel = channel;
   }
 
   function draw() {
@@ -149,7 +150,7 @@ const reviewEditor = (() => {
   async function flag(family) {
     const box = q("#model-flag");
     try {
-      const h = await (await call(`/models/health?part_family=${encodeURIComponent(family)}`)).json();
+      const h = await (await call(`/model-life/health?part_family=${encodeURIComponent(family)}`)).json();
       box.hidden = h.level === "ok";
       box.className = h.level;
       box.replaceChildren(el("strong", `${family} ${h.model_version}: ${h.level.replace("_", " ")}`));
@@ -163,6 +164,7 @@ const reviewEditor = (() => {
 
   async function open(defect) {
     ed.defect = defect; ed.polygon = []; ed.dirty = false;
+    delete q("#review-editor").dataset.defect;
     await flag(defect.part_family);
     try {
       await loadLabel(defect.id);
@@ -176,6 +178,7 @@ const reviewEditor = (() => {
       await loadChannel();
       await history();
       q("#ed-unavailable").textContent = "";
+      q("#review-editor").dataset.defect = String(defect.id); // the editor shows this defect now
     } catch (err) {
       q("#review-editor").hidden = true;
       q("#ed-unavailable").textContent = `The label of this capture cannot be edited: ${err.message}`;

@@ -83,7 +83,7 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
 
     print(f"normal inspections {time.perf_counter() - t0:.1f} s")
     client = TestClient(create_app(settings, engine))
-    check = client.post("/api/v1/models/health/check", json={"part_family": FAMILY}, headers=headers)
+    check = client.post("/api/v1/model-life/health/check", json={"part_family": FAMILY}, headers=headers)
     assert check.status_code == 200, check.text
     assert check.json()["level"] == "ok", check.json()
 
@@ -92,7 +92,9 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
     cycles = {
         b: cell.inspect(sim_data["shifted"], b, views, FAMILY, f"SN-S{b}") for b, views in shifted.items()
     }
-    health = client.post("/api/v1/models/health/check", json={"part_family": FAMILY}, headers=headers).json()
+    health = client.post(
+        "/api/v1/model-life/health/check", json={"part_family": FAMILY}, headers=headers
+    ).json()
     assert health["level"] != "ok", health
     assert health["figures"]["input_shift"] > 0.15 and any("input" in r for r in health["reasons"]), health
 
@@ -129,11 +131,14 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
             f"/api/v1/captures/{cap.id}/corrections", json={"mask_png": _png_b64(truth)}, headers=headers
         )
         assert r.status_code == 201, r.text
-    health = client.post("/api/v1/models/health/check", json={"part_family": FAMILY}, headers=headers).json()
+    health = client.post(
+        "/api/v1/model-life/health/check", json={"part_family": FAMILY}, headers=headers
+    ).json()
     assert health["figures"]["corrected_captures"] == len(captures)
     assert health["figures"]["false_positives"] == false_positives
     assert (
-        client.get("/api/v1/models/health", params={"part_family": FAMILY}, headers=headers).json() == health
+        client.get("/api/v1/model-life/health", params={"part_family": FAMILY}, headers=headers).json()
+        == health
     )
 
     # 4. lightweight retraining from the deployed weights on the newest snapshot
@@ -159,11 +164,11 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
     assert r.status_code == 200, r.text
     b, views = next(iter(shifted.items()))
     assert cell.inspect(sim_data["shifted"], b, views, FAMILY, "SN-AFTER").model_version == out.version
-    r = client.post("/api/v1/models/rollback", json={"part_family": FAMILY}, headers=headers)
+    r = client.post("/api/v1/model-life/rollback", json={"part_family": FAMILY}, headers=headers)
     assert r.status_code == 200 and r.json()["version"] == v1.version
     assert cell.inspect(sim_data["shifted"], b, views, FAMILY, "SN-BACK").model_version == v1.version
     actions = [e["action"] for e in client.get(
-        "/api/v1/models/events", params={"part_family": FAMILY}, headers=headers).json()]  # fmt: skip
+        "/api/v1/model-life/events", params={"part_family": FAMILY}, headers=headers).json()]  # fmt: skip
     assert actions[:3] == ["rolled_back", "promoted", "registered"]
 
     # 6. a related family starts from A's architecture: imported masks label its captures, no search

@@ -225,12 +225,12 @@ def test_promotion_rollback_and_who_did_what(client, life, factory) -> None:
     assert r.status_code == 409
 
     r = client.post(
-        "/api/v1/models/rollback", json={"part_family": "HPT1", "reason": "worse on line 2"}, headers=eng
+        "/api/v1/model-life/rollback", json={"part_family": "HPT1", "reason": "worse on line 2"}, headers=eng
     )
     assert r.status_code == 200, r.text
     assert r.json()["version"] == "v1" and registry.get("v2").status == "retired"
 
-    events = client.get("/api/v1/models/events", params={"part_family": "HPT1"}, headers=eng).json()
+    events = client.get("/api/v1/model-life/events", params={"part_family": "HPT1"}, headers=eng).json()
     assert [(e["action"], e["model_version"], e["previous_version"], e["actor"]) for e in events] == [
         ("rolled_back", "v1", "v2", "eng"),
         ("promoted", "v2", "v1", "eng"),
@@ -238,13 +238,13 @@ def test_promotion_rollback_and_who_did_what(client, life, factory) -> None:
         ("promoted", "v1", None, "designer"),
         ("registered", "v1", None, ""),
     ]
-    r = client.post("/api/v1/models/rollback", json={"part_family": "NOPE"}, headers=eng)
+    r = client.post("/api/v1/model-life/rollback", json={"part_family": "NOPE"}, headers=eng)
     assert r.status_code == 404
 
 
 def test_rollback_of_the_first_model_is_refused(client, life) -> None:
     r = client.post(
-        "/api/v1/models/rollback", json={"part_family": "HPT1"}, headers=life["users"]["eng"].headers
+        "/api/v1/model-life/rollback", json={"part_family": "HPT1"}, headers=life["users"]["eng"].headers
     )
     assert r.status_code == 409 and "nothing to roll back to" in r.text
 

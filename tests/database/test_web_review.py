@@ -47,13 +47,13 @@ def test_editor_paints_a_mask_and_the_review_buttons_store_labels(
     page.click("#sign-in")
     page.wait_for_selector(f"#results tbody tr[data-id='{a}']")
     page.click(f"#results tbody tr[data-id='{a}']")
-    page.wait_for_selector("#review-editor:not([hidden])")
+    page.wait_for_selector(f"#review-editor[data-defect='{a}']")
     assert "retrain recommended" in page.text_content("#model-flag")
     assert "mean by 40 %" in page.text_content("#model-flag")
     assert page.locator("#ed-class option").all_text_contents() == CLASSES[1:]
     assert page.locator("#ed-channel option").all_text_contents() == ["white", "uv"]
     page.select_option("#ed-channel", "uv")  # channel switch reloads the capture under the mask
-    page.wait_for_timeout(200)
+    page.wait_for_selector("#ed-canvas[data-channel='uv']")
 
     # brush: paint a crack stroke on an empty area, save it as a mask correction
     page.locator("#ed-canvas").scroll_into_view_if_needed()
@@ -70,6 +70,7 @@ def test_editor_paints_a_mask_and_the_review_buttons_store_labels(
     page.mouse.up()
     page.click("#ed-save")
     page.wait_for_function("document.querySelectorAll('#ed-history li').length === 1")
+    page.wait_for_selector(f"#review-editor[data-defect='{a}']")
     first = _corrections(client, a, eng.headers)[0]
     assert first["kind"] == "mask_edit" and first["added_pixels"] > 10 and first["created_by"] == "eng"
 
@@ -81,17 +82,18 @@ def test_editor_paints_a_mask_and_the_review_buttons_store_labels(
     page.click("#ed-close-polygon")
     page.click("#ed-save")
     page.wait_for_function("document.querySelectorAll('#ed-history li').length === 2")
+    page.wait_for_selector(f"#review-editor[data-defect='{a}']")
     assert _corrections(client, a, eng.headers)[0]["added_pixels"] > 50
 
     # class change and the review buttons on the other defects
     page.click(f"#results tbody tr[data-id='{c}']")
-    page.wait_for_function(f"document.querySelector('#detail-id').textContent === '#{c}'")
+    page.wait_for_selector(f"#review-editor[data-defect='{c}']")
     page.select_option("#ed-to-class", "pit")
     page.click("#ed-change-class")
     page.wait_for_function("document.querySelectorAll('#ed-history li').length === 1")
     assert _corrections(client, c, eng.headers)[0]["to_class"] == "pit"
     page.click(f"#results tbody tr[data-id='{b}']")
-    page.wait_for_function(f"document.querySelector('#detail-id').textContent === '#{b}'")
+    page.wait_for_selector(f"#review-editor[data-defect='{b}']")
     page.click("#review-fp")
     page.wait_for_function(
         "document.querySelector(\"dd[data-field='Review']\").textContent === 'false_positive'"

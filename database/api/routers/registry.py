@@ -20,6 +20,9 @@ from ..schemas.common import CONFLICT, ERROR_RESPONSES, NO_NUL, NOT_FOUND, IdPat
 from ..schemas.registry import ModelDetailOut, ModelEventOut, ModelOut
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
+# A family's model life (events, rollback, health, policy, retraining): its own prefix, so that no
+# path of it is taken for a model id by `/models/{model_id}`.
+life_router = APIRouter(prefix="/model-life", tags=["models"], responses=ERROR_RESPONSES)
 FamilyQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)]
 
 
@@ -56,11 +59,29 @@ class HealthOut(BaseModel):
     created_at: datetime
 
 
+class ThresholdsIn(BaseModel):
+    """Any of the trigger thresholds (`database.services.model_life.DEFAULT_THRESHOLDS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    promotion_tolerance: float | None = Field(default=None, ge=0, le=1)
+    min_reviewed: float | None = Field(default=None, ge=0, le=1e6)
+    false_positive_rate: float | None = Field(default=None, ge=0, le=1)
+    miss_rate: float | None = Field(default=None, ge=0, le=1)
+    confidence_drop: float | None = Field(default=None, ge=0, le=1)
+    input_shift_retrain: float | None = Field(default=None, ge=0, le=1e3)
+    input_shift_redesign: float | None = Field(default=None, ge=0, le=1e3)
+    std_ratio: float | None = Field(default=None, ge=1, le=1e3)
+    latency_ratio: float | None = Field(default=None, ge=1, le=1e3)
+    window_cycles: float | None = Field(default=None, ge=1, le=1e5)
+    input_sample_captures: float | None = Field(default=None, ge=1, le=1e4)
+
+
 class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
-    thresholds: dict[str, float]
+    thresholds: ThresholdsIn
 
 
 class RetrainIn(BaseModel):
@@ -80,7 +101,7 @@ class RetrainJobOut(BaseModel):
     error: str | None = None
 
 
-@router.get(
+@life_router.get(
     "/health",
     response_model=HealthOut,
     responses=NOT_FOUND,
@@ -93,7 +114,7 @@ def health(session: SessionDep, _: Engineer, part_family: FamilyQuery) -> Health
     return HealthOut.model_validate(model_life.health_out(session, row, part_family))
 
 
-@router.post(
+@life_router.post(
     "/health/check",
     response_model=HealthOut,
     responses=NOT_FOUND,
@@ -112,14 +133,23 @@ def check_health(body: HealthCheckIn, session: SessionDep, store: StoreDep, _: E
     return out
 
 
-@router.get("/policy", response_model=dict[str, float], summary="A family's trigger thresholds")
+@life_router.get(
+    "/policy", response_model=dict[str, float], responses=NOT_FOUND, summary="A family's trigger thresholds"
+)
 def policy(session: SessionDep, _: Engineer, part_family: FamilyQuery) -> dict[str, float]:
     return model_life.thresholds_for(session, part_family)
 
 
-@router.put("/policy", response_model=dict[str, float], summary="Set some of a family's thresholds (admins)")
+@life_router.put(
+    "/policy",
+    response_model=dict[str, float],
+    responses=NOT_FOUND,
+    summary="Set some of a family's thresholds (admins)",
+)
 def set_policy(body: PolicyIn, session: SessionDep, user: Admin) -> dict[str, float]:
-    values = model_life.set_thresholds(session, body.part_family, body.thresholds, user)
+    values = model_life.set_thresholds(
+        session, body.part_family, body.thresholds.model_dump(exclude_none=True), user
+    )
     session.commit()
     return values
 
@@ -128,10 +158,11 @@ _JOBS: dict[str, RetrainJobOut] = {}
 _JOBS_LOCK = threading.Lock()
 
 
-@router.post(
+@life_router.post(
     "/retrain",
     response_model=RetrainJobOut,
     status_code=status.HTTP_202_ACCEPTED,
+    responses=CONFLICT,
     summary="Retrain the family's deployed model on its newest labels (admins; runs in the background)",
 )
 def retrain(body: RetrainIn, request: Request, user: Admin) -> RetrainJobOut:
@@ -167,7 +198,7 @@ def retrain(body: RetrainIn, request: Request, user: Admin) -> RetrainJobOut:
     return job
 
 
-@router.get(
+@life_router.get(
     "/retrain/{job_id}", response_model=RetrainJobOut, responses=NOT_FOUND, summary="A retraining job"
 )
 def retrain_job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")], _: Admin) -> RetrainJobOut:
@@ -188,7 +219,7 @@ def list_models(
     return [registry.to_info(session, m) for m in registry.list_models(session, part_family, status)]
 
 
-@router.get(
+@life_router.get(
     "/events",
     response_model=list[ModelEventOut],
     summary="Registrations, promotions, rollbacks and retirements of a family's models, newest first",
@@ -209,7 +240,7 @@ def events(session: SessionDep, _: Engineer, part_family: FamilyQuery) -> list[M
     return out
 
 
-@router.post(
+@life_router.post(
     "/rollback",
     response_model=ModelDetailOut,
     responses={**NOT_FOUND, **CONFLICT},

@@ -335,7 +335,7 @@ def _family_exists(session: Any, code: str) -> bool:
 
 
 def api_runner(home: Path, factory: Any, **options: Any) -> Callable[..., dict[str, Any]]:
-    """The callable the records API's admin route `POST /models/retrain` runs (see `bladecell db serve`)."""
+    """What the admin route `POST /model-life/retrain` runs (attached by `bladecell db serve`)."""
     retrainer = ModelRetrainer(home, factory, **options)
 
     def run(part_family: str, **kwargs: Any) -> dict[str, Any]:
