@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from ...errors import NotFoundError
 from ...orm import DetectionModel, HealthLevel, ModelStatus
@@ -41,11 +41,14 @@ class RollbackIn(BaseModel):
     reason: str = Field(default="", max_length=2000, pattern=NO_NUL)
 
 
+Number = Annotated[float, Strict()]  # an int or a float; not true/false or a string
+
+
 class HealthCheckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
-    measured_latency_ms: float | None = Field(default=None, gt=0, le=1e6)
+    measured_latency_ms: Number | None = Field(default=None, gt=0, le=1e6)
     """Latency of the deployed model measured on the detector's device (the hardware trigger)."""
     latency_device: str = Field(default="", max_length=100, pattern=NO_NUL)
 
@@ -64,17 +67,17 @@ class ThresholdsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    promotion_tolerance: float | None = Field(default=None, ge=0, le=1)
-    min_reviewed: float | None = Field(default=None, ge=0, le=1e6)
-    false_positive_rate: float | None = Field(default=None, ge=0, le=1)
-    miss_rate: float | None = Field(default=None, ge=0, le=1)
-    confidence_drop: float | None = Field(default=None, ge=0, le=1)
-    input_shift_retrain: float | None = Field(default=None, ge=0, le=1e3)
-    input_shift_redesign: float | None = Field(default=None, ge=0, le=1e3)
-    std_ratio: float | None = Field(default=None, ge=1, le=1e3)
-    latency_ratio: float | None = Field(default=None, ge=1, le=1e3)
-    window_cycles: float | None = Field(default=None, ge=1, le=1e5)
-    input_sample_captures: float | None = Field(default=None, ge=1, le=1e4)
+    promotion_tolerance: Number | None = Field(default=None, ge=0, le=1)
+    min_reviewed: Number | None = Field(default=None, ge=0, le=1e6)
+    false_positive_rate: Number | None = Field(default=None, ge=0, le=1)
+    miss_rate: Number | None = Field(default=None, ge=0, le=1)
+    confidence_drop: Number | None = Field(default=None, ge=0, le=1)
+    input_shift_retrain: Number | None = Field(default=None, ge=0, le=1e3)
+    input_shift_redesign: Number | None = Field(default=None, ge=0, le=1e3)
+    std_ratio: Number | None = Field(default=None, ge=1, le=1e3)
+    latency_ratio: Number | None = Field(default=None, ge=1, le=1e3)
+    window_cycles: Number | None = Field(default=None, ge=1, le=1e5)
+    input_sample_captures: Number | None = Field(default=None, ge=1, le=1e4)
 
 
 class PolicyIn(BaseModel):
@@ -90,7 +93,7 @@ class RetrainIn(BaseModel):
     part_family: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     like: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
     auto_promote: bool = False
-    tolerance: float | None = Field(default=None, ge=0, le=1)
+    tolerance: Number | None = Field(default=None, ge=0, le=1)
 
 
 class RetrainJobOut(BaseModel):
