@@ -83,7 +83,9 @@ def prepare_run(
     return cfg
 
 
-def _latency(model_dir: Path, device: str, repeats: int = 10) -> float:
+def measure_latency(model_dir: Path, device: str, repeats: int = 10) -> float:
+    """Median forward time (ms) of a model folder at its input size, batch 1, on `device`: how the
+    design measured it, so the cell's hardware trigger compares like with like."""
     from autonad_core.data.preprocess import Preprocess
     from autonad_core.models.subnet import load_subnet
     from autonad_core.training.timing import time_forward
@@ -145,7 +147,7 @@ def design(
     model_dir = retrained.model_dir
     target = resolve_device(cfg.target_device or cfg.device)
     report(progress, "evaluate", 0.0, "measuring latency")
-    latency = _latency(model_dir, target)
+    latency = measure_latency(model_dir, target)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     exported: dict[str, str | None] = {"torchscript": None, "onnx": None}
     if cfg.export.torchscript or cfg.export.onnx:

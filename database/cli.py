@@ -129,7 +129,21 @@ def serve(
     elif not migrate.is_up_to_date(settings.url):
         _fail("the database schema is not current; run `bladecell db upgrade` or pass --migrate")
     console.print(f"records API on http://{host}:{port}/docs, web page on http://{host}:{port}/ui/")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    api = create_app(settings)
+    _attach_retrainer(api, settings)
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+def _attach_retrainer(api, settings) -> None:
+    """Where the cell's package is installed, the admin route `POST /models/retrain` runs its
+    retrainer; without it the route answers 503 (the records package never imports the cell's)."""
+    import importlib
+
+    try:
+        retrainer = importlib.import_module("bladecell_ros.services.retrainer")
+    except ImportError:
+        return
+    api.state.retrain_runner = retrainer.api_runner(settings.home, api.state.session_factory)
 
 
 @app.command("create-user")

@@ -12,6 +12,7 @@ detector, `autonad predict` and `autonad export` load (arch.json, weights, meta.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,3 +112,69 @@ def retrain(
         loss_fn=build_loss(cfg.loss, data),
     )
     return RetrainOutput(result.best_dir, arch, result)
+
+
+FINETUNE_STAGE = "finetune"
+
+
+def design_config_of(model_dir: Path) -> DesignConfig | None:
+    """The configuration a model folder was trained with (`<design out>/config.yaml`, two levels up
+    from `retrain/best` or `finetune/best`), or None when the folder stands alone."""
+    from autonad_core.config import load_config
+
+    pinned = Path(model_dir).resolve().parent.parent / "config.yaml"
+    return load_config(None, pinned) if pinned.is_file() else None
+
+
+def finetune(
+    cfg: DesignConfig,
+    model_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+    show_progress: bool = True,
+) -> RetrainOutput:
+    """Lightweight retraining (§V-H): the deployed network, from its current weights, on new labelled
+    data. Architecture and input contract (channels, classes, normalisation, tile) stay the model's,
+    so the detector loads the result like its parent; `cfg.retrain` sets the (short) schedule. The
+    best model by validation mIoU goes to `<out>/finetune/best`; an interrupted run resumes."""
+    from autonad_core.models.subnet import load_subnet, save_subnet
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    device = resolve_device(cfg.device)
+    apply_threads(cfg)
+    seed_everything(cfg.seed)
+    preprocess = Preprocess.load(model_dir)
+    data = prepare_data(cfg, dataset_dir, preprocess)  # refuses other classes or channels, naming them
+    model = load_subnet(model_dir)
+
+    def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
+        save_subnet(module, folder)
+        data.preprocess.save(folder)
+        atomic_write_json(folder / METRICS_FILE, {"split": cfg.data.val_split, **scores})
+
+    weights = (model_dir / "weights.pt").read_bytes()
+
+    fingerprint = {
+        "dataset": str(Path(dataset_dir).resolve()),
+        "seed": cfg.seed,
+        "parent_weights": hashlib.sha256(weights).hexdigest(),
+        "data": cfg.data.model_dump(mode="json", exclude={"num_workers"}),
+        "retrain": cfg.retrain.model_dump(mode="json"),
+        "loss": cfg.loss.model_dump(mode="json"),
+    }
+    result = fit_segmentation(
+        model,
+        data,
+        cfg.retrain,
+        out_dir / FINETUNE_STAGE,
+        cfg.seed,
+        device,
+        save_best,
+        fingerprint,
+        progress,
+        show_progress,
+        stage=FINETUNE_STAGE,
+        loss_fn=build_loss(cfg.loss, data),
+    )
+    return RetrainOutput(result.best_dir, model.arch, result)

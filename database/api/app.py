@@ -15,7 +15,18 @@ from .cell_link import CellLink
 from .errors import install_error_handlers
 from .headers import SecurityHeadersMiddleware
 from .limits import BodySizeLimitMiddleware
-from .routers import accounts, annotations, catalog, cycles, defects, registry, station, stats, system
+from .routers import (
+    accounts,
+    annotations,
+    catalog,
+    cycles,
+    defects,
+    labels,
+    registry,
+    station,
+    stats,
+    system,
+)
 from .throttle import AuthThrottle
 from .web import install_web
 
@@ -69,8 +80,9 @@ def create_app(
     )
 
     # station first: its /cycles/events must win over cycles' /cycles/{request_uuid}
-    for module in (station, cycles, defects, catalog, stats, registry, annotations, accounts):
+    for module in (station, cycles, defects, labels, catalog, stats, registry, annotations, accounts):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(registry.life_router, prefix="/api/v1")
     app.include_router(system.router)
     install_web(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)

@@ -5,7 +5,11 @@ from .annotations import Annotation
 from .base import (
     AnnotationSource,
     Base,
+    CorrectionKind,
     CycleState,
+    HealthLevel,
+    ModelAction,
+    ModelOrigin,
     ModelStatus,
     RequestState,
     ReviewStatus,
@@ -16,7 +20,8 @@ from .base import (
 from .catalog import Blade, PartFamily
 from .cycles import Capture, CaptureFrame, CycleRequest, InspectionCycle
 from .defects import Defect
-from .registry import DetectionModel
+from .labels import DatasetSnapshot, LabelCorrection
+from .registry import DetectionModel, ModelEvent, ModelHealthCheck, ModelLineage, ModelPolicy
 from .station import BladeModel, CycleEvent
 
 __all__ = [
@@ -28,12 +33,22 @@ __all__ = [
     "BladeModel",
     "Capture",
     "CaptureFrame",
+    "CorrectionKind",
     "CycleEvent",
     "CycleRequest",
     "CycleState",
+    "DatasetSnapshot",
     "Defect",
     "DetectionModel",
+    "HealthLevel",
     "InspectionCycle",
+    "LabelCorrection",
+    "ModelAction",
+    "ModelEvent",
+    "ModelHealthCheck",
+    "ModelLineage",
+    "ModelOrigin",
+    "ModelPolicy",
     "ModelStatus",
     "PartFamily",
     "RequestState",

@@ -101,6 +101,38 @@ class AnnotationSource(enum.StrEnum):
     DRAWN = "drawn"
 
 
+class CorrectionKind(enum.StrEnum):
+    """What a quality engineer did to a detection (each one a `LabelCorrection`)."""
+
+    CONFIRM = "confirm"
+    FALSE_POSITIVE = "false_positive"
+    CLASS_CHANGE = "class_change"
+    MASK_EDIT = "mask_edit"
+
+
+class ModelOrigin(enum.StrEnum):
+    """Where a registered model came from: an AutoNAD search, a retraining, another family's design."""
+
+    DESIGNED = "designed"
+    RETRAINED = "retrained"
+    LIKE_FAMILY = "like_family"
+
+
+class ModelAction(enum.StrEnum):
+    """Registry events kept in `model_events` (who did what to which model)."""
+
+    REGISTERED = "registered"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    RETIRED = "retired"
+
+
+class HealthLevel(enum.StrEnum):
+    OK = "ok"
+    RETRAIN = "retrain_recommended"
+    REDESIGN = "redesign_recommended"
+
+
 def str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
     """A VARCHAR + CHECK column type storing the enum's values (not its member names)."""
     return Enum(

@@ -126,6 +126,7 @@ def seed_demo(
                     latency_device="cpu-x86_64",
                     weights_path=f"models/{version}/weights.pt",
                     dataset_snapshot="demo",
+                    class_names=list(DEMO_CLASSES),
                 ),
             )
             deploy(session, version)

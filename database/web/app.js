@@ -145,20 +145,28 @@ async function showDetail(id, row) {
     img.src = URL.createObjectURL(blob);
     $("#detail").hidden = false;
     showError("");
+    if (typeof reviewEditor !== "undefined") await reviewEditor.open(d); // review.js: corrections editor
   } catch (err) {
     showError(err.message);
   }
 }
 
 async function review(status) {
+  // A review is a correction (review.js): the capture's label changes with it, for retraining. A model
+  // registered before corrections existed has no class list: then only the review status is kept.
   if (!state.selected) return;
+  const row = document.querySelector(`#results tbody tr[data-id="${state.selected}"]`);
+  const stored = await reviewEditor.correct({ kind: status === "confirmed" ? "confirm" : "false_positive" });
   try {
-    await api(`/defects/${state.selected}/review`, {
-      method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ review_status: status }),
-    });
-    const row = document.querySelector(`#results tbody tr[data-id="${state.selected}"]`);
+    if (!stored) {
+      const reason = $("#error-banner").textContent;
+      await api(`/defects/${state.selected}/review`, {
+        method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ review_status: status }),
+      });
+      await showDetail(state.selected, row);
+      showError(`review saved, but no label: ${reason}`);
+    }
     if (row) row.lastChild.textContent = status;
-    await showDetail(state.selected, row);
   } catch (err) {
     showError(err.message);
   }

@@ -85,13 +85,15 @@ def generate_dataset(
     val_fraction: float = 0.2,
     overwrite: bool = False,
     progress: bool = True,
+    appearance_shift: float = 0.0,
 ) -> DatasetSummary:
     """Render `n_blades` generated blades with seeded random defects into `out_dir`.
 
     The same `seed` (and arguments) gives byte-identical files. `resolution` (width, height) overrides
     the optics file's frame size; `binning` instead renders the camera's whole sensor binned 1x, 2x, 4x
     (each blade's meta file states the frame's binning and pixel footprint on the blade);
-    `views_per_blade=None` renders every stop of the scan plan.
+    `views_per_blade=None` renders every stop of the scan plan. `appearance_shift` in [0, 1] renders
+    defects and coating changed (`sim.appearance_shift`; masks unchanged).
     """
     if n_blades < 1:
         raise ValueError(f"n_blades must be at least 1, got {n_blades}")
@@ -132,6 +134,8 @@ def generate_dataset(
             cell.place_blade("fixture")
             views = _view_axes(plan.axes, defects, stage, views_per_blade, defect_views)
             renderer = cell.renderer()
+            if appearance_shift:
+                renderer.shift_appearance(appearance_shift)
             meta_views = []
             for v, (label, axes) in enumerate(views):
                 cell.set_stage_axes(axes)

@@ -136,6 +136,15 @@ class MultispectralRenderer:
     def close(self) -> None:
         self.geometry_pass.close()
 
+    def shift_appearance(self, strength: float) -> None:
+        """Render defects and coating shifted (`appearance_shift`), exposure still calibrated for the
+        nominal coating; drops the cached scene."""
+        from platform_control.sim.appearance_shift import shifted_defects, shifted_optics
+
+        self.defects_config = shifted_defects(self.defects_config, strength)
+        self.optics = shifted_optics(self.optics, strength)
+        self.invalidate()
+
     def invalidate(self) -> None:
         """Forget the cached scene (the next frame renders the geometry again)."""
         self._cache_key, self._scene = None, None

@@ -29,6 +29,15 @@ EXPECTED_TABLES = {
     "part_families",
     "users",
 }
+MODEL_LIFE_TABLES = {  # revision 0005
+    "dataset_snapshots",
+    "label_corrections",
+    "model_events",
+    "model_health_checks",
+    "model_lineage",
+    "model_policies",
+}
+EXPECTED_TABLES |= MODEL_LIFE_TABLES
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -55,7 +64,7 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_back(db_url: str) -> None
         migrate.downgrade(engine, "0001")  # one step back: only revision 0002's indexes go
         indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("defects")}
         assert "ix_defects_family_class_detected_at" not in indexes and "ix_defects_detected_at_id" in indexes
-        assert _tables(engine) == EXPECTED_TABLES - STATION_TABLES  # revision 0006 added those
+        assert _tables(engine) == EXPECTED_TABLES - STATION_TABLES - MODEL_LIFE_TABLES  # 0005, 0006
         assert migrate.current_revision(engine) == "0001"
 
         migrate.downgrade(engine, "base")
@@ -174,5 +183,51 @@ def test_family_sort_indexes_migration_adds_and_removes_only_its_indexes(db_url:
 
         migrate.downgrade(engine, "0004")
         assert {ix["name"] for ix in sa.inspect(engine).get_indexes("defects")} == before
+    finally:
+        engine.dispose()
+
+
+def test_model_life_migration_keeps_records_and_downgrades_to_0004(db_url: str) -> None:
+    """0005 adds only tables: a model and an annotation recorded at 0004 survive upgrade and downgrade."""
+    engine = create_db_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
+                {"t": "2026-01-01 00:00:00"},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO models (id, version, part_family_id, status, architecture, metrics,"
+                    " latency_device, weights_path, dataset_snapshot, notes, created_at)"
+                    " VALUES (1, 'v1', 1, 'deployed', '{}', '{}', '', 'w', '', '', :t)"
+                ),
+                {"t": "2026-01-01 00:00:00"},
+            )
+        migrate.upgrade(engine)
+        assert _tables(engine) == EXPECTED_TABLES
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO model_events (model_id, part_family_id, action, actor, reason, figures,"
+                    " created_at) VALUES (1, 1, 'promoted', 'eng', '', '{}', :t)"
+                ),
+                {"t": "2026-01-01 00:00:00"},
+            )
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # the CHECK of the enum
+            conn.execute(
+                sa.text(
+                    "INSERT INTO model_events (model_id, part_family_id, action, actor, reason, figures,"
+                    " created_at) VALUES (1, 1, 'exploded', 'eng', '', '{}', :t)"
+                ),
+                {"t": "2026-01-01 00:00:00"},
+            )
+        migrate.downgrade(engine, "0004")
+        assert _tables(engine) == EXPECTED_TABLES - MODEL_LIFE_TABLES - STATION_TABLES  # 0005, 0006
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version FROM models")).scalars().all() == ["v1"]
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
         engine.dispose()

@@ -117,3 +117,41 @@ def test_a_binned_dataset_states_its_pixel_footprint(tmp_path: Path) -> None:
         generate_dataset(1, 4, tmp_path / "other", resolution=(64, 64), binning=2, progress=False)
     with pytest.raises(ValueError, match="does not divide"):
         generate_dataset(1, 4, tmp_path / "other", binning=3, progress=False)
+
+
+def test_appearance_shift_changes_frames_not_masks(tmp_path) -> None:
+    """The model-life option (issue 18): the same blades with shifted defect/coating appearance have
+    the same masks, brighter coating and differently contrasted defects."""
+    import cv2
+
+    from platform_control.sim.dataset import generate_dataset
+
+    common = dict(presets=("small",), views_per_blade=2, resolution=(64, 64), progress=False)
+    generate_dataset(1, 5, tmp_path / "a", **common)
+    generate_dataset(1, 5, tmp_path / "b", appearance_shift=0.8, **common)
+    stems = sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
+    assert stems == sorted(p.name for p in (tmp_path / "b" / "images").iterdir())
+    ratios = []
+    for stem in stems:
+        mask_a = cv2.imread(str(tmp_path / "a" / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        mask_b = cv2.imread(str(tmp_path / "b" / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert (mask_a == mask_b).all()
+        white_a = cv2.imread(str(tmp_path / "a" / "images" / stem / "white.png"), cv2.IMREAD_UNCHANGED)
+        white_b = cv2.imread(str(tmp_path / "b" / "images" / stem / "white.png"), cv2.IMREAD_UNCHANGED)
+        ratios.append(white_b.astype(float).mean() / max(white_a.astype(float).mean(), 1e-9))
+    # coating from another lot: up to 1 + 0.6 * 0.8 brighter where the blade's diffuse light dominates
+    assert min(ratios) > 1.05 and sum(ratios) / len(ratios) > 1.2, ratios
+
+
+def test_appearance_shift_is_bounded() -> None:
+    import pytest
+
+    from platform_control.sim.appearance_shift import shifted_defects
+    from platform_control.sim.defects import load_defects_config
+
+    config = load_defects_config()
+    assert shifted_defects(config, 0.0) == config
+    inverted = shifted_defects(config, 1.0)
+    assert inverted.crack.diffuse["white"] == pytest.approx(1 / config.crack.diffuse["white"])
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        shifted_defects(config, 1.5)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...orm import ModelStatus
+from pydantic import Field
+
+from ...orm import ModelAction, ModelOrigin, ModelStatus
 from .common import OrmModel
 
 
@@ -28,3 +30,23 @@ class ModelDetailOut(ModelOut):
     weights_sha256: str | None
     dataset_snapshot: str
     notes: str
+    origin: ModelOrigin | None = None  # None: registered before revision 0005
+    parent_version: str | None = None
+    architecture_from: str | None = None
+    """For a `like_family` model: the family whose architecture it reuses."""
+    snapshot_id: int | None = None
+    snapshot_sha256: str | None = None
+    class_names: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    input_stats: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class ModelEventOut(OrmModel):
+    id: int
+    model_version: str
+    action: ModelAction
+    previous_version: str | None
+    actor: str
+    reason: str
+    figures: dict[str, Any]
+    created_at: datetime

@@ -6,6 +6,8 @@
     bladecell estop [--release]               software e-stop; `bladecell reset-estop` afterwards
     bladecell sim ...                         simulator: datasets, previews, descriptions
     bladecell db ...                          records: migrations, API server + web page, users
+    bladecell model ...                       retrain / promote / roll back / check the deployed models
+    bladecell status                          deployed models and their retrain/redesign flags
     bladecell doctor                          check this machine
 
 Sub-commands are thin: each forwards to a library or to the ROS 2 graph in this package.
@@ -47,6 +49,12 @@ except ImportError as exc:  # pragma: no cover
     _DB_IMPORT_ERROR: Exception | None = exc
 else:
     _DB_IMPORT_ERROR = None
+
+
+from bladecell_ros.model_cli import model_app, status  # noqa: E402  (after the optional groups)
+
+app.add_typer(model_app, name="model")
+app.command()(status)
 
 
 @app.callback()

@@ -72,6 +72,25 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
+def _input_contract(model_dir: Path) -> dict[str, Any]:
+    """Classes, channels and training input statistics from the model's `preprocess.json` (what
+    corrections are checked against and the input-shift trigger's baseline); empty if absent."""
+    path = model_dir / "preprocess.json"
+    if not path.is_file():
+        return {}
+    pre = json.loads(path.read_text())
+    channels = [str(c) for c in pre.get("channels", [])]
+    stats = {
+        c: {"mean": float(m), "std": float(s)}
+        for c, m, s in zip(channels, pre.get("mean", []), pre.get("std", []), strict=False)
+    }
+    return {
+        "class_names": [str(c) for c in pre.get("class_names", [])],
+        "channels": channels,
+        "input_stats": stats,
+    }
+
+
 class ModelDesigner:
     """Runs AutoNAD and registers the result. ``design_fn`` is `autonad_core.design` (a fake in tests)."""
 
@@ -147,6 +166,7 @@ class ModelDesigner:
         )
         arch_text = Path(result.arch_json).read_text()
         metrics = scalar_metrics(result.metrics)
+        contract = _input_contract(model_dir)
         candidate = ModelCandidate(
             version=version,
             part_family=family,
@@ -159,6 +179,7 @@ class ModelDesigner:
             dataset_snapshot=str(dataset_dir)[-200:],
             notes=f"AutoNAD preset {preset or self.preset}, trained on {self.device}, "
             f"{result.params} parameters",
+            **contract,
         )
         self.registry.register_candidate(candidate)
         if deploy:
