@@ -85,6 +85,13 @@ class DefectRecord(_Strict):
     blade_region: str | None = Field(default=None, max_length=64)
 
 
+#: What a second record attempt of the same cycle may change: when it finished and how long its stages
+#: took. A coordinator that died after the recorder committed (its answer lost) resumes in RECORDING
+#: and sends the cycle again, later; that is a retry, not a different record (it used to FAULT the
+#: cycle with a conflict and leave the blade on the fixture). The record keeps the first attempt's.
+ATTEMPT_FIELDS = frozenset({"finished_at", "stage_timings"})
+
+
 class CycleRecord(_Strict):
     cycle_uuid: uuid.UUID
     blade_serial: str = Field(min_length=1, max_length=64)
@@ -130,8 +137,10 @@ class CycleRecord(_Strict):
             raise ValueError(f"a {self.state.value} cycle cannot pass")
         return self
 
-    def content_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    def content_hash(self, *, with_attempt: bool = False) -> str:
+        """SHA-256 of the record without `ATTEMPT_FIELDS` (with them: how records were hashed before)."""
+        data = self.model_dump(mode="json", exclude=None if with_attempt else set(ATTEMPT_FIELDS))
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -148,7 +157,7 @@ def _existing(session: Session, record: CycleRecord, digest: str) -> RecordResul
     cycle = session.scalar(select(InspectionCycle).where(InspectionCycle.cycle_uuid == record.cycle_uuid))
     if cycle is None:
         return None
-    if cycle.payload_sha256 != digest:
+    if cycle.payload_sha256 not in (digest, record.content_hash(with_attempt=True)):
         raise ConflictError(f"cycle {record.cycle_uuid} was already recorded with different content")
     return RecordResult(cycle.id, cycle.cycle_uuid, False, len(record.captures), cycle.defect_count)
 

@@ -71,6 +71,29 @@ def test_retry_of_the_same_cycle_writes_nothing(factory, builder) -> None:
     assert counts(factory) == before
 
 
+def test_a_later_attempt_of_the_same_cycle_is_a_retry_and_keeps_the_first_timings(factory, builder) -> None:
+    """The coordinator died after the recorder committed; its resume records the cycle again, a minute
+    later with longer stage timings: nothing new is written, no conflict."""
+    from datetime import timedelta
+
+    recorder = CycleRecorder(factory)
+    record = builder.record(defects=[{}, {}])
+    first = recorder.record(record)
+    before = counts(factory)
+    later = record.model_copy(
+        update={
+            "finished_at": record.finished_at + timedelta(seconds=60),
+            "stage_timings": {**record.stage_timings, "recording": 61.0},
+        }
+    )
+    again = recorder.record(later)
+    assert not again.created and again.cycle_id == first.cycle_id
+    assert counts(factory) == before
+    with factory() as session:
+        cycle = session.get(InspectionCycle, first.cycle_id)
+        assert cycle.finished_at == record.finished_at  # the first attempt's
+
+
 def test_same_uuid_with_different_content_is_a_conflict(factory, builder) -> None:
     recorder = CycleRecorder(factory)
     record = builder.record(defects=[{}])
