@@ -3,21 +3,27 @@ rest, and nothing leaks across roles (or across technicians)."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import numpy as np
 from db_helpers import png_bytes
 from sqlalchemy import select
+from test_station_api import _save_model, event
 
-from database.orm import ApiKey, Role
-from database.services import CycleQueue, catalog
+from database.orm import ApiKey, Capture, CorrectionKind, Defect, Role
+from database.services import CycleQueue, ModelCandidate, ModelRegistry, catalog, model_life
+from database.services import labels as label_service
+from database.services.progress import ProgressLog
+from database.services.registry import Actor
 
 RANK = {"anonymous": -1, "technician": 0, "engineer": 1, "admin": 2}
 ROLES = {"anonymous": None, "technician": "tech", "engineer": "eng", "admin": "admin"}
 
 
-def _matrix(seeded: dict, factory) -> list[tuple[str, str, str, dict, int]]:
-    """(method, path, minimum role, request kwargs, success status). `{role}` makes bodies unique."""
+def _matrix(seeded: dict, factory, app) -> tuple[list[tuple[str, str, str, dict, int]], dict, dict, dict]:
+    """(method, path, minimum role, request kwargs, success status). `{role}` makes bodies unique;
+    `{name}` in a path is `values[name]` (per user where that is a dict, e.g. a model to promote)."""
     users = seeded["users"]
     defect = seeded["defect_ids"][0]
     queue = CycleQueue(factory)
@@ -52,6 +58,7 @@ def _matrix(seeded: dict, factory) -> list[tuple[str, str, str, dict, int]]:
         }
 
     tech2 = users["tech2"].id
+    values = _seed_model_life_and_station(seeded, factory, app)
     return (
         [
             ("GET", "/api/v1/me", "technician", {}, 200),
@@ -105,14 +112,133 @@ def _matrix(seeded: dict, factory) -> list[tuple[str, str, str, dict, int]]:
             ("POST", f"/api/v1/users/{tech2}/keys", "admin", {"json": {"name": "k"}}, 201),
             ("POST", "/api/v1/keys/{spare}/revoke", "admin", {}, 200),
             ("GET", "/api/v1/health", "anonymous", {}, 200),
+            *_model_life_rows(seeded, values),
+            *_station_rows(values),
         ],
         own,
         spare_keys,
+        values,
     )
 
 
+CLASSES = ["background", "crack", "pit"]
+FAMILY = {"part_family": "HPT1"}
+
+
+def _seed_model_life_and_station(seeded: dict, factory, app) -> dict:
+    """What the model-life and station rows need, made by the services their own tests use: a
+    deployed model with class names that replaced another (so a rollback always has one to go back
+    to), one candidate per user to promote, a correction, a snapshot, a health check; a progress
+    event with a preview, a blade model with its mesh, registered blades for station starts; and a
+    stand-in retrainer (the test server has none: the route would answer 503 by design)."""
+    from database.services import accounts
+
+    store = app.state.store
+    users = seeded["users"]
+    registry = ModelRegistry(factory)
+
+    def candidate(version: str) -> int:
+        return registry.register_candidate(
+            ModelCandidate(
+                version=version,
+                part_family="HPT1",
+                architecture={"ops": ["conv"]},
+                weights_path=f"{version}.pt",
+                class_names=CLASSES,
+            )
+        ).id
+
+    registry.promote("HPT1", candidate("hpt1-v2"), Actor(name="designer"))
+    to_promote = {name: candidate(f"hpt1-{name}") for name in ("tech", "eng", "admin")}
+    with factory() as session:
+        defect = session.get(Defect, seeded["defect_ids"][0])
+        capture = session.get(Capture, defect.capture_id)
+        eng = accounts.get_user(session, users["eng"].id)
+        label_service.correct_defect(session, store, defect.id, CorrectionKind.CONFIRM, eng)
+        snapshot = label_service.create_snapshot(session, store, "HPT1", eng)
+        model_life.assess(session, store, "HPT1")
+        for role in RANK:  # technicians start cycles only for registered blades
+            catalog.create_blade(session, f"ST-{role}", "HPT1")
+        session.commit()
+        painted = np.zeros((capture.height, capture.width), np.uint8)
+        painted[:4, :4] = 1
+        values = {
+            "capture": capture.id,
+            "painted": base64.b64encode(png_bytes(painted)).decode(),
+            "snapshot": snapshot.id,
+            "candidate": to_promote,
+        }
+    preview = store.put_image(np.full((8, 8), 77, np.uint8))
+    values["event"] = ProgressLog(factory).append(
+        event("matrix", "progress", "SCANNING", 1, preview_sha256=preview.sha256, preview_channel="white")
+    )
+    values["sha256"] = _save_model(factory, store, "HPT1").mesh_sha256
+    values["family"] = "HPT1"
+    app.state.retrain_runner = lambda family, **kwargs: {"version": f"{family}-retrained", "promoted": False}
+    return values
+
+
+def _model_life_rows(seeded: dict, values: dict) -> list[tuple[str, str, str, dict, int]]:
+    defect = seeded["defect_ids"][0]
+    return [
+        ("POST", f"/api/v1/defects/{defect}/corrections", "engineer", {"json": {"kind": "confirm"}}, 201),
+        ("GET", f"/api/v1/defects/{defect}/corrections", "engineer", {}, 200),
+        ("GET", f"/api/v1/defects/{defect}/label.png", "engineer", {}, 200),
+        (
+            "POST",
+            f"/api/v1/captures/{values['capture']}/corrections",
+            "engineer",
+            {"json": {"mask_png": values["painted"]}},
+            201,
+        ),
+        ("POST", "/api/v1/snapshots", "engineer", {"json": FAMILY}, 201),  # same labels: the same one
+        ("GET", "/api/v1/snapshots", "engineer", {"params": FAMILY}, 200),
+        ("GET", f"/api/v1/snapshots/{values['snapshot']}", "engineer", {}, 200),
+        # one candidate per user; each rollback re-deploys the model the previous one replaced
+        ("POST", "/api/v1/models/{candidate}/promote", "engineer", {"json": FAMILY}, 200),
+        ("POST", "/api/v1/model-life/rollback", "engineer", {"json": FAMILY}, 200),
+        ("GET", "/api/v1/model-life/events", "engineer", {"params": FAMILY}, 200),
+        ("GET", "/api/v1/model-life/health", "engineer", {"params": FAMILY}, 200),
+        ("POST", "/api/v1/model-life/health/check", "engineer", {"json": FAMILY}, 200),
+        ("GET", "/api/v1/model-life/policy", "engineer", {"params": FAMILY}, 200),
+        (
+            "PUT",
+            "/api/v1/model-life/policy",
+            "admin",
+            {"json": {**FAMILY, "thresholds": {"miss_rate": 0.5}}},
+            200,
+        ),
+        ("POST", "/api/v1/model-life/retrain", "admin", {"json": FAMILY}, 202),
+        ("GET", "/api/v1/model-life/retrain/{job}", "admin", {}, 200),  # the job the row above started
+    ]
+
+
+def _station_rows(values: dict) -> list[tuple[str, str, str, dict, int]]:
+    no_link = 409  # the test server has no cell link: allowed roles are told so, the others refused
+    return [
+        ("GET", "/api/v1/cycles/events", "technician", {"params": {"once": True}}, 200),
+        ("GET", f"/api/v1/cycles/events/{values['event']}/preview.png", "technician", {}, 200),
+        ("GET", "/api/v1/station/config", "technician", {}, 200),
+        ("GET", "/api/v1/station/families", "technician", {}, 200),
+        (
+            "POST",
+            "/api/v1/station/cycles",
+            "technician",
+            {"json": {"blade_serial": "ST-{role}", "part_family": "HPT1"}},
+            202,
+        ),
+        ("GET", "/api/v1/cell", "technician", {}, 200),
+        ("POST", "/api/v1/cell/estop", "technician", {}, no_link),
+        ("POST", "/api/v1/cell/reset-estop", "technician", {}, no_link),
+        ("POST", "/api/v1/cell/resume", "technician", {"json": {"blade_serial": "SN-SEED"}}, no_link),
+        ("GET", "/api/v1/part-families/{family}/blade-model", "technician", {}, 200),
+        ("GET", "/api/v1/blade-meshes/{sha256}.bin", "technician", {}, 200),
+        ("GET", "/api/v1/blades/SN-SEED/defect-map", "technician", {}, 200),
+    ]
+
+
 def test_every_endpoint_for_every_role(client, seeded, factory) -> None:
-    rows, own, spare_keys = _matrix(seeded, factory)
+    rows, own, spare_keys, values = _matrix(seeded, factory, client.app)
     users = seeded["users"]
     annotation_id = None
     failures = []
@@ -127,6 +253,8 @@ def test_every_endpoint_for_every_role(client, seeded, factory) -> None:
             owner = username or "tech"
             url = path.replace("{own}", str(own[owner])).replace("{spare}", str(spare_keys[owner]))
             url = url.replace("{annotation}", str(annotation_id))
+            for name, value in values.items():
+                url = url.replace(f"{{{name}}}", str(value[owner] if isinstance(value, dict) else value))
             headers = users[username].headers if username else {}
             response = client.request(method, url, headers=headers, **request_kwargs)
             if minimum == "anonymous" or RANK[role] >= RANK[minimum]:
@@ -140,11 +268,13 @@ def test_every_endpoint_for_every_role(client, seeded, factory) -> None:
                 assert set(response.json()) == {"detail"}  # refusals carry no data
             if url == "/api/v1/annotations" and method == "POST" and response.status_code == 201:
                 annotation_id = response.json()["id"]
+            if url == "/api/v1/model-life/retrain" and response.status_code == 202:
+                values["job"] = response.json()["job_id"]
     assert failures == [], "\n".join(failures)
 
 
 def test_matrix_covers_every_operation_in_the_openapi_schema(client, seeded, factory) -> None:
-    rows, _, _ = _matrix(seeded, factory)
+    rows, *_ = _matrix(seeded, factory, client.app)
     covered = set()
     for method, path, *_ in rows:
         covered.add((method, re.sub(r"/(\d+|\{[a-z]+\}|SN-SEED)(?=/|$)", "/{}", path)))
