@@ -6,19 +6,13 @@
 const API = "/api/v1";
 const state = { key: sessionStorage.getItem("bladecell-key") || "", cursor: null, query: null, selected: null };
 const $ = (sel) => document.querySelector(sel);
+const { describeError, el, svg: svgEl } = BC; // common.js: one implementation for every page
 const CLASS_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
 function showError(message) {
   const banner = $("#error-banner");
   banner.textContent = message;
   banner.hidden = !message;
-}
-
-function describeError(status, body) {
-  if (body && Array.isArray(body.detail)) {
-    return `${status}: ` + body.detail.map((d) => `${(d.loc || []).slice(1).join(".") || "input"}: ${d.msg}`).join("\n");
-  }
-  return `${status}: ${body && body.detail ? body.detail : "request failed"}`;
 }
 
 async function api(path, options = {}) {
@@ -32,20 +26,6 @@ async function api(path, options = {}) {
     throw new Error(describeError(response.status, body));
   }
   return response;
-}
-
-function el(tag, text, attrs = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  return node;
-}
-
-function svgEl(tag, attrs = {}, text) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = String(text);
-  return node;
 }
 
 function formQuery(includePaging) {

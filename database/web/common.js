@@ -1,5 +1,4 @@
-// Helpers shared by the station and the blade map (app.js, the search page, predates them and keeps
-// its own copies). Values from the API go into the page with textContent only, never innerHTML.
+// Helpers shared by every page (the search page, the station and the blade map). Values from the API go into the page with textContent only, never innerHTML.
 "use strict";
 
 const BC = (() => {
