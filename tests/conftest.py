@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from exit_guard import pytest_sessionfinish, pytest_unconfigure  # noqa: F401  (hooks: leave once reported)
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 if "BLADECELL_TEST_ROS_DOMAIN_ID" not in os.environ:
@@ -93,3 +94,4 @@ def postgres_url() -> Iterator[str]:
             yield f"{base}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
