@@ -23,7 +23,7 @@ from autonad_core.config import DesignConfig, resolve_device
 from autonad_core.data.preprocess import Preprocess
 from autonad_core.progress import ProgressCallback
 from autonad_core.training.checkpoint import seed_everything
-from autonad_core.training.common import apply_threads, build_loss, build_space, prepare_data
+from autonad_core.training.common import PreparedData, apply_threads, build_loss, build_space, prepare_data
 from autonad_core.training.fit import FitResult, fit_segmentation
 from autonad_core.training.supernet_trainer import STAGE as SUPERNET_STAGE
 from autonad_core.training.supernet_trainer import load_supernet
@@ -37,6 +37,53 @@ class RetrainOutput:
     model_dir: Path
     arch: object
     fit: FitResult
+
+
+def _fit_and_save(
+    cfg: DesignConfig,
+    model: torch.nn.Module,
+    data: PreparedData,
+    dataset_dir: Path,
+    stage_dir: Path,
+    stage: str,
+    origin: dict,
+    device: torch.device,
+    progress: ProgressCallback | None,
+    show_progress: bool,
+) -> FitResult:
+    """Train ``model`` on ``data`` with ``cfg.retrain``'s schedule into ``stage_dir``; the best
+    checkpoint becomes a model folder (subnet, preprocessing, metrics). ``origin`` (the architecture,
+    or the parent's weights hash) joins the fingerprint that lets an interrupted run resume only
+    on the same inputs. Shared by retraining and fine-tuning, so both save the same folder."""
+    from autonad_core.models.subnet import save_subnet
+
+    def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
+        save_subnet(module, folder)
+        data.preprocess.save(folder)
+        atomic_write_json(folder / METRICS_FILE, {"split": cfg.data.val_split, **scores})
+
+    fingerprint = {
+        "dataset": str(Path(dataset_dir).resolve()),
+        "seed": cfg.seed,
+        **origin,
+        "data": cfg.data.model_dump(mode="json", exclude={"num_workers"}),
+        "retrain": cfg.retrain.model_dump(mode="json"),
+        "loss": cfg.loss.model_dump(mode="json"),
+    }
+    return fit_segmentation(
+        model,
+        data,
+        cfg.retrain,
+        stage_dir,
+        cfg.seed,
+        device,
+        save_best,
+        fingerprint,
+        progress,
+        show_progress,
+        stage=stage,
+        loss_fn=build_loss(cfg.loss, data),
+    )
 
 
 def _arch_from(out_dir: Path, arch):
@@ -65,7 +112,7 @@ def retrain(
 ) -> RetrainOutput:
     """Retrain `arch` (default: the search result); the best model goes to `<out>/<stage_name>/best`
     (`retrain`; benchmarks retraining several subnets of one supernet give each its own folder)."""
-    from autonad_core.models.subnet import materialize, save_subnet
+    from autonad_core.models.subnet import materialize
     from autonad_core.models.supernet import Supernet
 
     out_dir = Path(out_dir)
@@ -84,32 +131,17 @@ def retrain(
     model = materialize(net, arch, drop_path_rate=cfg.retrain.drop_path)
     del net
 
-    def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
-        save_subnet(module, folder)
-        data.preprocess.save(folder)
-        atomic_write_json(folder / METRICS_FILE, {"split": cfg.data.val_split, **scores})
-
-    fingerprint = {
-        "dataset": str(Path(dataset_dir).resolve()),
-        "seed": cfg.seed,
-        "arch": arch.to_json(),
-        "data": cfg.data.model_dump(mode="json", exclude={"num_workers"}),
-        "retrain": cfg.retrain.model_dump(mode="json"),
-        "loss": cfg.loss.model_dump(mode="json"),
-    }
-    result = fit_segmentation(
+    result = _fit_and_save(
+        cfg,
         model,
         data,
-        cfg.retrain,
+        dataset_dir,
         out_dir / stage_name,
-        cfg.seed,
+        STAGE,
+        {"arch": arch.to_json()},
         device,
-        save_best,
-        fingerprint,
         progress,
         show_progress,
-        stage=STAGE,
-        loss_fn=build_loss(cfg.loss, data),
     )
     return RetrainOutput(result.best_dir, arch, result)
 
@@ -138,7 +170,7 @@ def finetune(
     data. Architecture and input contract (channels, classes, normalisation, tile) stay the model's,
     so the detector loads the result like its parent; `cfg.retrain` sets the (short) schedule. The
     best model by validation mIoU goes to `<out>/finetune/best`; an interrupted run resumes."""
-    from autonad_core.models.subnet import load_subnet, save_subnet
+    from autonad_core.models.subnet import load_subnet
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     device = resolve_device(cfg.device)
@@ -147,34 +179,17 @@ def finetune(
     preprocess = Preprocess.load(model_dir)
     data = prepare_data(cfg, dataset_dir, preprocess)  # refuses other classes or channels, naming them
     model = load_subnet(model_dir)
-
-    def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
-        save_subnet(module, folder)
-        data.preprocess.save(folder)
-        atomic_write_json(folder / METRICS_FILE, {"split": cfg.data.val_split, **scores})
-
     weights = (model_dir / "weights.pt").read_bytes()
-
-    fingerprint = {
-        "dataset": str(Path(dataset_dir).resolve()),
-        "seed": cfg.seed,
-        "parent_weights": hashlib.sha256(weights).hexdigest(),
-        "data": cfg.data.model_dump(mode="json", exclude={"num_workers"}),
-        "retrain": cfg.retrain.model_dump(mode="json"),
-        "loss": cfg.loss.model_dump(mode="json"),
-    }
-    result = fit_segmentation(
+    result = _fit_and_save(
+        cfg,
         model,
         data,
-        cfg.retrain,
+        dataset_dir,
         out_dir / FINETUNE_STAGE,
-        cfg.seed,
+        FINETUNE_STAGE,
+        {"parent_weights": hashlib.sha256(weights).hexdigest()},
         device,
-        save_best,
-        fingerprint,
         progress,
         show_progress,
-        stage=FINETUNE_STAGE,
-        loss_fn=build_loss(cfg.loss, data),
     )
     return RetrainOutput(result.best_dir, model.arch, result)
