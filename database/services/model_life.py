@@ -9,7 +9,9 @@ model, and when the deployed model needs retraining or a new design.
   - confidence: the drop of the mean detection confidence, first cycles of the model -> recent ones;
   - input: per-channel relative change of the mean of recent captures and the std ratio, against the
     training data's statistics (the model's lineage); the shift in training std is reported too;
-  - hardware: the latency measured on the detector's device against the design's latency.
+  - hardware: the latency measured on the detector's device against the design's latency. The
+    detector measures it when it loads a model; a check without a new measurement keeps the latest
+    one of the same model (its figures say when it was measured), so the flag does not forget it.
   Review, confidence or a moderate input shift -> "retrain recommended"; a marked input shift or a
   latency mismatch -> "redesign recommended". The flag is a record with its figures: nothing here
   starts a design (an operator decides, `bladecell design --force-redesign`).
@@ -248,8 +250,13 @@ def assess(
             int(limits["input_sample_captures"]),
         )
     )
+    measured_at = None
+    if measured_latency_ms is None:
+        measured_latency_ms, latency_device, measured_at = _latest_latency(session, model.id)
     if measured_latency_ms is not None and model.latency_ms:
         figures["latency_ms_measured"] = float(measured_latency_ms)
+        if measured_at:
+            figures["latency_measured_at"] = measured_at
         figures["latency_ms_design"] = float(model.latency_ms)
         figures["latency_device"] = latency_device or model.latency_device
         figures["latency_ratio"] = max(
@@ -262,6 +269,24 @@ def assess(
     session.add(row)
     session.flush()
     return row
+
+
+LATENCY_LOOKBACK = 50  # checks of a model searched for its latest latency measurement
+
+
+def _latest_latency(session: Session, model_id: int) -> tuple[float | None, str, str | None]:
+    """(ms, device, when) of the newest check of this model that carried a latency measurement."""
+    rows = session.scalars(
+        select(ModelHealthCheck)
+        .where(ModelHealthCheck.model_id == model_id)
+        .order_by(ModelHealthCheck.created_at.desc(), ModelHealthCheck.id.desc())
+        .limit(LATENCY_LOOKBACK)
+    )
+    for row in rows:
+        if "latency_ms_measured" in row.figures:
+            when = row.figures.get("latency_measured_at") or row.created_at.isoformat()
+            return float(row.figures["latency_ms_measured"]), str(row.figures["latency_device"]), when
+    return None, "", None
 
 
 def judge(figures: Mapping[str, Any], limits: Mapping[str, float]) -> tuple[HealthLevel, list[str]]:

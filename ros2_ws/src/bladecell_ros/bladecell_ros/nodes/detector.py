@@ -2,7 +2,8 @@
 
 The work is `bladecell_ros.services.detection.CaptureDetector` (model lookup in the registry, inference with
 `autonad_core.Detector` on `device`, class mask -> defect records, predicted mask stored); this node
-translates messages. Models load on first use per family and stay cached.
+translates messages. Models load on first use per family and stay cached; each one loaded is timed
+on this device and its family's triggers evaluated (`services.model_watch`, `watch_models`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rclpy.node import Node
 
 from bladecell_ros.services.capture_store import CaptureStore
 from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
+from bladecell_ros.services.model_watch import ModelWatch
 from bladecell_ros.transport.conversions import msg_to_capture, region_to_msg
 from bladecell_ros.transport.node_utils import data_home, param, run_nodes
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
@@ -34,9 +36,16 @@ class DetectorNode(Node):
             "blade models of the part families (as the coordinator's): defect areas corrected for the "
             "surface's tilt; empty: areas on the focus plane",
         )
+        watch = param(
+            self,
+            "watch_models",
+            True,
+            "time each model loaded on this device and evaluate its family's redesign triggers",
+        )
         from database.services import ModelRegistry
 
         home = data_home()
+        self.watch = ModelWatch(home, device=device, log=self.get_logger().warning) if watch else None
         camera = load_camera_params()
         self.detector = CaptureDetector(
             CaptureStore(home),
@@ -48,6 +57,7 @@ class DetectorNode(Node):
             surface_of=BladeSurfaces(load_part_families(families, "detector.part_families_yaml"))
             if families.strip()
             else None,
+            on_model_loaded=self.watch.model_loaded if self.watch else None,
         )
         self.create_service(Detect, "detector/detect", self._on_detect)
         self.get_logger().info(f"detector ready on {device}")

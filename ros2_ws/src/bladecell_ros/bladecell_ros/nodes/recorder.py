@@ -6,7 +6,8 @@ built by `bladecell_ros.services.recording.build_cycle_record` and written by
 database is unreachable (`DatabaseUnavailableError`: nothing was written), the node retries with
 capped exponential back-off, reporting each attempt as feedback, until it succeeds, the goal is
 cancelled, or `max_wait_s` passes (0 = wait as long as it takes). Other errors (a record that does
-not validate) fail at once.
+not validate) fail at once. After each record the family's retrain/redesign triggers are evaluated in
+the background (`services.model_watch`; `watch_models`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.model_watch import ModelWatch
 from bladecell_ros.services.recording import build_cycle_record
 from bladecell_ros.transport.conversions import goal_to_record_request
 from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
@@ -39,6 +41,11 @@ class RecorderNode(Node):
         )
         self.store = CaptureStore(data_home())
         self.recorder = CycleRecorder()
+        self.watch = (
+            ModelWatch(data_home(), log=self.get_logger().warning)
+            if param(self, "watch_models", True, "evaluate the family's triggers after each record")
+            else None
+        )
         self.cancels = GoalCancels()
         ActionServer(
             self,
@@ -84,6 +91,8 @@ class RecorderNode(Node):
                 )
                 self.get_logger().info(result.message + f" after {attempts} attempt(s)")
                 goal_handle.succeed()
+                if self.watch is not None:
+                    self.watch.cycle_recorded(goal.part_family)
             except Exception as exc:
                 result.message = f"recording failed: {type(exc).__name__}: {exc}"
                 self.get_logger().error(result.message)

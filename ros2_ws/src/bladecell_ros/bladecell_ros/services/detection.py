@@ -179,8 +179,10 @@ class CaptureDetector:
         min_pixels: int = 4,
         cache_size: int = 2,
         surface_of: Callable[[str], SurfaceRaycaster | None] | None = None,
+        on_model_loaded: Callable[[str, str, Path], None] | None = None,
     ) -> None:
         self.store, self.resolve, self.load = store, resolve, load
+        self.on_model_loaded = on_model_loaded  # (family, version, folder), before its first capture
         self.camera, self.stage = camera, stage
         self.surface_of = surface_of
         self.min_pixels = min_pixels
@@ -211,6 +213,8 @@ class CaptureDetector:
                 if not ref.model_dir.exists():
                     raise NoModelError(f"model {ref.version!r}: folder {ref.model_dir} does not exist")
                 self._models[ref.version] = self.load(ref.model_dir)
+                if self.on_model_loaded is not None:
+                    self.on_model_loaded(family, ref.version, ref.model_dir)
                 while len(self._models) > self.cache_size:
                     self._models.popitem(last=False)
             return ref.version, self._models[ref.version]

@@ -19,6 +19,7 @@ import numpy as np
 from bladecell_ros.services.capture_store import CaptureStore
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
+from bladecell_ros.services.model_watch import ModelWatch
 from bladecell_ros.services.recording import build_cycle_record
 from platform_control.cycle.acceptance import AcceptanceRules
 from platform_control.cycle.cell_steps import StepsContext
@@ -45,6 +46,7 @@ class LocalCellServices:
         recorder: Any = None,
         imaging: ImagingPlan | None = None,
         cell_id: str = "local-cell",
+        watch: ModelWatch | None = None,
     ) -> None:
         from database.services import CycleRecorder, ModelRegistry
 
@@ -62,9 +64,11 @@ class LocalCellServices:
             load_autonad_detector("cpu", 0),
             camera,
             StageKinematics(load_stage_params(), load_cell_layout(), camera),
+            on_model_loaded=watch.model_loaded if watch else None,
         )
         self.recorder = recorder if recorder is not None else CycleRecorder()
         self.cell_id = cell_id
+        self.watch = watch  # evaluates the family's retrain/redesign triggers after each record
 
     def capture(self, job: CycleJob, viewpoint_index: int, stage_axes: np.ndarray) -> str:
         return self.store(job, self.take(job.cycle_id, viewpoint_index, stage_axes))
@@ -109,7 +113,10 @@ class LocalCellServices:
         return self.detector.detect(part_family, model_version, capture_ref)
 
     def record(self, request: RecordRequest, notify: Notify, cancel: threading.Event) -> int:
-        return self.recorder.record(build_cycle_record(request, self.cell_id, self.captures)).cycle_id
+        done = self.recorder.record(build_cycle_record(request, self.cell_id, self.captures))
+        if self.watch is not None:
+            self.watch.cycle_recorded(request.job.part_family)
+        return done.cycle_id
 
     def halt_motion(self) -> None:
         self.world.arm.stop()
