@@ -346,7 +346,8 @@ class CoveragePlanner:
     def evaluate(self, mesh: trimesh.Trimesh, axes: np.ndarray) -> CoverageReport:
         """Coverage achieved by any list of stage poses (N, 5), judged by this planner's criterion.
 
-        Poses outside the stage limits or driving the part into the camera are counted as rejected.
+        Poses outside the stage limits or driving the part (or the fixture) into the camera are counted
+        as rejected.
         """
         surface, evaluator, _ = self._prepare(mesh)
         seen = np.zeros(len(surface), dtype=bool)
