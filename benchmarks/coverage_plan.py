@@ -8,9 +8,15 @@ Two tables:
    the loft subdivided to ~20k / ~100k / ~400k faces). Columns: faces, area, p95 triangle aspect,
    plan time, views, set-cover lower bound, scan time, its tour's move time against the Held-Karp
    lower bound, strongest-raster scan time (a tuned raster swept over its settings, on the generated
-   blade of that size), ratio, coverage of the visible surface, unseen area.
+   blade of that size), ratio, coverage of the visible surface, unseen area and its split by reason.
 
     .venv/bin/python benchmarks/coverage_plan.py [--sizes small medium large] [--short] [--plot DIR]
+        [--fixture on|off|both]
+
+``--fixture``: the blade fixture and the C table in the ray-cast scene (``on``, the planner's default),
+left out (``off``: the planner sees through them, as before they were modelled), or ``both``, each
+row planned both ways side by side. The strongest raster of a row is judged by a planner with the same
+setting, so it faces the same occluder as the plan it is compared with.
 
 ``--short`` runs the small blade's variants plus the large blade's ~400k-face loft. Open and
 Every mesh goes through the strict loader first (`validate_blade_mesh`, labels kept); one it refuses
@@ -132,19 +138,36 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=60.0, help="planner time budget, s")
     parser.add_argument("--no-casters", action="store_true", help="skip the ray-caster table")
     parser.add_argument("--plot", type=Path, help="write each plan's report and picture into this folder")
+    parser.add_argument(
+        "--fixture",
+        choices=("on", "off", "both"),
+        default="on",
+        help="fixture and C table as occluders: on, off, or both side by side",
+    )
     args = parser.parse_args()
     rows = [(s, v) for s in args.sizes for v in args.variants]
     if args.short:
         rows = [("small", v) for v in VARIANTS] + [("large", "loft 400k")]
 
-    console = Console(width=200)
+    console = Console(width=250)
     camera = load_camera_params()
     stage = StageKinematics(load_stage_params(), load_cell_layout(), camera)
     timing = ScanTiming(n_channels=args.channels, capture_time_per_channel=args.capture_time)
-    strict = CoveragePlanner(camera, stage, timing=timing, time_budget=args.time_budget, progress=True)
-    outer = CoveragePlanner(
-        camera, stage, timing=timing, time_budget=args.time_budget, outer_surface_only=True, progress=True
-    )
+    settings = {"on": (True,), "off": (False,), "both": (True, False)}[args.fixture]
+    planners = {
+        (outer_only, occluder): CoveragePlanner(
+            camera,
+            stage,
+            timing=timing,
+            time_budget=args.time_budget,
+            outer_surface_only=outer_only,
+            fixture_occluder=occluder,
+            progress=True,
+        )
+        for outer_only in (False, True)
+        for occluder in settings
+    }
+    strict = planners[(False, settings[0])]
 
     if not args.no_casters:
         ctab = Table(title="Ray casters on the same rays (candidate views' occlusion rays)")
@@ -181,6 +204,7 @@ def main() -> None:
     )
     for col in (
         "blade",
+        "fixture",
         "loader",
         "faces",
         "area mm²",
@@ -196,53 +220,99 @@ def main() -> None:
         "ratio",
         "coverage %",
         "unseen mm²",
+        "unseen by reason mm²",
         "stopped",
     ):
         table.add_column(col, justify="right")
-    rasters: dict[str, ScanPlan] = {}
+    rasters: dict[tuple[str, bool], ScanPlan] = {}
     for size, variant in rows:
         spec = blade_preset(size)
         t0 = time.perf_counter()
         mesh, outer_only, loader = as_loaded(make_variant(size, variant, args.seed))
         load_time = time.perf_counter() - t0
-        planner = outer if outer_only else strict
-        t0 = time.perf_counter()
-        plan = planner.plan(mesh)
-        plan_time = time.perf_counter() - t0
-        if size not in rasters:
-            rasters[size] = strict.strongest_raster_plan(generate_blade(spec, seed=args.seed))
-        raster = rasters[size]
-        if args.plot:
-            write_plan_report(plan, args.plot, f"{size}_{variant.replace(' ', '_')}")
-        lb = plan.stats.get("lower_bound")
-        table.add_row(
-            f"{size} {variant}",
-            f"{loader} ({load_time:.1f} s)",
-            str(len(mesh.faces)),
-            f"{mesh.area * 1e6:.0f}",
-            f"{np.percentile(aspect_ratios(mesh), 95):.0f}",
-            f"{plan_time:.1f}",
-            str(len(plan)),
-            str(lb),
-            f"{len(plan) / lb:.2f}" if lb else "-",
-            f"{plan.estimated_scan_time:.1f}",
-            f"{plan.timing.moves:.1f}",
-            f"{plan.stats.get('tour_lower_bound_s', float('nan')):.1f}",
-            f"{raster.estimated_scan_time:.1f}",
-            f"{plan.estimated_scan_time / raster.estimated_scan_time:.2f}",
-            f"{100 * plan.coverage.coverage:.2f}",
-            f"{plan.coverage.uncovered_area * 1e6:.1f}",
-            plan.coverage.stopped or "",
-        )
+        for occluder in settings:
+            planner = planners[(outer_only, occluder)]
+            t0 = time.perf_counter()
+            plan = planner.plan(mesh)
+            plan_time = time.perf_counter() - t0
+            if (size, occluder) not in rasters:
+                rasters[(size, occluder)] = planners[(False, occluder)].strongest_raster_plan(
+                    generate_blade(spec, seed=args.seed)
+                )
+            raster = rasters[(size, occluder)]
+            if args.plot:
+                name = f"{size}_{variant.replace(' ', '_')}" + ("" if occluder else "_no_fixture")
+                write_plan_report(plan, args.plot, name)
+            table.add_row(
+                *_plan_row(size, variant, occluder, loader, load_time, mesh, plan, plan_time, raster)
+            )
+        if len(settings) > 1:
+            table.add_section()
     console.print(table)
-    for size, raster in rasters.items():
+    for (size, occluder), raster in rasters.items():
         st = raster.stats
         console.print(
-            f"strongest raster, {size}: {len(raster)} views, "
-            f"coverage {100 * raster.coverage.coverage:.2f} %, "
+            f"strongest raster, {size}, fixture {'on' if occluder else 'off'}: {len(raster)} views, "
+            f"scan {raster.estimated_scan_time:.1f} s, coverage {100 * raster.coverage.coverage:.2f} %, "
             f"azimuth step {st['azimuth_step_deg']:.0f} deg, tilt {st['tilt_deg']:.0f} deg x "
-            f"{st['tilt_azimuths']}, best of {st['settings_tried']} settings"
+            f"{st['tilt_azimuths']}, best of {st['settings_tried']} settings; unseen by reason: "
+            f"{_by_reason(raster) or 'none'}"
         )
+
+
+_SHORT_REASONS = {
+    "hidden from outside": "hidden",
+    "not evaluated (time budget)": "budget",
+    "beyond stage limits": "limits",
+    "camera collision": "collision",
+    "occluded by the fixture": "fixture",
+    "occluded or out of focus": "occl/focus",
+}
+
+
+def _by_reason(plan: ScanPlan) -> str:
+    """Unseen mm² per gap reason, e.g. 'fixture 228.1, occl/focus 0.4'."""
+    return ", ".join(
+        f"{_SHORT_REASONS.get(reason, reason)} {area * 1e6:.1f}"
+        for reason, area in plan.coverage.gap_area.items()
+        if area > 0
+    )
+
+
+def _plan_row(
+    size: str,
+    variant: str,
+    occluder: bool,
+    loader: str,
+    load_time: float,
+    mesh: trimesh.Trimesh,
+    plan: ScanPlan,
+    plan_time: float,
+    raster: ScanPlan,
+) -> tuple[str, ...]:
+    """One row of the plans table."""
+    lb = plan.stats.get("lower_bound")
+    return (
+        f"{size} {variant}",
+        "on" if occluder else "off",
+        f"{loader} ({load_time:.1f} s)",
+        str(len(mesh.faces)),
+        f"{mesh.area * 1e6:.0f}",
+        f"{np.percentile(aspect_ratios(mesh), 95):.0f}",
+        f"{plan_time:.1f}",
+        str(len(plan)),
+        str(lb),
+        f"{len(plan) / lb:.2f}" if lb else "-",
+        f"{plan.estimated_scan_time:.1f}",
+        f"{plan.timing.moves:.1f}",
+        f"{plan.stats.get('tour_lower_bound_s', float('nan')):.1f}",
+        f"{raster.estimated_scan_time:.1f}",
+        f"{plan.estimated_scan_time / raster.estimated_scan_time:.2f}",
+        f"{100 * plan.coverage.coverage:.2f}",
+        f"{plan.coverage.uncovered_area * 1e6:.1f}",
+        _by_reason(plan),
+        plan.coverage.stopped or "",
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from platform_control.atomic_io import atomic_write_bytes
 from platform_control.coverage.plan import ScanPlan
 from platform_control.coverage.report import GAP_REASONS
 
-_GAP_COLOURS = ("tab:purple", "tab:orange", "tab:red", "tab:pink", "black")
+_GAP_COLOURS = ("tab:purple", "tab:orange", "tab:red", "tab:pink", "tab:brown", "black")
 
 
 def plot_plan(plan: ScanPlan, title: str = "") -> bytes:

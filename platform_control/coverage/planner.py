@@ -3,7 +3,9 @@
 `CoveragePlanner.plan(mesh)` returns a `ScanPlan` whose viewpoints, in visiting order, carry the stage
 axis values that put each focus point on the camera's focus point. The same evaluator (footprint,
 depth of field, incidence, ray-cast occlusion, camera collision) judges the planner's views and the
-naive raster baseline (`raster_plan`), so their coverage and times compare like for like.
+naive raster baseline (`raster_plan`), so their coverage and times compare like for like. The blade
+fixture and the C table (`coverage.fixture`, from the stage description) stand in the ray-cast scene
+and in the collision check as occluders, not as surface to cover (``fixture_occluder``).
 
 Bounded: a run keeps to ``time_budget`` (default 60 s). Candidate views are judged in chunks (their
 rays in one ray-caster call per chunk) until the budget, less a reserve for the set cover (ILP and LP
@@ -33,6 +35,7 @@ from platform_control.camera import PinholeCamera
 from platform_control.coverage.budget import TimeBudget
 from platform_control.coverage.candidates import direction_bins, grouped_views, tilted_views
 from platform_control.coverage.exposure import exposed_elements
+from platform_control.coverage.fixture import fixture_mesh, fixture_probe
 from platform_control.coverage.gaps import gap_reasons
 from platform_control.coverage.ordering import (
     assign_rotary_turns,
@@ -53,7 +56,13 @@ from platform_control.coverage.set_cover import (
 from platform_control.coverage.surface import InspectionSurface
 from platform_control.coverage.tour_bound import path_lower_bound
 from platform_control.coverage.view_swap import swap_for_travel
-from platform_control.coverage.visibility import RAY_BACKENDS, RayCaster, ViewEvaluator, make_ray_caster
+from platform_control.coverage.visibility import (
+    RAY_BACKENDS,
+    OccludedRayCaster,
+    RayCaster,
+    ViewEvaluator,
+    make_ray_caster,
+)
 from platform_control.params import CameraParams
 from platform_control.stage import StageKinematics, StageLimitError
 
@@ -75,6 +84,8 @@ class _Candidates:
     rejected: Counter
     # views that were never usable: (focus point, direction, reason); reason 'time budget' = not judged
     dropped: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    # per judged view, the elements it would image but for the fixture in the line of sight
+    occluder_blocked: list[np.ndarray] = field(default_factory=list)
 
     def matrix(self, n_elements: int) -> sparse.csr_matrix:
         indptr = np.concatenate([[0], np.cumsum([len(s) for s in self.seen])])
@@ -85,6 +96,12 @@ class _Candidates:
     def union(self, n_elements: int) -> np.ndarray:
         out = np.zeros(n_elements, dtype=bool)
         for s in self.seen:
+            out[s] = True
+        return out
+
+    def blocked_by_occluder(self, n_elements: int) -> np.ndarray:
+        out = np.zeros(n_elements, dtype=bool)
+        for s in self.occluder_blocked:
             out[s] = True
         return out
 
@@ -112,6 +129,9 @@ class CoveragePlanner:
         travel_aware: after the set cover, swap views for candidates that see the same unique
             elements but shorten the stage tour, and drop views left redundant (`swap_for_travel`).
         clamped_labels: face labels held in the fixture, excluded from coverage.
+        fixture_occluder: put the fixture clamp and the C table (shapes from the stage description)
+            into the ray-cast scene and the camera collision check; off, the planner sees through them
+            (the behaviour before they were modelled; kept to compare).
         start_axes: stage pose the scan starts from (default: all axes at 0, clipped into range).
         refine_rounds: rounds of targeted, tilted candidates for elements nothing sees yet.
         progress: show progress bars.
@@ -135,6 +155,7 @@ class CoveragePlanner:
         travel_aware: bool = True,
         chunk_views: int = 32,
         clamped_labels: tuple[str, ...] = CLAMPED_LABELS,
+        fixture_occluder: bool = True,
         start_axes: np.ndarray | None = None,
         refine_rounds: int = 2,
         progress: bool = False,
@@ -167,6 +188,7 @@ class CoveragePlanner:
         self.ilp_time_limit = ilp_time_limit
         self.ray_backend = ray_backend
         self.clamped_labels = tuple(clamped_labels)
+        self.fixture_occluder = fixture_occluder
         home = np.zeros(5) if start_axes is None else np.asarray(start_axes, dtype=float)
         self.start_axes = np.clip(home, stage.limits[:, 0], stage.limits[:, 1])
         self.refine_rounds = refine_rounds
@@ -224,6 +246,7 @@ class CoveragePlanner:
         phases.close()
         plan.stats["planning_time_s"] = round(budget.elapsed, 3)
         plan.stats["time_budget_s"] = self.time_budget
+        plan.stats["fixture_occluder"] = self.fixture_occluder
         if strict and not plan.coverage.complete:
             raise IncompleteCoverageError(plan)
         return plan
@@ -323,7 +346,8 @@ class CoveragePlanner:
     def evaluate(self, mesh: trimesh.Trimesh, axes: np.ndarray) -> CoverageReport:
         """Coverage achieved by any list of stage poses (N, 5), judged by this planner's criterion.
 
-        Poses outside the stage limits or driving the part into the camera are counted as rejected.
+        Poses outside the stage limits or driving the part (or the fixture) into the camera are counted
+        as rejected.
         """
         surface, evaluator, _ = self._prepare(mesh)
         seen = np.zeros(len(surface), dtype=bool)
@@ -350,8 +374,14 @@ class CoveragePlanner:
         surface = InspectionSurface.from_mesh(mesh, self.element_size, self.clamped_labels)
         caster = make_ray_caster(mesh, self.ray_backend)
         if self.outer_surface_only:
+            # inner faces are the blade's own; what only the fixture hides stays required and reported
             surface = surface.without_hidden(exposed_elements(surface, caster))
-        return surface, ViewEvaluator(surface, self.camera, self.stage, caster), caster
+        probe = None
+        if self.fixture_occluder:
+            fixture = fixture_mesh(self.stage.params)
+            caster = OccludedRayCaster(caster, make_ray_caster(fixture, self.ray_backend))
+            probe = fixture_probe(fixture, self.element_size)
+        return surface, ViewEvaluator(surface, self.camera, self.stage, caster, probe), caster
 
     def _evaluate(
         self,
@@ -385,11 +415,14 @@ class CoveragePlanner:
                 if result.collision:
                     cands.rejected["camera collision"] += 1
                     cands.dropped.append((p, d, "camera collision"))
-                elif len(result.seen):
-                    cands.points.append(p)
-                    cands.directions.append(d)
-                    cands.axes.append(axes)
-                    cands.seen.append(result.seen)
+                else:
+                    if len(result.occluder_blocked):
+                        cands.occluder_blocked.append(result.occluder_blocked)
+                    if len(result.seen):
+                        cands.points.append(p)
+                        cands.directions.append(d)
+                        cands.axes.append(axes)
+                        cands.seen.append(result.seen)
             bar.update(min(self.chunk_views, len(points) - lo))
         bar.close()
 
@@ -474,7 +507,13 @@ class CoveragePlanner:
             capture=self.timing.capture_time * len(viewpoints),
         )
         reasons = gap_reasons(
-            surface, seen, cands.dropped, caster, self.camera.max_incidence, self.candidate_spacing
+            surface,
+            seen,
+            cands.dropped,
+            caster,
+            self.camera.max_incidence,
+            self.candidate_spacing,
+            cands.blocked_by_occluder(len(surface)),
         )
         report = coverage_report(surface, seen, self.target_coverage, dict(cands.rejected), reasons, stopped)
         return ScanPlan(tuple(viewpoints), report, timing, self.start_axes.copy(), method, surface, stats)

@@ -18,6 +18,7 @@ GAP_REASONS: tuple[str, ...] = (
     "not evaluated (time budget)",  # the budget ran out before views of them were tried
     "beyond stage limits",  # the views that would see them need axis values outside the travel
     "camera collision",  # the views that would see them drive the part into the camera envelope
+    "occluded by the fixture",  # the clamp or the C table stands in every line of sight that would see them
     "occluded or out of focus",  # views were tried; the blade itself or the depth of field got in the way
 )
 

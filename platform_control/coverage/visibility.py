@@ -6,11 +6,15 @@ Three interchangeable ray casters, all exact against the mesh triangles:
 - `MujocoRayCaster`: MuJoCo's ``mj_multiRay``, 10-30x slower per ray than Embree and slower still on
   dense sliver meshes; kept as a second exact caster for cross-checks (it is the cell simulator).
 - `TrimeshRayCaster`: trimesh's pure-numpy/rtree intersector, the slow dependency-free reference.
+
+`OccludedRayCaster` puts static occluders that are not part of the surface to cover (the blade fixture
+and the C table, `coverage.fixture`) beside the blade's caster, on the same backend, and says which
+rays only the occluders block, so a gap can be blamed on the fixture.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -168,17 +172,53 @@ class TrimeshRayCaster(_OneEye):
         return hit >= dist - VISIBILITY_TOL
 
 
+class OccludedRayCaster(_OneEye):
+    """The blade's caster and an occluder's caster (same backend): a ray is clear when neither blocks it.
+
+    Two scenes rather than one merged mesh, so the blade-only answer stays at hand: the gap report
+    needs "blocked by the fixture alone", and outer-surface planning must not call a face that only
+    the fixture hides an inner face. The occluder is asked only about rays the blade leaves clear,
+    and its scene is a few hundred triangles, so the second query costs little.
+    """
+
+    def __init__(self, blade: RayCaster, occluder: RayCaster) -> None:
+        self.blade = blade
+        self.occluder = occluder
+
+    def visible_rays(self, eyes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self.clear_and_occluder_blocked(eyes, targets)[0]
+
+    def clear_and_occluder_blocked(
+        self, eyes: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) bool each: the ray is clear of everything; the ray is blocked by the occluder alone."""
+        eyes = np.atleast_2d(np.asarray(eyes, dtype=float))
+        targets = np.atleast_2d(np.asarray(targets, dtype=float))
+        blade_clear = np.asarray(self.blade.visible_rays(eyes, targets), dtype=bool)
+        clear = blade_clear.copy()
+        idx = np.flatnonzero(blade_clear)
+        if len(idx):
+            clear[idx] = self.occluder.visible_rays(eyes[idx], targets[idx])
+        return clear, blade_clear & ~clear
+
+
 RAY_BACKENDS = ("embree", "mujoco", "trimesh")
 
 
-def make_ray_caster(mesh: trimesh.Trimesh, backend: str = "embree") -> RayCaster:
-    if backend == "embree":
-        return EmbreeRayCaster(mesh)
-    if backend == "mujoco":
-        return MujocoRayCaster(mesh)
-    if backend == "trimesh":
-        return TrimeshRayCaster(mesh)
-    raise ValueError(f"unknown ray-casting backend '{backend}'; use one of {RAY_BACKENDS}")
+def make_ray_caster(
+    mesh: trimesh.Trimesh, backend: str = "embree", occluder: trimesh.Trimesh | None = None
+) -> RayCaster:
+    """A caster on ``mesh``; with ``occluder`` (e.g. the fixture), an `OccludedRayCaster` of both."""
+    if backend not in RAY_BACKENDS:
+        raise ValueError(f"unknown ray-casting backend '{backend}'; use one of {RAY_BACKENDS}")
+    cls = {"embree": EmbreeRayCaster, "mujoco": MujocoRayCaster, "trimesh": TrimeshRayCaster}[backend]
+    caster = cls(mesh)
+    return caster if occluder is None else OccludedRayCaster(caster, cls(occluder))
+
+
+def blade_caster(caster: RayCaster) -> RayCaster:
+    """The caster of the blade alone (``caster`` itself unless it carries occluders)."""
+    return caster.blade if isinstance(caster, OccludedRayCaster) else caster
 
 
 @dataclass(frozen=True)
@@ -186,7 +226,9 @@ class ViewResult:
     """Outcome of imaging the blade from one stage pose."""
 
     seen: np.ndarray  # indices of required surface elements imaged in focus, head-on enough, unoccluded
-    collision: bool  # the part would enter the camera's envelope
+    collision: bool  # the part (or the fixture) would enter the camera's envelope
+    # indices of required elements this view would image but for the fixture (occluder) in the way
+    occluder_blocked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 class ViewEvaluator:
@@ -195,6 +237,10 @@ class ViewEvaluator:
     An element counts as imaged when all its corners lie in the usable frame and within the depth of
     field, its normal is within the incidence limit of the line of sight to its centre, and nothing
     blocks that line of sight. The part must stay clear of the camera envelope, or the pose sees nothing.
+
+    ``obstacle_probe``: (N, 3) blade-frame points on things that move with the blade but are not to be
+    covered (the fixture, `fixture_probe`); they must stay clear of the camera envelope too. Their
+    line-of-sight part is the caster's (an `OccludedRayCaster`).
     """
 
     def __init__(
@@ -203,6 +249,7 @@ class ViewEvaluator:
         camera: PinholeCamera,
         stage: StageKinematics,
         ray_caster: RayCaster,
+        obstacle_probe: np.ndarray | None = None,
     ) -> None:
         self.surface = surface
         self.camera = camera
@@ -218,7 +265,8 @@ class ViewEvaluator:
             hull = surface.mesh.convex_hull.vertices
         except Exception:  # qhull refuses flat or degenerate inputs: the vertices are the extremes
             hull = surface.mesh.vertices
-        self._probe = np.vstack([hull, surface.centers])
+        extra = np.zeros((0, 3)) if obstacle_probe is None else np.asarray(obstacle_probe, dtype=float)
+        self._probe = np.vstack([hull, surface.centers, extra])
 
     def evaluate(self, axes: np.ndarray) -> ViewResult:
         return self.evaluate_many([axes])[0]
@@ -250,9 +298,17 @@ class ViewEvaluator:
             eyes.append(np.broadcast_to(eye, (len(ok), 3)))
             targets.append(self._centers[ok])
         if pending:
-            vis = self.ray_caster.visible_rays(np.vstack(eyes), np.vstack(targets))
+            all_eyes, all_targets = np.vstack(eyes), np.vstack(targets)
+            if isinstance(self.ray_caster, OccludedRayCaster):
+                vis, by_occluder = self.ray_caster.clear_and_occluder_blocked(all_eyes, all_targets)
+            else:
+                vis = self.ray_caster.visible_rays(all_eyes, all_targets)
+                by_occluder = np.zeros(len(vis), dtype=bool)
             start = 0
             for slot, ok in pending:
-                results[slot] = ViewResult(self._index[ok[vis[start : start + len(ok)]]], False)
+                part = slice(start, start + len(ok))
+                results[slot] = ViewResult(
+                    self._index[ok[vis[part]]], False, self._index[ok[by_occluder[part]]]
+                )
                 start += len(ok)
         return results  # type: ignore[return-value]

@@ -274,6 +274,13 @@ def test_open_cad_shell_is_planned_on_its_outer_surface(stage: StageKinematics) 
     mesh = validate_blade_mesh(raw, outer_surface=True)
     plan = CoveragePlanner(CAMERA, stage, timing=TIMING, outer_surface_only=True).plan(mesh)
     report = plan.coverage
-    assert report.coverage >= 0.995 and report.stopped is None
+    # the loader closes the dropped root bottom (a one-quad pin hole) with a 'surface' face; it sits on
+    # the clamp, so no view sees it and the fixture is named for it; everything else is covered
+    on_clamp = (mesh.triangles[:, :, 2].max(axis=1) < 1e-9) & (mesh.face_normals[:, 2] < -0.999)
+    assert on_clamp.any()
+    np.testing.assert_array_equal(report.gap_faces["occluded by the fixture"], np.flatnonzero(on_clamp))
+    fixture_gap = report.gap_area["occluded by the fixture"]
+    assert fixture_gap == pytest.approx(mesh.area_faces[on_clamp].sum(), rel=0.1)
+    assert report.covered_area >= 0.995 * (report.required_area - fixture_gap) and report.stopped is None
     # through the open tip one looks into the shell; nothing inside is required
     assert report.hidden_excluded_area < 0.02 * report.required_area
