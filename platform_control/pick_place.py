@@ -13,8 +13,13 @@ blade frame's +x axis with the fingers' x axis along the span. The blade frame a
 from `StageKinematics.axes_to_blade_pose` at the stage's load pose; in the tray it is the tray pose
 turned by ``tray_slot_yaw`` (blade facing the robot).
 
-Size: ~440 lines, one planner whose LOAD and UNLOAD plans share the grasp geometry and the checks
-every motion passes; the configuration and plan types are the short rest.
+Resuming: `PickPlacePlanner.plan_rest` plans what is left of an operation from the arm's current joints
+given its phase (before the grip, holding the blade, released), with the same moves and checks;
+`execute_pick_place` reports the gripper milestones (`MILESTONES`) so a caller can journal them and
+tell the phase after a crash (`platform_control.cycle.motion`). A fresh plan is the "before_grip" rest.
+
+Size: ~530 lines, one planner whose LOAD and UNLOAD plans (whole or the rest of one) share the grasp
+geometry and the checks every motion passes; the configuration and plan types are the short rest.
 """
 
 from __future__ import annotations
