@@ -13,8 +13,13 @@ blade frame's +x axis with the fingers' x axis along the span. The blade frame a
 from `StageKinematics.axes_to_blade_pose` at the stage's load pose; in the tray it is the tray pose
 turned by ``tray_slot_yaw`` (blade facing the robot).
 
-Size: ~440 lines, one planner whose LOAD and UNLOAD plans share the grasp geometry and the checks
-every motion passes; the configuration and plan types are the short rest.
+Resuming: `PickPlacePlanner.plan_rest` plans what is left of an operation from the arm's current joints
+given its phase (before the grip, holding the blade, released), with the same moves and checks;
+`execute_pick_place` reports the gripper milestones (`MILESTONES`) so a caller can journal them and
+tell the phase after a crash (`platform_control.cycle.motion`). A fresh plan is the "before_grip" rest.
+
+Size: ~530 lines, one planner whose LOAD and UNLOAD plans (whole or the rest of one) share the grasp
+geometry and the checks every motion passes; the configuration and plan types are the short rest.
 """
 
 from __future__ import annotations
@@ -33,11 +38,20 @@ from platform_control.hardware import ArmDriver, Gripper, HardwareFault, LimitVi
 from platform_control.params import ArmParams, CellLayout, StageParams, load_yaml_model
 from platform_control.stage import StageKinematics
 from platform_control.trajectory import JointTrajectory, concatenate, time_parameterize
-from platform_control.transforms import pose6_matrix, pose_matrix
+from platform_control.transforms import pose6_matrix, pose_error, pose_matrix
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config" / "pick_place.yaml"
 
 Operation = Literal["load", "unload_to_tray", "unload_to_reject_bin"]
+#: where an operation stands: gripper not closed yet, blade in the gripper, blade released at the place
+Phase = Literal["before_grip", "holding", "released"]
+#: (m, rad): a tool this close to a straight tool line of a plan is on it (a stopped linear move stays
+#: within the linear tolerance plus its braking distance along the line)
+RESUME_TOLERANCE = (0.005, np.radians(2.0))
+AT_POSE = 2e-4  # m: a straight move shorter than this is not made (the tool is there)
+AT_REST = 1e-4  # rad: an arm this close to home does not move there
+#: `execute_pick_place` milestones, in order: each is journaled before the run goes on
+MILESTONES = ("gripping", "gripped", "releasing", "released")
 
 
 class PlanningError(RuntimeError):
@@ -202,19 +216,43 @@ class PickPlacePlanner:
     # --------------------------------------------------------------------------------- plans
     def plan_load(self, q_start: Sequence[float] | None = None) -> PickPlacePlan:
         """Tray → stage fixture, starting at ``q_start`` (default home) and ending at home."""
-        tray_grasp = self.grasp_pose(self.tray_blade_pose)
-        fixture_grasp = self.grasp_pose(self.fixture_blade_pose)
-        return self._plan("load", q_start, tray_grasp, fixture_grasp, place_lowered=True)
+        return self.plan_rest("load", "before_grip", q_start)
 
     def plan_unload(self, reject: bool, q_start: Sequence[float] | None = None) -> PickPlacePlan:
         """Stage fixture → tray (``reject`` False) or reject bin (True), ending at home."""
+        return self.plan_rest("unload_to_reject_bin" if reject else "unload_to_tray", "before_grip", q_start)
+
+    def operation_poses(self, operation: Operation) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(tool pose where the gripper closes, where it opens, whether the place is lowered into)."""
         fixture_grasp = self.grasp_pose(self.fixture_blade_pose)
-        if reject:
-            return self._plan(
-                "unload_to_reject_bin", q_start, fixture_grasp, self.drop_pose(), place_lowered=False
-            )
         tray_grasp = self.grasp_pose(self.tray_blade_pose)
-        return self._plan("unload_to_tray", q_start, fixture_grasp, tray_grasp, place_lowered=True)
+        if operation == "load":
+            return tray_grasp, fixture_grasp, True
+        if operation == "unload_to_tray":
+            return fixture_grasp, tray_grasp, True
+        if operation == "unload_to_reject_bin":
+            return fixture_grasp, self.drop_pose(), False
+        raise ValueError(f"unknown pick-and-place operation {operation!r}")
+
+    def tool_at(self, q: Sequence[float], pose: np.ndarray) -> bool:
+        """Whether joints ``q`` put the tool at ``pose`` (within the resume tolerance)."""
+        return self._on_segment(self.arm.fk(np.asarray(q, dtype=float)), pose, pose)
+
+    def plan_rest(
+        self, operation: Operation, phase: Phase, q_start: Sequence[float] | None = None
+    ) -> PickPlacePlan:
+        """What is left of ``operation`` from joints ``q_start`` (default home) in ``phase``.
+
+        Why: a coordinator restarted in the middle of a pick-and-place must not grip at the source
+        again (the blade is in the gripper or already placed). "before_grip" is the whole operation,
+        "holding" carries the blade on (lifting it out of the source seat first if the tool is still
+        on the lift line) to the place and releases it there, "released" backs off the place and goes
+        home. A tool found on one of the straight lines (approach, lift, lower, retreat) continues
+        along it; anywhere else it takes the joint move towards that line's start, which is the rest
+        of an interrupted joint move. Every motion gets the same checks as a fresh plan.
+        """
+        pick, place, lowered = self.operation_poses(operation)
+        return self._plan(operation, q_start, pick, place, place_lowered=lowered, phase=phase)
 
     def _plan(
         self,
@@ -224,49 +262,90 @@ class PickPlacePlanner:
         place: np.ndarray,
         *,
         place_lowered: bool,
+        phase: Phase = "before_grip",
     ) -> PickPlacePlan:
-        q0 = self.home if q_start is None else np.asarray(q_start, dtype=float)
-        if not self.arm.within_limits(q0):
+        q = self.home if q_start is None else np.asarray(q_start, dtype=float)
+        if not self.arm.within_limits(q):
             raise ValueError(
-                f"{operation}: start configuration {np.round(q0, 4).tolist()} is outside the joint limits"
+                f"{operation}: start configuration {np.round(q, 4).tolist()} is outside the joint limits"
             )
+        if phase not in ("before_grip", "holding", "released"):
+            raise ValueError(f"{operation}: unknown phase {phase!r}")
         steps: list[PlanStep] = []
-        pre_pick = self._backed_off(pick)
-        q_pre = self._solve(pre_pick, q0, f"{operation}: pre-grasp")
-        steps.append(self._joint_move("transit to pre-grasp", [q0, q_pre], carrying=False))
-        q_pick = self._linear(q_pre, pre_pick, pick, f"{operation}: approach", steps, carrying=False)
-        steps.append(GripperCommand("grip blade", close=True))
-        q_lift = self._linear(
-            q_pick,
-            pick,
-            self._lifted(pick),
-            f"{operation}: lift",
-            steps,
-            carrying=True,
-            seat_exempt=operation == "load",
-        )
-        if place_lowered:
-            above = self._lifted(place)
-            q_above = self._solve(above, q_lift, f"{operation}: above place")
-            steps.append(self._joint_move("transit to place", [q_lift, q_above], carrying=True))
-            q_place = self._linear(
-                q_above,
-                above,
-                place,
-                f"{operation}: lower",
-                steps,
-                carrying=True,
-                seat_exempt=operation == "unload_to_tray",
-            )
-        else:
-            q_place = self._solve(place, q_lift, f"{operation}: drop")
-            steps.append(self._joint_move("transit to drop", [q_lift, q_place], carrying=True))
-        steps.append(GripperCommand("release blade", close=False))
-        q_back = self._linear(
-            q_place, place, self._backed_off(place), f"{operation}: retreat", steps, carrying=False
-        )
-        steps.append(self._joint_move("return home", [q_back, self.home], carrying=False))
+        tool = self.arm.fk(q)
+        if phase == "before_grip":
+            pre_pick = self._backed_off(pick)
+            if not self._on_segment(tool, pre_pick, pick):
+                q_pre = self._solve(pre_pick, q, f"{operation}: pre-grasp")
+                steps.append(self._joint_move("transit to pre-grasp", [q, q_pre], carrying=False))
+                q, tool = q_pre, pre_pick
+            q, tool = self._linear_rest(q, tool, pick, f"{operation}: approach", steps, carrying=False)
+            steps.append(GripperCommand("grip blade", close=True))
+            phase = "holding"
+        if phase == "holding":
+            lifted = self._lifted(pick)
+            if self._on_segment(tool, pick, lifted):  # still in (or on the way out of) the source seat
+                q, tool = self._linear_rest(
+                    q,
+                    tool,
+                    lifted,
+                    f"{operation}: lift",
+                    steps,
+                    carrying=True,
+                    seat_exempt=operation == "load",
+                )
+            if place_lowered:
+                above = self._lifted(place)
+                if not self._on_segment(tool, above, place):
+                    q_above = self._solve(above, q, f"{operation}: above place")
+                    steps.append(self._joint_move("transit to place", [q, q_above], carrying=True))
+                    q, tool = q_above, above
+                q, tool = self._linear_rest(
+                    q,
+                    tool,
+                    place,
+                    f"{operation}: lower",
+                    steps,
+                    carrying=True,
+                    seat_exempt=operation == "unload_to_tray",
+                )
+            elif not self._on_segment(tool, place, place):
+                q_place = self._solve(place, q, f"{operation}: drop")
+                steps.append(self._joint_move("transit to drop", [q, q_place], carrying=True))
+                q, tool = q_place, place
+            steps.append(GripperCommand("release blade", close=False))
+        back = self._backed_off(place)
+        if self._on_segment(tool, place, back):
+            q, tool = self._linear_rest(q, tool, back, f"{operation}: retreat", steps, carrying=False)
+        if np.max(np.abs(q - self.home)) > AT_REST:
+            steps.append(self._joint_move("return home", [q, self.home], carrying=False))
         return PickPlacePlan(operation, tuple(steps), pick, place)
+
+    def _on_segment(self, tool: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+        """Whether ``tool`` lies on the straight tool line a → b (same orientation as ``a``)."""
+        p, pa, pb = tool[:3, 3], a[:3, 3], b[:3, 3]
+        ab = pb - pa
+        u = np.clip(np.dot(p - pa, ab) / max(float(np.dot(ab, ab)), 1e-18), 0.0, 1.0)
+        dp = float(np.linalg.norm(p - (pa + u * ab)))
+        _, da = pose_error(tool, a)
+        return dp <= RESUME_TOLERANCE[0] and da <= RESUME_TOLERANCE[1]
+
+    def _linear_rest(
+        self,
+        q: np.ndarray,
+        tool: np.ndarray,
+        target: np.ndarray,
+        label: str,
+        steps: list[PlanStep],
+        *,
+        carrying: bool,
+        seat_exempt: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`_linear` from where the tool is; none when it is already there (a zero-length move)."""
+        if np.linalg.norm(target[:3, 3] - tool[:3, 3]) < AT_POSE:
+            return q, tool
+        q_to = self._linear(q, tool, target, label, steps, carrying=carrying, seat_exempt=seat_exempt)
+        return q_to, target
 
     # ---------------------------------------------------------------------------- primitives
     def _static_clear(self, q: np.ndarray) -> bool:
@@ -397,29 +476,47 @@ def execute_pick_place(
     gripper: Gripper,
     progress_cb: Callable[[str, float], None] | None = None,
     start_tolerance: float = 1e-3,
+    milestone: Callable[[str], None] | None = None,
 ) -> None:
     """Run a plan on the drivers: follow each motion, operate the gripper, verify the grasp.
 
-    ``progress_cb(step_label, fraction_of_plan_time)``. Raises `LimitViolation` if the arm is not at
-    the plan's start, `HardwareFault` if the gripper closes on nothing, and whatever the drivers raise
+    ``progress_cb(step_label, fraction_of_plan_time)``. ``milestone(name)`` is called with each of
+    `MILESTONES` and must make it durable before returning (the cycle journal): "gripping" before the
+    gripper closes, "gripped" once it holds, "releasing" before it opens, "released" after. Why in
+    that order: a process that dies between a gripper command and the next milestone leaves a journal
+    that says the command may have happened, with the arm still at rest where it happened, so the
+    resumed operation re-asserts that command there instead of gripping at the source again or
+    opening anywhere else. Raises `LimitViolation` if the arm is not at the plan's start,
+    `HardwareFault` if the gripper closes on nothing, and whatever the drivers or ``milestone`` raise
     (e.g. `EStopActive`) — execution stops at the first error.
     """
-    current = np.asarray(arm.joint_state().positions, dtype=float)
-    gap = float(np.max(np.abs(current - plan.start)))
-    if gap > start_tolerance:
-        raise LimitViolation(
-            "arm", f"{plan.operation} plan starts {gap:.4g} rad away from the arm's position"
-        )
+    note = milestone or (lambda name: None)
+    if plan.motions:
+        current = np.asarray(arm.joint_state().positions, dtype=float)
+        gap = float(np.max(np.abs(current - plan.start)))
+        if gap > start_tolerance:
+            raise LimitViolation(
+                "arm", f"{plan.operation} plan starts {gap:.4g} rad away from the arm's position"
+            )
     total = max(plan.duration, 1e-9)
     done = 0.0
     for step in plan.steps:
         if isinstance(step, GripperCommand):
             if step.close:
+                note("gripping")
                 gripper.close()
                 if not gripper.holding():
-                    raise HardwareFault("gripper", f"{plan.operation}: '{step.label}' closed on nothing")
+                    source = "stage fixture" if plan.operation != "load" else "tray"
+                    raise HardwareFault(
+                        "gripper",
+                        f"{plan.operation}: '{step.label}' closed on nothing at the {source}: check where "
+                        f"the blade is and seat it in the {source}, then resume",
+                    )
+                note("gripped")
             else:
+                note("releasing")
                 gripper.open()
+                note("released")
             if progress_cb:
                 progress_cb(step.label, done / total)
             continue

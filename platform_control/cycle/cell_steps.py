@@ -6,7 +6,9 @@ and service clients that implement the `platform_control.hardware` protocols), t
 simulator's drivers and in-process fakes. Same steps, any transport.
 
 Per state:
-* LOADING / UNLOADING: `motion.CellMotion` (stage to its load pose, then the arm's pick-and-place plan).
+* LOADING / UNLOADING: `motion.CellMotion` (stage to its load pose, then the arm's pick-and-place plan);
+  ``journal`` keeps its gripper milestones durable (the runner passes the cycle journal), so a run
+  after a crash finishes the operation from where the blade is instead of picking it again.
 * SCANNING, viewpoint i: stage to the plan's pose i (a synchronised point-to-point move from where the
   stage is), capture every light channel at the measured pose and store the capture durably (imaging
   hands the frames to the store itself); the store's reference goes into the journal, so a resumed
@@ -34,7 +36,7 @@ import numpy as np
 
 from platform_control.cycle.acceptance import AcceptanceRules, judge, verdict_label
 from platform_control.cycle.detections import CaptureDetections, DetectionsFile
-from platform_control.cycle.motion import CellMotion
+from platform_control.cycle.motion import CellMotion, PickPlaceJournal
 from platform_control.cycle.records import CycleProgress, Detection
 from platform_control.cycle.refs import viewpoint_of
 from platform_control.cycle.services import CellServices, CycleJob, Notify, RecordRequest
@@ -73,6 +75,7 @@ class CellCycleSteps:
         timings: Callable[[], dict[str, float]],
         started_at: float,
         cancel: threading.Event,
+        journal: PickPlaceJournal | None = None,
     ) -> None:
         self.services = services
         self.job = job
@@ -89,6 +92,7 @@ class CellCycleSteps:
             context.stage_params,
             context.stage_load_axes,
             context.notify,
+            journal or PickPlaceJournal.in_memory(),
         )
 
     def as_steps(self) -> CycleSteps:

@@ -20,6 +20,7 @@ and one record; split, each part would have to take the other's lock.
 
 from __future__ import annotations
 
+import copy
 import errno
 import logging
 import threading
@@ -129,6 +130,31 @@ class CycleMachine:
     def running(self) -> bool:
         with self._lock:
             return self._running
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A copy of the journal's metadata (job, scan poses, steps' milestones)."""
+        with self._lock:
+            return copy.deepcopy(self._record.metadata)
+
+    def set_metadata(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-able) under ``key`` in the journal's metadata and write the journal now.
+
+        Why: a step that must know after a crash how far it got (the pick-and-place's gripper
+        milestones) records it here before it goes on. Raises `JournalError` if the write fails (the
+        metadata keeps its old value), so the step stops rather than act unrecorded.
+        """
+        with self._lock:
+            had, old = key in self._record.metadata, self._record.metadata.get(key)
+            self._record.metadata[key] = copy.deepcopy(value)
+            try:
+                self._persist()
+            except JournalError:
+                if had:
+                    self._record.metadata[key] = old
+                else:
+                    self._record.metadata.pop(key, None)
+                raise
 
     def add_observer(self, observer: Observer) -> Callable[[], None]:
         """Call ``observer(event)`` on every state change and stored capture; returns an unsubscribe.

@@ -3,8 +3,10 @@
 The coordinator node owns one `CycleRunner`. A cycle is an `CycleMachine` (platform_control.cycle)
 whose journal lives in `<home>/cycles/<cycle_id>.json`, with the job (serial, family, operator, queue
 request) and the scan plan's stage poses in its metadata, so a resumed cycle scans exactly the same
-poses even if the planner changed meanwhile. `run_new` / `run_resume` block the calling thread until
-the cycle is DONE, FAULTED or ABORTED; `estop`, `abort` and `reset_estop` may come from any thread.
+poses even if the planner changed meanwhile; the LOAD/UNLOAD's gripper milestones go there too
+(``pick_place``), so a resumed pick-and-place knows whether the blade was gripped or released.
+`run_new` / `run_resume` block the calling thread until the cycle is DONE, FAULTED or ABORTED;
+`estop`, `abort` and `reset_estop` may come from any thread.
 
 `submit` queues a cycle on the runner's one worker thread and returns a `Future` of its outcome: a
 node hands every request (action goal, database queue entry) to it and gets the result through the
@@ -34,12 +36,14 @@ import numpy as np
 from platform_control.cycle.acceptance import verdict_label
 from platform_control.cycle.cell_steps import CellCycleSteps, StepsContext
 from platform_control.cycle.machine import CycleMachine
+from platform_control.cycle.motion import PickPlaceJournal
 from platform_control.cycle.records import CycleEvent
 from platform_control.cycle.services import CellServices, CycleJob
 from platform_control.cycle.states import ACTIVE_STATES, CycleState, EStopLatchedError, InvalidTransitionError
 
 log = logging.getLogger(__name__)
 S = CycleState
+PICK_PLACE_KEY = "pick_place"  # journal metadata: the LOAD/UNLOAD's last gripper milestone
 
 
 class CellBusyError(RuntimeError):
@@ -252,6 +256,10 @@ class CycleRunner:
                 timings=lambda: stage_timings(holder["cycle"].history, time.time()),
                 started_at=started_at,
                 cancel=self._cancel,
+                journal=PickPlaceJournal(
+                    read=lambda: holder["cycle"].metadata.get(PICK_PLACE_KEY),
+                    write=lambda entry: holder["cycle"].set_metadata(PICK_PLACE_KEY, dict(entry)),
+                ),
             )
             cycle = CycleMachine(steps.as_steps(), journal, cycle_id=job.cycle_id, metadata=metadata)
             holder["cycle"] = cycle

@@ -4,6 +4,7 @@ half-written. The devices are the simulator's; the store, detector core and reco
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -238,3 +239,54 @@ def test_disk_full_while_storing_a_capture_faults_with_the_reason_and_resumes(
     assert len(services.captures.refs(FAMILY, cycle_id=job.cycle_id)) == 3
     cycle, _defects = _recorded(job.cycle_id)
     assert cycle is not None
+
+
+@pytest.mark.parametrize(
+    ("where", "nth", "state"),
+    [
+        ("after close", 1, "LOADING"),  # gripped in the tray, not journaled yet
+        ("half-way through motion 4", 1, "LOADING"),  # carrying it to the fixture
+        ("half-way through motion 5", 1, "LOADING"),  # lowering it onto the fixture
+        ("after open", 1, "LOADING"),  # released on the fixture, not journaled yet
+        ("half-way through motion 10", 1, "UNLOADING"),  # lifting it off the fixture
+        ("before open", 2, "UNLOADING"),  # at its place, the release journaled as under way
+    ],
+)
+def test_coordinator_killed_during_a_pick_and_place_resumes_to_done(
+    home, scan_axes, worlds, where, nth, state
+) -> None:
+    """Issue 16: the coordinator dies in the middle of a LOAD or UNLOAD (everything in memory is lost;
+    the cycle journal and the simulated world survive, the arm's drive brakes to a stop). A fresh
+    runner resumes the cycle: it ends DONE with the blade where it belongs, without picking it again
+    at the source (where it no longer is) or opening the gripper anywhere but at the place."""
+    from dying_coordinator import CoordinatorDied, DyingArm, Killer, ProxyGripper, Witness
+
+    world, services, runner, _ = _runner(home, scan_axes, worlds)
+    services.deploy_oracle()
+    killer, witness = Killer(where=where, nth=nth), Witness(world)
+    receivers = {"fixture", "tray", "reject_bin"}
+    services.arm, services.gripper = (
+        DyingArm(world, killer, witness),
+        ProxyGripper(world, killer, witness, receivers),
+    )
+    job = _job("SN-L-PICK")
+    with pytest.raises(CoordinatorDied):
+        runner.run_new(job)
+    journal = home / "cycles" / f"{job.cycle_id}.json"
+    assert json.loads(journal.read_text())["state"] == state
+    world.arm.stop()  # the drive's protective stop; the supervisor starts a new coordinator
+    world.arm.reset()
+
+    services = OracleCell(world, home)  # the restarted coordinator: new proxies, nothing remembered
+    survivor = Killer()
+    services.arm, services.gripper = (
+        DyingArm(world, survivor, witness),
+        ProxyGripper(world, survivor, witness, receivers),
+    )
+    resumed = CycleRunner(services, make_context(home), scan_axes).run_resume("SN-L-PICK")
+    assert resumed.final_state == "DONE" and resumed.cycle_id == job.cycle_id, resumed.message
+    assert world.blade_holder == ("reject_bin" if resumed.verdict == "fail" else "tray")
+    assert witness.closed_on_nothing == witness.opened_in_mid_air == witness.carried_back == []
+    assert witness.grips == 2  # once in the LOAD, once in the UNLOAD
+    np.testing.assert_allclose(world.arm.joint_state().positions, world.pick_place.home, atol=1e-3)
+    assert json.loads(journal.read_text())["metadata"]["pick_place"]["milestone"] == "released"

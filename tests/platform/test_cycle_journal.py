@@ -152,3 +152,27 @@ def test_detection_keeps_its_model_version_and_reads_older_journals() -> None:
     assert Detection.from_dict(d.to_dict()) == d
     older = {"ref": "detections/F/c.json", "defect_count": 3, "reject": True}  # before model_version
     assert Detection.from_dict(older).model_version is None
+
+
+def test_a_steps_metadata_is_journaled_at_once_and_survives_a_restart(tmp_path: Path) -> None:
+    """`set_metadata` (the pick-and-place milestones) writes the journal before it returns; a write
+    that fails raises and leaves the old value, so the step stops rather than act unrecorded."""
+    path = tmp_path / "j.json"
+    cycle = CycleMachine(FakeCell().steps(), path, cycle_id="M", metadata={"job": {"serial": "S"}})
+    cycle.set_metadata("pick_place", {"operation": "load", "milestone": "gripping"})
+    restarted = CycleMachine(FakeCell().steps(), path, cycle_id="M")
+    assert restarted.metadata == {
+        "job": {"serial": "S"},
+        "pick_place": {"operation": "load", "milestone": "gripping"},
+    }
+
+    def full(record) -> None:
+        raise JournalError("cannot write cycle journal j.json: disk full")
+
+    restarted.journal.save = full  # type: ignore[method-assign]
+    with pytest.raises(JournalError, match="disk full"):
+        restarted.set_metadata("pick_place", {"operation": "load", "milestone": "gripped"})
+    assert restarted.metadata["pick_place"]["milestone"] == "gripping"
+    with pytest.raises(JournalError):
+        restarted.set_metadata("other", 1)
+    assert "other" not in restarted.metadata

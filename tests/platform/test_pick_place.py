@@ -229,3 +229,85 @@ def test_config_file_matches_the_defaults_and_bad_fields_are_named(tmp_path) -> 
     bad.write_text("gripper_speed: 3\n")
     with pytest.raises(ValueError, match="gripper_speed"):
         load_pick_place_config(bad)
+
+
+def test_fresh_plans_are_plan_rest_before_the_grip(planner: PickPlacePlanner, plans) -> None:
+    for name, operation in (("load", "load"), ("tray", "unload_to_tray"), ("bin", "unload_to_reject_bin")):
+        rest = planner.plan_rest(operation, "before_grip")
+        assert [s.label for s in rest.steps] == [s.label for s in plans[name].steps]
+        np.testing.assert_allclose(rest.trajectory.positions, plans[name].trajectory.positions)
+
+
+@pytest.mark.parametrize(
+    ("name", "operation"), [("load", "load"), ("tray", "unload_to_tray"), ("bin", "unload_to_reject_bin")]
+)
+def test_rest_of_an_operation_from_any_instant_of_it(
+    planner: PickPlacePlanner, plans, name: str, operation
+) -> None:
+    """Stopped anywhere in a plan, the rest neither grips again once the blade is gripped nor
+    releases it anywhere but at the place, keeps every check and ends at home."""
+    plan = plans[name]
+    phase = "before_grip"
+    for step in plan.steps:
+        if isinstance(step, GripperCommand):
+            phase = "holding" if step.close else "released"
+            continue
+        for fraction in (0.0, 0.3, 0.7, 1.0):
+            q = step.trajectory.sample(fraction * step.trajectory.duration)
+            rest = planner.plan_rest(operation, phase, q)
+            where = (step.label, fraction, phase)
+            closes = [close for _, close in rest.gripper_events]
+            assert closes == {"before_grip": [True, False], "holding": [False], "released": []}[phase], where
+            labels = [s.label for s in rest.steps]
+            if phase != "before_grip":
+                assert "approach" not in labels and "transit to pre-grasp" not in labels, where
+            if rest.motions:
+                np.testing.assert_allclose(rest.start, q, atol=1e-9)
+                np.testing.assert_allclose(rest.goal, planner.home, atol=1e-9)
+            for t_event, close in rest.gripper_events:
+                tool = planner.arm.fk(rest.trajectory.sample(t_event)) if rest.motions else planner.arm.fk(q)
+                target = plan.pick_pose if close else plan.place_pose
+                np.testing.assert_allclose(tool, target, atol=2e-4, err_msg=str(where))
+            held = phase == "holding"  # a motion carries the blade exactly while it is gripped
+            for rest_step in rest.steps:
+                if isinstance(rest_step, GripperCommand):
+                    held = rest_step.close
+                else:
+                    assert rest_step.carrying == held, (where, rest_step.label)
+
+
+def test_rest_while_still_in_the_source_seat_lifts_straight_out_first(
+    planner: PickPlacePlanner, plans
+) -> None:
+    pick = plans["tray"].pick_pose
+    q_pick = planner.arm.ik(pick, q_hint=planner.home)[0]
+    rest = planner.plan_rest("unload_to_tray", "holding", q_pick)
+    assert [s.label for s in rest.steps][:2] == ["lift", "transit to place"]
+
+
+def test_execute_journals_each_milestone_before_going_on(planner: PickPlacePlanner, plans) -> None:
+    arm, gripper = _arm_driver(planner.home), FakeGripper()
+    events: list[str] = []
+    real_close, real_open = gripper.close, gripper.open
+    gripper.close = lambda: (events.append("close"), real_close())  # type: ignore[method-assign]
+    gripper.open = lambda: (events.append("open"), real_open())  # type: ignore[method-assign]
+    execute_pick_place(plans["load"], arm, gripper, milestone=events.append)
+    assert events == ["gripping", "close", "gripped", "releasing", "open", "released"]
+
+
+def test_a_milestone_that_cannot_be_journaled_stops_before_the_gripper_acts(planner, plans) -> None:
+    arm, gripper = _arm_driver(planner.home), FakeGripper()
+
+    def journal(name: str) -> None:
+        if name == "releasing":
+            raise OSError("journal disk gone")
+
+    with pytest.raises(OSError, match="journal disk gone"):
+        execute_pick_place(plans["load"], arm, gripper, milestone=journal)
+    assert gripper.log == ["close"]  # still holding: not opened unjournaled
+
+
+def test_an_operation_already_finished_has_nothing_left(planner: PickPlacePlanner) -> None:
+    rest = planner.plan_rest("load", "released", planner.home)
+    assert rest.steps == ()
+    execute_pick_place(rest, _arm_driver(planner.home), FakeGripper())  # does nothing, raises nothing
