@@ -7,7 +7,8 @@ In a fresh temporary $BLADECELL_HOME (SQLite) with a tiny deployed model (no des
 starts `bladecell up --sim` as a child process (the real supervisor), times a clean (warm) cycle, then for
 each process of the graph and each run: starts a cycle, SIGKILLs the process at a seeded random point
 of that cycle's expected duration, waits for the supervisor to restart it and the graph to be whole
-again, resumes the cycle (up to 3 times) and checks:
+again, resumes the cycle (up to 3 times; a kill before the cycle was journaled started nothing, so
+the technician's next step, and the campaign's, is a new cycle for the blade) and checks:
 * one cycle journal and at most one recorded cycle for the blade (nothing duplicated);
 * a completed cycle has every viewpoint's capture once in the store and in the database, and as many
   recorded defects as its detections file (nothing lost);
@@ -263,7 +264,9 @@ def run_one(cell: Cell, home: Path, run: Run, viewpoints: int, inject: Callable[
             state = "DONE"  # finished before the coordinator's answer was lost
             break
         run.resumes += 1
-        state, message = cell.inspect(serial, True)
+        # the technician's next step: resume the cycle, or start it again when the kill came before
+        # the cycle was journaled (nothing was started, so nothing can be lost)
+        state, message = cell.inspect(serial, bool(journals))
         if state == "LOST":
             cell.wait_whole(300)
     stop.set()

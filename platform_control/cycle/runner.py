@@ -210,7 +210,10 @@ class CycleRunner:
         """Resume the newest FAULTED cycle of ``blade_serial`` where it stopped (blocks)."""
         journal = self.faulted_cycle_of(blade_serial)
         if journal is None:
-            raise NothingToResumeError(f"no faulted cycle of blade {blade_serial!r} in {self.journal_dir}")
+            raise NothingToResumeError(
+                f"no faulted cycle of blade {blade_serial!r} in {self.journal_dir} (none was started, "
+                "or it ended): start a new cycle for the blade"
+            )
         data = json.loads(journal.read_text())
         job = CycleJob.from_dict(data["metadata"]["job"])
         return self._run(job, journal, None, resume=True)
