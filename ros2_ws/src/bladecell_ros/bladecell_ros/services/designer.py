@@ -4,9 +4,10 @@ AutoNAD (`autonad_core.design`) runs on an exported labelled dataset into
 `<home>/models/<family>/<version>/`, with latency measured on the detector's device (`target_device`);
 the retrained model folder is then registered in the model registry with its architecture, metrics,
 latency and provenance (dataset folder, AutoNAD config) and, unless told otherwise, deployed as the
-family's model. Progress events are aggregated into one fraction (`DesignProgress`); setting `cancel`
-stops the design at its next progress report (AutoNAD resumes from its checkpoints if re-run on the
-same folder).
+family's model; registering and deploying wait out a short database outage (`db_outage`), so minutes
+of design are not lost to a dropped connection. Progress events are aggregated into one fraction
+(`DesignProgress`); setting `cancel` stops the design at its next progress report (AutoNAD resumes
+from its checkpoints if re-run on the same folder).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bladecell_ros.services.db_outage import OutageGuard
 from platform_control.cycle.design_progress import DesignProgress
 from platform_control.cycle.refs import safe_name
 
@@ -104,7 +106,9 @@ class ModelDesigner:
         target_device: str = "cpu",
         overrides: Mapping[str, Any] | None = None,
         design_fn: Callable[..., Any] | None = None,
+        outage: OutageGuard | None = None,
     ) -> None:
+        self.outage = outage  # None: a database error while registering fails at once
         self.home = Path(home)
         self.registry = registry
         self.preset = preset
@@ -112,6 +116,31 @@ class ModelDesigner:
         self.target_device = target_device
         self.overrides = dict(overrides or {})
         self.design_fn = design_fn
+
+    def _register_once(self, candidate: Any) -> Callable[[], None]:
+        """Registration that may be repeated after a lost connection: the first attempt's commit may
+        have landed without its answer, so a retry that finds the version already registered checks it
+        is this very model (same family and weights) instead of failing with a conflict."""
+        from database.errors import ConflictError
+
+        attempts = 0
+
+        def register() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                self.registry.register_candidate(candidate)
+            except ConflictError:
+                if attempts == 1:
+                    raise
+                existing = self.registry.get(candidate.version)
+                if (existing.part_family, existing.weights_sha256) != (
+                    candidate.part_family,
+                    candidate.weights_sha256,
+                ):
+                    raise
+
+        return register
 
     def run(
         self,
@@ -138,6 +167,10 @@ class ModelDesigner:
         target = target_device or self.target_device
         bar = DesignProgress()
         cancel = cancel or threading.Event()
+
+        def say(line: str) -> None:  # the outage guard's lines go out as progress of the register stage
+            if progress is not None:
+                progress("register", 0.0, bar.overall, line)
 
         def on_progress(event) -> None:
             if cancel.is_set():
@@ -181,9 +214,12 @@ class ModelDesigner:
             f"{result.params} parameters",
             **contract,
         )
-        self.registry.register_candidate(candidate)
-        if deploy:
-            self.registry.deploy(version)
+        outage = self.outage or OutageGuard(0.0)
+        outage.call(f"registering {version}", self._register_once(candidate), notify=say, cancel=cancel)
+        if deploy:  # idempotent: deploying the deployed model changes nothing
+            outage.call(
+                f"deploying {version}", lambda: self.registry.deploy(version), notify=say, cancel=cancel
+            )
         if progress is not None:
             progress("register", 1.0, 1.0, f"{version} registered" + (" and deployed" if deploy else ""))
         return DesignOutcome(
