@@ -15,7 +15,7 @@ from rclpy.node import Node
 from bladecell_ros.services.capture_store import CaptureStore
 from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
 from bladecell_ros.transport.conversions import msg_to_capture, region_to_msg
-from bladecell_ros.transport.node_utils import data_home, param, run_nodes
+from bladecell_ros.transport.node_utils import data_home, outage_guard, param, run_nodes
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.part_families import BladeSurfaces, load_part_families
 from platform_control.stage import StageKinematics
@@ -48,6 +48,7 @@ class DetectorNode(Node):
             surface_of=BladeSurfaces(load_part_families(families, "detector.part_families_yaml"))
             if families.strip()
             else None,
+            outage=outage_guard(self),
         )
         self.create_service(Detect, "detector/detect", self._on_detect)
         self.get_logger().info(f"detector ready on {device}")
