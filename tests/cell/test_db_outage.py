@@ -164,3 +164,57 @@ def test_the_detector_waits_for_the_registry_only_when_it_has_no_model_loaded(tm
     assert detector.model("FAM", None) == ("v1", "predictor") and len(calls) == 3
     # loaded once: a later outage falls back on it at once, without waiting
     assert detector.model("FAM", None) == ("v1", "predictor") and len(calls) == 4
+
+
+class DownRegistry:
+    """A registry that is unreachable while ``down`` (every call raises what `unit_of_work` raises)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.down = real, True
+
+    def __getattr__(self, name: str):
+        method = getattr(self.real, name)
+
+        def call(*args, **kwargs):
+            if self.down:
+                raise DatabaseUnavailableError("database unavailable, nothing was written: refused")
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_a_model_whose_registration_failed_is_registered_by_the_next_design_of_the_same_data(
+    home: Path,
+) -> None:
+    from bladecell_ros.services.designer import UNREGISTERED, ModelDesigner
+    from local_cell import fake_design
+
+    from database.services import ModelRegistry
+
+    designs = []
+
+    def counted(*args, **kwargs):
+        designs.append(1)
+        return fake_design(*args, **kwargs)
+
+    registry = DownRegistry(ModelRegistry())
+    dataset = home / "datasets" / "d1"
+    dataset.mkdir(parents=True)
+    (dataset / "dataset.yaml").write_text("name: d1\n")
+    (dataset / "train.txt").write_text("c1_v000\n")
+    designer = ModelDesigner(home, registry, design_fn=counted, outage=OutageGuard(0.05, **FAST))
+    with pytest.raises(DatabaseOutageError, match="while registering"):
+        designer.run("FAM", dataset)
+    assert len(designs) == 1 and len(list(home.glob(f"models/FAM/*/{UNREGISTERED}"))) == 1
+    registry.down = False
+    again = home / "datasets" / "d2"  # the resumed cycle exports the same captures again
+    again.mkdir()
+    for name in ("dataset.yaml", "train.txt"):
+        (again / name).write_bytes((dataset / name).read_bytes())
+    outcome = designer.run("FAM", again)
+    assert len(designs) == 1 and outcome.deployed  # not designed again
+    assert [m.version for m in registry.real.list("FAM")] == [outcome.version]
+    assert not list(home.glob(f"models/FAM/*/{UNREGISTERED}"))
+    (again / "train.txt").write_text("c1_v000\nc2_v000\n")  # new captures: a new design
+    designer.run("FAM", again)
+    assert len(designs) == 2

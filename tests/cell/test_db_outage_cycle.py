@@ -255,6 +255,33 @@ def test_postgres_outage_while_registering_a_designed_model_keeps_the_design(
 
 
 @pytest.mark.postgres
+def test_postgres_outage_past_the_tolerance_at_registration_faults_and_resume_registers_the_same_model(
+    home, pg, scan_axes, worlds
+) -> None:
+    cell = Cell(home, scan_axes, worlds, tolerance_s=2.0)
+    designs = []
+
+    def design_then_outage(*args, **kwargs):
+        designs.append(1)
+        result = fake_design(*args, **kwargs)
+        pg.take_away()
+        return result
+
+    cell.services.designer.design_fn = design_then_outage
+    job = _job("SN-DB-REG")
+    out = cell.runner.run_new(job)
+    assert out.final_state == "FAULTED" and "design failed: records database unreachable" in out.message
+    assert "while registering" in out.message and cell.world.blade_holder == "fixture"
+    pg.give_back()
+    cell.reset_drives()
+    resumed = cell.runner.run_resume("SN-DB-REG")
+    assert_done_once(cell, job, resumed)
+    assert len(designs) == 1  # the resumed cycle registered the model designed before the outage
+    models = cell.services.registry.list(FAMILY)
+    assert [m.version for m in models] == [resumed.model_version] and models[0].status.value == "deployed"
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("where", [at_needs_design, at_recording], ids=["needs_design", "recording"])
 def test_postgres_outage_past_the_tolerance_faults_with_the_reason_and_resume_completes(
     home, pg, scan_axes, worlds, where
