@@ -125,7 +125,7 @@ class CellCycleSteps:
 
     # ------------------------------------------------------------------------------ design
     def needs_design(self) -> bool:
-        return self.services.deployed_model(self.job.part_family) is None
+        return self.services.deployed_model(self.job.part_family, self.ctx.notify, self.cancel) is None
 
     def design(self) -> str:
         self.ctx.notify(f"exporting the labelled captures of {self.job.part_family}")

@@ -38,15 +38,19 @@ def retry(
     cancel: threading.Event | None = None,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    retry_if: Callable[[BaseException], bool] | None = None,
 ) -> tuple[T, int]:
-    """Call until it succeeds; returns (result, attempts). Errors not in `retry_on` propagate at once;
-    the last retryable error propagates when `max_wait_s` is exceeded."""
+    """Call until it succeeds; returns (result, attempts). Errors not in `retry_on`, or for which
+    `retry_if` says False (an exception class alone cannot tell a lost connection from a bad query),
+    propagate at once; the last retryable error propagates when `max_wait_s` is exceeded."""
     cancel = cancel or threading.Event()
     start = clock()
     for attempt, delay in enumerate(policy.delays(), start=1):
         try:
             return call(), attempt
         except retry_on as exc:
+            if retry_if is not None and not retry_if(exc):
+                raise
             if policy.max_wait_s and clock() - start + delay > policy.max_wait_s:
                 raise
             if on_retry is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bladecell_ros.services.db_outage import OutageGuard
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.services.detection import CaptureDetector, registry_resolver
 from bladecell_ros.services.local_cell import LocalCellServices, local_context, local_world
@@ -77,18 +78,20 @@ class OracleCell(LocalCellServices):
     """`LocalCellServices` with the oracle predictor, the fake design, counters and fault hooks:
     `fail_capture_at` (viewpoints), `fail_detect_at` (detect call numbers)."""
 
-    def __init__(self, world: SimWorld, home: Path) -> None:
+    def __init__(self, world: SimWorld, home: Path, outage: OutageGuard | None = None) -> None:
         from database.services import ModelRegistry
 
         registry = ModelRegistry()
         self.truth: dict[str, np.ndarray] = {}
         camera = load_camera_params()
+        outage = outage or OutageGuard()
         super().__init__(
             world,
             home,
             registry=registry,
-            designer=ModelDesigner(home, registry, design_fn=fake_design),
+            designer=ModelDesigner(home, registry, design_fn=fake_design, outage=outage),
             detector=None,
+            outage=outage,
         )
         self.detector = CaptureDetector(
             self.captures,
@@ -96,6 +99,7 @@ class OracleCell(LocalCellServices):
             lambda _dir: OraclePredictor(self.truth, self.plan.order, tuple(world.label_classes)),
             camera,
             StageKinematics(load_stage_params(), load_cell_layout(), camera),
+            outage=outage,
         )
         self.capture_calls: Counter[int] = Counter()
         self.fail_capture_at: set[int] = set()

@@ -244,3 +244,41 @@ def test_database_unreachable_during_recording_waits_and_records_once_back(
     assert _recorded_cycles() == 1
     log = cell.graph.log_path("recorder").read_text()
     assert "database unreachable (attempt 2)" in log and "recorded as" in log
+
+
+@pytest.mark.postgres
+def test_database_unreachable_when_the_cycle_asks_for_the_deployed_model_waits_and_completes(
+    start_cell, postgres_url, monkeypatch, tmp_path, tiny_model_dir
+) -> None:
+    """Issue 16 (fault campaign): needs_design's registry lookup used to FAULT the cycle at once."""
+    import psycopg
+
+    from database import migrate
+
+    monkeypatch.setenv("BLADECELL_DATABASE_URL", postgres_url)
+    migrate.upgrade(postgres_url)
+    deploy_model(tiny_model_dir)
+    name = postgres_url.rsplit("/", 1)[1]
+    admin_url = os.environ.get("BLADECELL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    cell = start_cell({"cell_coordinator": {"max_viewpoints": 4}})
+    thread, out = _run_in_thread(cell.client, "SN-DB-2")
+    # the last capture touches no database: gone before it ends, the database is gone at needs_design
+    cell.client.wait_status(lambda s: "viewpoint 3/4 stored" in s.message, SLOW_S, "viewpoint 3/4")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        try:
+            waiting = cell.client.wait_status(
+                lambda s: "looking up the deployed model" in s.message, 120, "the coordinator waiting"
+            )
+            assert waiting.state == "SCANNING" and "records database unreachable" in waiting.message
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    _join(thread, out)
+    result = out["result"]
+    assert result.final_state == "DONE", result.message
+    assert result.record_id > 0 and _recorded_cycles() == 1

@@ -267,7 +267,7 @@ class _GroundTruthServices:
         self.stored[ref] = labelled.mask
         return ref
 
-    def deployed_model(self, part_family):
+    def deployed_model(self, part_family, notify, cancel):
         return "ground-truth"
 
     def export_dataset(self, part_family):

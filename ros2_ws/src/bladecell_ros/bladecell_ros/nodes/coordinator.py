@@ -41,14 +41,21 @@ from bladecell_ros.services.progress_feed import ProgressFeed
 from bladecell_ros.services.request_queue import QueuedRequests
 from bladecell_ros.transport.cell_messages import cell_status, diagnostics
 from bladecell_ros.transport.conversions import region_to_msg
-from bladecell_ros.transport.node_utils import ESTOP_QOS, ESTOP_TOPIC, data_home, param, run_nodes
+from bladecell_ros.transport.node_utils import (
+    ESTOP_QOS,
+    ESTOP_TOPIC,
+    data_home,
+    outage_guard,
+    param,
+    run_nodes,
+)
 from bladecell_ros.transport.ros_services import RosCellServices, Timeouts
 from platform_control.cycle import CycleEvent, CycleState
 from platform_control.cycle.acceptance import AcceptanceRules
 from platform_control.cycle.cell_steps import StepsContext
 from platform_control.cycle.detections import DetectionsError, DetectionsFile
 from platform_control.cycle.runner import CycleOutcome, CycleRunner, new_cycle_id
-from platform_control.cycle.services import CycleJob
+from platform_control.cycle.services import CycleJob, Notify
 from platform_control.cycle.status import cycle_fraction
 from platform_control.params import load_arm_params, load_camera_params, load_cell_layout, load_stage_params
 from platform_control.part_families import PartFamilyCatalog, load_part_families
@@ -100,8 +107,16 @@ class CellCoordinatorNode(Node):
         self.feed = ProgressFeed(ProgressLog(), self.cell_id, home, acceptance)
         self.blade_models = BladeModelPublisher(self.catalog, BladeModelStore(ContentStore(home)))
 
-        def deployed(family: str) -> str | None:
-            info = registry.deployed_for(family)
+        outage = outage_guard(self)
+
+        def deployed(family: str, notify: Notify, cancel: threading.Event) -> str | None:
+            """needs_design's registry lookup, waiting out a short database outage (a read)."""
+            info = outage.call(
+                f"looking up the deployed model of {family}",
+                lambda: registry.deployed_for(family),
+                notify=notify,
+                cancel=cancel,
+            )
             return info.version if info else None
 
         self.cell_services = RosCellServices(self, arm.joint_names, stage.axis_names, timeouts, deployed)

@@ -17,7 +17,7 @@ from bladecell_ros.services.capture_store import CaptureStore
 from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
 from bladecell_ros.services.model_watch import ModelWatch
 from bladecell_ros.transport.conversions import msg_to_capture, region_to_msg
-from bladecell_ros.transport.node_utils import data_home, param, run_nodes
+from bladecell_ros.transport.node_utils import data_home, outage_guard, param, run_nodes
 from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
 from platform_control.part_families import BladeSurfaces, load_part_families
 from platform_control.stage import StageKinematics
@@ -58,6 +58,7 @@ class DetectorNode(Node):
             if families.strip()
             else None,
             on_model_loaded=self.watch.model_loaded if self.watch else None,
+            outage=outage_guard(self),
         )
         self.create_service(Detect, "detector/detect", self._on_detect)
         self.get_logger().info(f"detector ready on {device}")

@@ -21,7 +21,7 @@ from rclpy.node import Node
 
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
-from bladecell_ros.transport.node_utils import data_home, param, run_nodes
+from bladecell_ros.transport.node_utils import data_home, outage_guard, param, run_nodes
 
 
 def parse_overrides(text: str, source: str) -> dict[str, Any]:
@@ -53,6 +53,7 @@ class ModelDesignerNode(Node):
             overrides=parse_overrides(
                 param(self, "overrides_yaml", "", "AutoNAD overrides (YAML)"), "overrides_yaml"
             ),
+            outage=outage_guard(self),
         )
         self._busy = threading.Lock()
         self.cancels = GoalCancels()

@@ -3,11 +3,12 @@
 The cycle (captures from their manifests, defects and predicted masks from the detections file) is
 built by `bladecell_ros.services.recording.build_cycle_record` and written by
 `database.services.CycleRecorder` in ONE transaction, idempotent on the cycle's UUID. While the
-database is unreachable (`DatabaseUnavailableError`: nothing was written), the node retries with
-capped exponential back-off, reporting each attempt as feedback, until it succeeds, the goal is
-cancelled, or `max_wait_s` passes (0 = wait as long as it takes). Other errors (a record that does
-not validate) fail at once. After each record the family's retrain/redesign triggers are evaluated in
-the background (`services.model_watch`; `watch_models`).
+database is unreachable (a connection-level error: nothing was written), the node retries with capped
+exponential back-off (`services.db_outage.OutageGuard`), reporting each attempt as feedback, until it
+succeeds, the goal is cancelled, or `db_outage_tolerance_s` passes (the cell's one outage tolerance;
+then the goal fails with one line naming the database and what to do, and the resumed cycle records
+it). Other errors (a record that does not validate) fail at once. After each record the family's
+retrain/redesign triggers are evaluated in the background (`services.model_watch`; `watch_models`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.db_outage import WAITING
 from bladecell_ros.services.model_watch import ModelWatch
 from bladecell_ros.services.recording import build_cycle_record
 from bladecell_ros.transport.conversions import goal_to_record_request
 from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
-from bladecell_ros.transport.node_utils import data_home, param, run_nodes
-from platform_control.cycle.retry import RetryPolicy, retry
+from bladecell_ros.transport.node_utils import data_home, outage_guard, param, run_nodes
 
 
 class RecorderNode(Node):
@@ -34,10 +35,10 @@ class RecorderNode(Node):
         from database.services import CycleRecorder
 
         self.cell_id = param(self, "cell_id", "cell-1", "this cell's name in the records")
-        self.policy = RetryPolicy(
+        self.outage = outage_guard(
+            self,
             initial_s=param(self, "retry_initial_s", 0.5, "first wait after a failed attempt"),
             max_delay_s=param(self, "retry_max_delay_s", 5.0, "longest wait between attempts"),
-            max_wait_s=param(self, "max_wait_s", 0.0, "give up after this long (0: never)"),
         )
         self.store = CaptureStore(data_home())
         self.recorder = CycleRecorder()
@@ -58,38 +59,36 @@ class RecorderNode(Node):
         self.get_logger().info("recorder ready")
 
     def _execute(self, goal_handle) -> RecordCycle.Result:
-        from database.errors import DatabaseUnavailableError
-
         goal = goal_handle.request
         result = RecordCycle.Result()
+        attempts = [1]
 
-        def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
-            message = f"database unreachable (attempt {attempt}), retrying in {delay:.1f} s: {exc}"
-            self.get_logger().warning(message)
-            goal_handle.publish_feedback(RecordCycle.Feedback(attempt=attempt, message=message))
+        def on_line(message: str) -> None:  # the guard logs the line itself
+            if message.startswith(WAITING):
+                attempts[0] += 1
+            goal_handle.publish_feedback(RecordCycle.Feedback(attempt=attempts[0], message=message))
 
         with self.cancels.track(goal_handle) as cancel:
             try:
                 record = build_cycle_record(goal_to_record_request(goal), self.cell_id, self.store)
-                done, attempts = retry(
+                done = self.outage.call(
+                    f"recording cycle {goal.cycle_id}",
                     lambda: self.recorder.record(record),
-                    (DatabaseUnavailableError,),
-                    self.policy,
+                    notify=on_line,
                     cancel=cancel,
-                    on_retry=on_retry,
                 )
                 result.success, result.record_id, result.created, result.attempts = (
                     True,
                     done.cycle_id,
                     done.created,
-                    attempts,
+                    attempts[0],
                 )
                 result.message = (
                     f"cycle {goal.cycle_id} recorded as #{done.cycle_id}"
                     if done.created
                     else f"cycle {goal.cycle_id} was already recorded as #{done.cycle_id}"
                 )
-                self.get_logger().info(result.message + f" after {attempts} attempt(s)")
+                self.get_logger().info(result.message + f" after {attempts[0]} attempt(s)")
                 goal_handle.succeed()
                 if self.watch is not None:
                     self.watch.cycle_recorded(goal.part_family)

@@ -4,9 +4,13 @@ AutoNAD (`autonad_core.design`) runs on an exported labelled dataset into
 `<home>/models/<family>/<version>/`, with latency measured on the detector's device (`target_device`);
 the retrained model folder is then registered in the model registry with its architecture, metrics,
 latency and provenance (dataset folder, AutoNAD config) and, unless told otherwise, deployed as the
-family's model. Progress events are aggregated into one fraction (`DesignProgress`); setting `cancel`
-stops the design at its next progress report (AutoNAD resumes from its checkpoints if re-run on the
-same folder).
+family's model; registering and deploying wait out a short database outage (`db_outage`), so minutes
+of design are not lost to a dropped connection; a model whose registration still failed (the
+database stayed away past the tolerance) keeps an `unregistered.json` beside it, and the next design
+of the same dataset with the same settings (the resumed cycle) registers it instead of designing
+again. Progress events are aggregated into one fraction
+(`DesignProgress`); setting `cancel` stops the design at its next progress report (AutoNAD resumes
+from its checkpoints if re-run on the same folder).
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bladecell_ros.services.db_outage import OutageGuard
 from platform_control.cycle.design_progress import DesignProgress
 from platform_control.cycle.refs import safe_name
 
@@ -91,6 +96,21 @@ def _input_contract(model_dir: Path) -> dict[str, Any]:
     }
 
 
+#: written beside a designed model until it is registered (see `ModelDesigner._unregistered`)
+UNREGISTERED = "unregistered.json"
+
+
+def design_key(dataset_dir: Path, preset: str, device: str, target: str, overrides: Mapping[str, Any]) -> str:
+    """What makes two designs the same: the dataset's description and splits (stems name each capture)
+    and the AutoNAD settings. A re-exported dataset of the same captures has the same key."""
+    digest = hashlib.sha256()
+    for name in ("dataset.yaml", "train.txt", "val.txt"):
+        path = Path(dataset_dir) / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    digest.update(json.dumps([preset, device, target, overrides], sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
 class ModelDesigner:
     """Runs AutoNAD and registers the result. ``design_fn`` is `autonad_core.design` (a fake in tests)."""
 
@@ -104,7 +124,9 @@ class ModelDesigner:
         target_device: str = "cpu",
         overrides: Mapping[str, Any] | None = None,
         design_fn: Callable[..., Any] | None = None,
+        outage: OutageGuard | None = None,
     ) -> None:
+        self.outage = outage  # None: a database error while registering fails at once
         self.home = Path(home)
         self.registry = registry
         self.preset = preset
@@ -112,6 +134,31 @@ class ModelDesigner:
         self.target_device = target_device
         self.overrides = dict(overrides or {})
         self.design_fn = design_fn
+
+    def _register_once(self, candidate: Any) -> Callable[[], None]:
+        """Registration that may be repeated after a lost connection: the first attempt's commit may
+        have landed without its answer, so a retry that finds the version already registered checks it
+        is this very model (same family and weights) instead of failing with a conflict."""
+        from database.errors import ConflictError
+
+        attempts = 0
+
+        def register() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                self.registry.register_candidate(candidate)
+            except ConflictError:
+                if attempts == 1:
+                    raise
+                existing = self.registry.get(candidate.version)
+                if (existing.part_family, existing.weights_sha256) != (
+                    candidate.part_family,
+                    candidate.weights_sha256,
+                ):
+                    raise
+
+        return register
 
     def run(
         self,
@@ -125,39 +172,77 @@ class ModelDesigner:
         progress: DesignProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> DesignOutcome:
-        from database.services import ModelCandidate
-
         design = self.design_fn
         if design is None:
             from autonad_core import design
         dataset_dir = Path(dataset_dir)
         if not (dataset_dir / "dataset.yaml").is_file():
             raise FileNotFoundError(f"{dataset_dir}: no dataset.yaml (export the labelled captures first)")
-        version = new_model_version(family)
-        out_dir = self.home / "models" / safe_name(family) / version
         target = target_device or self.target_device
+        chosen = dict(overrides) if overrides is not None else dict(self.overrides)
+        key = design_key(dataset_dir, preset or self.preset, self.device, target, chosen)
         bar = DesignProgress()
         cancel = cancel or threading.Event()
 
-        def on_progress(event) -> None:
-            if cancel.is_set():
-                raise DesignCancelled(f"design of {version} cancelled during {event.stage}")
-            overall = bar.update(event.stage, event.fraction)
+        def say(line: str) -> None:  # registration's lines (and the outage guard's) as progress
             if progress is not None:
-                progress(event.stage, float(event.fraction), overall, event.message)
+                progress("register", 0.0, bar.overall, line)
 
-        result = design(
-            dataset_dir,
-            out_dir,
-            preset=preset or self.preset,
-            device=self.device,
-            target_device=target,
-            progress=on_progress,
-            overrides=dict(overrides) if overrides is not None else dict(self.overrides),
-            show_progress=False,
-        )
+        found = self._unregistered(family, key)
+        if found is not None:  # designed before, the registration never went through: register that one
+            pending, candidate, outcome = found
+            say(f"registering {candidate.version}, designed from the same dataset before")
+        else:
+            version = new_model_version(family)
+            out_dir = self.home / "models" / safe_name(family) / version
+
+            def on_progress(event) -> None:
+                if cancel.is_set():
+                    raise DesignCancelled(f"design of {version} cancelled during {event.stage}")
+                overall = bar.update(event.stage, event.fraction)
+                if progress is not None:
+                    progress(event.stage, float(event.fraction), overall, event.message)
+
+            result = design(
+                dataset_dir,
+                out_dir,
+                preset=preset or self.preset,
+                device=self.device,
+                target_device=target,
+                progress=on_progress,
+                overrides=chosen,
+                show_progress=False,
+            )
+            say(f"registering {version}")
+            candidate, outcome = self._describe(family, version, dataset_dir, preset or self.preset, result)
+            pending = out_dir / UNREGISTERED
+            pending.write_text(
+                json.dumps(
+                    {
+                        "key": key,
+                        "candidate": candidate.model_dump(mode="json"),
+                        "outcome": {**asdict(outcome), "model_dir": str(outcome.model_dir)},
+                    }
+                )
+            )
+        version = candidate.version
+        outage = self.outage or OutageGuard(0.0)
+        outage.call(f"registering {version}", self._register_once(candidate), notify=say, cancel=cancel)
+        if deploy:  # idempotent: deploying the deployed model changes nothing
+            outage.call(
+                f"deploying {version}", lambda: self.registry.deploy(version), notify=say, cancel=cancel
+            )
+        pending.unlink(missing_ok=True)
         if progress is not None:
-            progress("register", 0.0, bar.overall, f"registering {version}")
+            progress("register", 1.0, 1.0, f"{version} registered" + (" and deployed" if deploy else ""))
+        return replace(outcome, deployed=deploy)
+
+    def _describe(
+        self, family: str, version: str, dataset_dir: Path, preset: str, result: Any
+    ) -> tuple[Any, DesignOutcome]:
+        """AutoNAD's result -> the registry's candidate and the outcome the caller gets."""
+        from database.services import ModelCandidate
+
         model_dir = Path(result.model_dir)
         rel = (
             model_dir.relative_to(self.home).as_posix()
@@ -166,7 +251,6 @@ class ModelDesigner:
         )
         arch_text = Path(result.arch_json).read_text()
         metrics = scalar_metrics(result.metrics)
-        contract = _input_contract(model_dir)
         candidate = ModelCandidate(
             version=version,
             part_family=family,
@@ -177,21 +261,38 @@ class ModelDesigner:
             weights_path=rel,
             weights_sha256=_sha256(model_dir / "weights.pt"),
             dataset_snapshot=str(dataset_dir)[-200:],
-            notes=f"AutoNAD preset {preset or self.preset}, trained on {self.device}, "
-            f"{result.params} parameters",
-            **contract,
+            notes=f"AutoNAD preset {preset}, trained on {self.device}, {result.params} parameters",
+            **_input_contract(model_dir),
         )
-        self.registry.register_candidate(candidate)
-        if deploy:
-            self.registry.deploy(version)
-        if progress is not None:
-            progress("register", 1.0, 1.0, f"{version} registered" + (" and deployed" if deploy else ""))
-        return DesignOutcome(
+        outcome = DesignOutcome(
             version=version,
             model_dir=model_dir,
             arch_json=arch_text,
             miou=float(metrics.get("miou", float("nan"))),
             latency_ms=float(result.latency_ms),
             latency_device=str(result.target_device),
-            deployed=deploy,
+            deployed=False,
         )
+        return candidate, outcome
+
+    def _unregistered(self, family: str, key: str) -> tuple[Path, Any, DesignOutcome] | None:
+        """The newest model of ``family`` designed with ``key`` (same dataset and settings) whose
+        registration did not go through (the database stayed away past the tolerance): the resumed
+        cycle registers it instead of designing again."""
+        from database.services import ModelCandidate
+
+        folder = self.home / "models" / safe_name(family)
+        for pending in sorted(folder.glob(f"*/{UNREGISTERED}"), reverse=True):
+            try:
+                data = json.loads(pending.read_text())
+                if data.get("key") != key:
+                    continue
+                candidate = ModelCandidate.model_validate(data["candidate"])
+                outcome = DesignOutcome(
+                    **{**data["outcome"], "model_dir": Path(data["outcome"]["model_dir"])}
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: design again rather than guess
+            if outcome.model_dir.is_dir():
+                return pending, candidate, outcome
+        return None

@@ -2,7 +2,8 @@
 
 Model lookup: the registry's deployed model of the family (or the version asked for), whose
 `weights_path` is the AutoNAD model folder (relative to $BLADECELL_HOME, or absolute). Loaded models
-are cached by version, so a database outage after the first cycle does not stop detection.
+are cached by version, so a database outage after the first cycle does not stop detection; with no
+model loaded yet, the lookup waits the outage out (`db_outage.OutageGuard`) before it fails.
 
 Per capture: the deployed network runs over the whole native frame in overlapping tiles of its
 training crop size, several tiles per forward pass, and the tiles' class probabilities are averaged
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.db_outage import OutageGuard, is_outage
 from platform_control.cycle.services import DetectResult
 from platform_control.defect_regions import SurfaceRaycaster, ViewGeometry, extract_defects
 from platform_control.imaging import MultispectralCapture
@@ -180,9 +182,11 @@ class CaptureDetector:
         cache_size: int = 2,
         surface_of: Callable[[str], SurfaceRaycaster | None] | None = None,
         on_model_loaded: Callable[[str, str, Path], None] | None = None,
+        outage: OutageGuard | None = None,
     ) -> None:
         self.store, self.resolve, self.load = store, resolve, load
         self.on_model_loaded = on_model_loaded  # (family, version, folder), before its first capture
+        self.outage = outage  # None: a registry error propagates at once (no cached model to use)
         self.camera, self.stage = camera, stage
         self.surface_of = surface_of
         self.min_pixels = min_pixels
@@ -202,11 +206,15 @@ class CaptureDetector:
                 ref = self.resolve(family, version or None)
             except NoModelError:
                 raise
-            except Exception:
+            except Exception as exc:
                 cached = version or self._deployed.get(family)
                 if cached and cached in self._models:  # registry unreachable: keep using what is loaded
                     return cached, self._models[cached]
-                raise
+                if self.outage is None or not is_outage(exc):
+                    raise
+                # nothing loaded to fall back on: wait the outage out (a read, safe to repeat)
+                what = f"looking up the {version or 'deployed'} model of {family}"
+                ref = self.outage.call(what, lambda: self.resolve(family, version or None))
             if not version:
                 self._deployed[family] = ref.version
             if ref.version not in self._models:

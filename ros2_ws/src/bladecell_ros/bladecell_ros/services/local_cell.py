@@ -4,8 +4,9 @@ Why: the same cycle (`platform_control.cycle.runner`) runs against the ROS proxi
 (`transport.ros_services.RosCellServices`) in the running cell and against this class in tests and
 tools: the simulated world's drivers, the real capture store, detector, model designer and recorder,
 called directly. What the ROS cell does over the wire (capture at the imaging node, store, detect,
-design, record) is one method call each here; the detector and designer can be injected (a test uses
-an oracle predictor and a design that trains nothing).
+design, record) is one method call each here, each database call through `db_outage.OutageGuard` (a
+short outage is waited out); the detector and designer can be injected (a test uses an oracle
+predictor and a design that trains nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bladecell_ros.services.capture_store import CaptureStore
+from bladecell_ros.services.db_outage import OutageGuard
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.services.detection import CaptureDetector, load_autonad_detector, registry_resolver
 from bladecell_ros.services.model_watch import ModelWatch
@@ -47,16 +49,18 @@ class LocalCellServices:
         imaging: ImagingPlan | None = None,
         cell_id: str = "local-cell",
         watch: ModelWatch | None = None,
+        outage: OutageGuard | None = None,
     ) -> None:
         from database.services import CycleRecorder, ModelRegistry
 
+        self.outage = outage or OutageGuard()  # every database call of the cycle waits out an outage
         self.world = world
         self.arm, self.stage, self.gripper = world.arm, world.stage, world.gripper
         self.home = Path(home)
         self.captures = CaptureStore(self.home)
         self.plan = imaging or load_imaging_plan()
         self.registry = registry if registry is not None else ModelRegistry()
-        self.designer = designer or ModelDesigner(self.home, self.registry)
+        self.designer = designer or ModelDesigner(self.home, self.registry, outage=self.outage)
         camera = load_camera_params()
         self.detector = detector or CaptureDetector(
             self.captures,
@@ -65,6 +69,7 @@ class LocalCellServices:
             camera,
             StageKinematics(load_stage_params(), load_cell_layout(), camera),
             on_model_loaded=watch.model_loaded if watch else None,
+            outage=self.outage,
         )
         self.recorder = recorder if recorder is not None else CycleRecorder()
         self.cell_id = cell_id
@@ -97,15 +102,24 @@ class LocalCellServices:
             label_classes=result.label_classes,
         )
 
-    def deployed_model(self, part_family: str) -> str | None:
-        info = self.registry.deployed_for(part_family)
+    def deployed_model(self, part_family: str, notify: Notify, cancel: threading.Event) -> str | None:
+        info = self.outage.call(
+            f"looking up the deployed model of {part_family}",
+            lambda: self.registry.deployed_for(part_family),
+            notify=notify,
+            cancel=cancel,
+        )
         return info.version if info else None
 
     def export_dataset(self, part_family: str) -> str:
         return str(self.captures.export(part_family).dataset_dir)
 
     def design(self, part_family: str, dataset_dir: str, notify: Notify, cancel: threading.Event) -> str:
-        outcome = self.designer.run(part_family, dataset_dir, cancel=cancel)
+        def progress(stage: str, _fraction: float, _overall: float, message: str) -> None:
+            if stage == "register":  # registering (and waiting out a database outage) is worth a line
+                notify(message)
+
+        outcome = self.designer.run(part_family, dataset_dir, progress=progress, cancel=cancel)
         notify(f"designed {outcome.version}")
         return outcome.version
 
@@ -113,7 +127,14 @@ class LocalCellServices:
         return self.detector.detect(part_family, model_version, capture_ref)
 
     def record(self, request: RecordRequest, notify: Notify, cancel: threading.Event) -> int:
-        done = self.recorder.record(build_cycle_record(request, self.cell_id, self.captures))
+        record = build_cycle_record(request, self.cell_id, self.captures)
+        # idempotent on the cycle's UUID: a retry after a commit whose answer was lost writes nothing
+        done = self.outage.call(
+            f"recording cycle {request.job.cycle_id}",
+            lambda: self.recorder.record(record),
+            notify=notify,
+            cancel=cancel,
+        )
         if self.watch is not None:
             self.watch.cycle_recorded(request.job.part_family)
         return done.cycle_id

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -18,6 +18,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from bladecell_ros.bringup.node_process import STOP_SIGNALS
 from bladecell_ros.bringup.parent_watch import expected_parent, watch_parent
+
+if TYPE_CHECKING:
+    from bladecell_ros.services.db_outage import OutageGuard
 
 DEFAULT_HOME = Path.home() / ".local" / "share" / "bladecell"
 ESTOP_TOPIC = "estop"
@@ -44,6 +47,21 @@ def param(node: Node, name: str, default: Any, description: str = "") -> Any:
     from rcl_interfaces.msg import ParameterDescriptor
 
     return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+
+def outage_guard(node: Node, **delays: float) -> OutageGuard:
+    """The node's `db_outage_tolerance_s` as an `OutageGuard`: every node on the cycle's path that
+    touches the records database declares the same name, so one `/**` entry of the params file sets it
+    for all (a float: write 60.0, not 60)."""
+    from bladecell_ros.services.db_outage import DEFAULT_TOLERANCE_S, TOLERANCE_PARAM, OutageGuard
+
+    tolerance = param(
+        node,
+        TOLERANCE_PARAM,
+        DEFAULT_TOLERANCE_S,
+        "wait this long for an unreachable records database before the cycle FAULTs (0: do not wait)",
+    )
+    return OutageGuard(float(tolerance), **delays)
 
 
 #: a clean-up still running after this long dumps every thread's stack into the node's log (then once

@@ -186,7 +186,7 @@ class RosCellServices:
         arm_joints: Sequence[str],
         stage_axes: Sequence[str],
         timeouts: Timeouts,
-        deployed_model: Callable[[str], str | None],
+        deployed_model: Callable[[str, Notify, threading.Event], str | None],
     ) -> None:
         self.timeouts = timeouts
         self.arm = RosMotionDriver(node, "arm", arm_joints, timeouts)
@@ -236,8 +236,8 @@ class RosCellServices:
         request.stage_axes = [float(v) for v in stage_axes]
         return self._call(self.capture_srv, request, self.timeouts.capture + self.timeouts.store).capture_ref
 
-    def deployed_model(self, part_family: str) -> str | None:
-        return self._deployed_model(part_family)
+    def deployed_model(self, part_family: str, notify: Notify, cancel: threading.Event) -> str | None:
+        return self._deployed_model(part_family, notify, cancel)
 
     def export_dataset(self, part_family: str) -> str:
         response = self._call(
