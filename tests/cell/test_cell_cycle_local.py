@@ -18,28 +18,7 @@ from platform_control.cycle.refs import detections_path
 from platform_control.cycle.runner import CycleRunner, NothingToResumeError, new_cycle_id
 from platform_control.cycle.services import CycleJob
 from platform_control.hardware import EStopActive
-from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
-from platform_control.part_families import PartFamilyCatalog, load_part_families
-
-
-@pytest.fixture(scope="module")
-def scan_axes():
-    catalog = PartFamilyCatalog(
-        load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}"),
-        load_camera_params(),
-        load_stage_params(),
-        load_cell_layout(),
-        max_viewpoints=3,
-    )
-    return catalog.scan_axes
-
-
-@pytest.fixture
-def worlds():
-    made = []
-    yield made
-    for world in made:
-        world.close()
+from platform_control.params import load_stage_params
 
 
 def _runner(home, scan_axes, worlds, timing="deterministic", speed=1.0):

@@ -14,7 +14,6 @@ only the write lock is a meaningful outage.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import uuid
@@ -24,59 +23,15 @@ from pathlib import Path
 import pytest
 from bladecell_ros.services.db_outage import WAITING, OutageGuard
 from local_cell import FAMILY, OracleCell, fake_design, make_context, make_world
+from pg_outage import PgOutage
 
 from platform_control.cycle.records import CycleEvent
 from platform_control.cycle.runner import CycleOutcome, CycleRunner, new_cycle_id
 from platform_control.cycle.services import CycleJob
 
-VIEWPOINTS = 3
-PG_ADMIN_URL = os.environ.get("BLADECELL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+VIEWPOINTS = 3  # the scan_axes fixture (conftest) cuts the scan to 3 viewpoints
 #: short waits so a test outage past the tolerance takes seconds
 SHORT = {"initial_s": 0.2, "max_delay_s": 0.5}
-
-
-@pytest.fixture(scope="module")
-def scan_axes():
-    from platform_control.params import load_camera_params, load_cell_layout, load_stage_params
-    from platform_control.part_families import PartFamilyCatalog, load_part_families
-
-    catalog = PartFamilyCatalog(
-        load_part_families(f"families:\n  {FAMILY}: {{preset: small, seed: 3}}"),
-        load_camera_params(),
-        load_stage_params(),
-        load_cell_layout(),
-        max_viewpoints=VIEWPOINTS,
-    )
-    return catalog.scan_axes
-
-
-class PgOutage:
-    """Takes one PostgreSQL database away (no new connections, open ones terminated) and gives it back."""
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-
-        self.name = url.rsplit("/", 1)[1]
-        self.admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-        self.down = False
-
-    def take_away(self) -> None:
-        self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
-        self.admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (self.name,),
-        )
-        self.down = True
-
-    def give_back(self) -> None:
-        self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
-        self.down = False
-
-    def close(self) -> None:
-        if self.down:
-            self.give_back()
-        self.admin.close()
 
 
 class SqliteLock:
@@ -110,14 +65,6 @@ def pg(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     outage = PgOutage(postgres_url)
     yield outage
     outage.close()
-
-
-@pytest.fixture
-def worlds():
-    made = []
-    yield made
-    for world in made:
-        world.close()
 
 
 class Cell:

@@ -6,13 +6,13 @@ Each test deploys a tiny model first (no design here) and drives the cell over r
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cell_helpers import FAMILY, collect_feedback, deploy_model
+from pg_outage import PgOutage
 
 pytestmark = [pytest.mark.ros]
 
@@ -210,33 +210,24 @@ def test_detector_crash_faults_with_nothing_half_written(start_cell, cell_home, 
 def test_database_unreachable_during_recording_waits_and_records_once_back(
     start_cell, postgres_url, monkeypatch, tmp_path, tiny_model_dir
 ) -> None:
-    import psycopg
-
     from database import migrate
 
     monkeypatch.setenv("BLADECELL_DATABASE_URL", postgres_url)
     migrate.upgrade(postgres_url)
     deploy_model(tiny_model_dir)
-    name = postgres_url.rsplit("/", 1)[1]
-    admin_url = os.environ.get("BLADECELL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
     cell = start_cell({"cell_coordinator": {"max_viewpoints": 8}})
     thread, out = _run_in_thread(cell.client, "SN-DB-1")
     # the detector has its model loaded once the first capture is through: then take the database away
     cell.client.wait_status(lambda s: "detecting 2/8" in s.message, SLOW_S, "detection 2/8")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
+    outage = PgOutage(postgres_url)
+    outage.take_away()
+    try:
+        waiting = cell.client.wait_status(
+            lambda s: s.state == "RECORDING" and "attempt 2" in s.message, 120, "the recorder retrying"
         )
-        try:
-            waiting = cell.client.wait_status(
-                lambda s: s.state == "RECORDING" and "attempt 2" in s.message, 120, "the recorder retrying"
-            )
-            assert "database unreachable" in waiting.message
-        finally:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert "database unreachable" in waiting.message
+    finally:
+        outage.close()
     _join(thread, out)
     result = out["result"]
     assert result.final_state == "DONE", result.message
@@ -251,33 +242,24 @@ def test_database_unreachable_when_the_cycle_asks_for_the_deployed_model_waits_a
     start_cell, postgres_url, monkeypatch, tmp_path, tiny_model_dir
 ) -> None:
     """Issue 16 (fault campaign): needs_design's registry lookup used to FAULT the cycle at once."""
-    import psycopg
-
     from database import migrate
 
     monkeypatch.setenv("BLADECELL_DATABASE_URL", postgres_url)
     migrate.upgrade(postgres_url)
     deploy_model(tiny_model_dir)
-    name = postgres_url.rsplit("/", 1)[1]
-    admin_url = os.environ.get("BLADECELL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
     cell = start_cell({"cell_coordinator": {"max_viewpoints": 4}})
     thread, out = _run_in_thread(cell.client, "SN-DB-2")
     # the last capture touches no database: gone before it ends, the database is gone at needs_design
     cell.client.wait_status(lambda s: "viewpoint 3/4 stored" in s.message, SLOW_S, "viewpoint 3/4")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
+    outage = PgOutage(postgres_url)
+    outage.take_away()
+    try:
+        waiting = cell.client.wait_status(
+            lambda s: "looking up the deployed model" in s.message, 120, "the coordinator waiting"
         )
-        try:
-            waiting = cell.client.wait_status(
-                lambda s: "looking up the deployed model" in s.message, 120, "the coordinator waiting"
-            )
-            assert waiting.state == "SCANNING" and "records database unreachable" in waiting.message
-        finally:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert waiting.state == "SCANNING" and "records database unreachable" in waiting.message
+    finally:
+        outage.close()
     _join(thread, out)
     result = out["result"]
     assert result.final_state == "DONE", result.message
