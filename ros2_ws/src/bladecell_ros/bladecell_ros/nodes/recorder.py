@@ -21,7 +21,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from bladecell_ros.services.capture_store import CaptureStore
-from bladecell_ros.services.db_outage import WAITING
+from bladecell_ros.services.db_outage import WAITING, DatabaseOutageError
 from bladecell_ros.services.model_watch import ModelWatch
 from bladecell_ros.services.recording import build_cycle_record
 from bladecell_ros.transport.conversions import goal_to_record_request
@@ -93,7 +93,11 @@ class RecorderNode(Node):
                 if self.watch is not None:
                     self.watch.cycle_recorded(goal.part_family)
             except Exception as exc:
-                result.message = f"recording failed: {type(exc).__name__}: {exc}"
+                # the cycle's fault line already says the record step failed: the outage's own line
+                # (database, tolerance, what to do) goes as it is, other errors with their type
+                result.message = (
+                    str(exc) if isinstance(exc, DatabaseOutageError) else f"{type(exc).__name__}: {exc}"
+                )
                 self.get_logger().error(result.message)
                 end_unsucceeded(goal_handle, cancel)
         return result
