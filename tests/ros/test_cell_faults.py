@@ -168,6 +168,7 @@ def test_estop_during_motion_halts_arm_and_stage(start_cell, cell_home, tiny_mod
         params.axis_names,
     )
     refused, _ = stage.run(FollowTrajectory.Goal(trajectory=trajectory_to_msg(traj)), timeout=30)
+    stage.destroy()
     assert not refused.success and refused.error_kind == "estop"
     assert not cell.client.reset_estop().success  # still pressed
     # release, reset, resume: the cycle completes from where the arm stopped

@@ -123,6 +123,7 @@ class CellClient:
     def close(self) -> None:
         self.executor.shutdown()
         self._thread.join(10)
+        self.inspect_action.destroy()  # destroy_node leaves action clients to the GC (ActionProxy.destroy)
         self.node.destroy_node()
         self.context.try_shutdown()
 

@@ -154,6 +154,12 @@ class ActionProxy:
     def ready(self) -> bool:
         return self.client.server_is_ready()
 
+    def destroy(self) -> None:
+        """Destroy the action client now. `Node.destroy_node` leaves action clients to the garbage
+        collector, and a collection that destroys one while DDS delivers to the same participant
+        deadlocked inside Fast DDS (`PDP::removeReaderProxyData`, seen as a test run that hung)."""
+        self.client.destroy()
+
     def server_ids(self) -> set[bytes]:
         """Endpoint ids of the server(s) now in the graph (of the action's status publisher)."""
         infos = self.node.get_publishers_info_by_topic(f"{self.name}/_action/status")
