@@ -207,30 +207,43 @@ def test_detector_crash_faults_with_nothing_half_written(start_cell, cell_home, 
     assert _recorded_cycles() == 1
 
 
-@pytest.mark.postgres
-def test_database_unreachable_during_recording_waits_and_records_once_back(
-    start_cell, postgres_url, monkeypatch, tmp_path, tiny_model_dir
-) -> None:
+def _cycle_through_outage(
+    start_cell, postgres_url, monkeypatch, tiny_model_dir, serial: str, viewpoints: int,
+    take_away_when, waiting_for, what: str,
+):  # fmt: skip
+    """A cycle on a running cell whose PostgreSQL records database goes away once ``take_away_when``
+    holds for the cell's status and comes back once ``waiting_for`` does; returns (cell, the waiting
+    status, the cycle's result)."""
     from database import migrate
 
     monkeypatch.setenv("BLADECELL_DATABASE_URL", postgres_url)
     migrate.upgrade(postgres_url)
     deploy_model(tiny_model_dir)
-    cell = start_cell({"cell_coordinator": {"max_viewpoints": 8}})
-    thread, out = _run_in_thread(cell.client, "SN-DB-1")
-    # the detector has its model loaded once the first capture is through: then take the database away
-    cell.client.wait_status(lambda s: "detecting 2/8" in s.message, SLOW_S, "detection 2/8")
+    cell = start_cell({"cell_coordinator": {"max_viewpoints": viewpoints}})
+    thread, out = _run_in_thread(cell.client, serial)
+    cell.client.wait_status(take_away_when, SLOW_S, "the moment to take the database away")
     outage = PgOutage(postgres_url)
     outage.take_away()
     try:
-        waiting = cell.client.wait_status(
-            lambda s: s.state == "RECORDING" and "attempt 2" in s.message, 120, "the recorder retrying"
-        )
-        assert "database unreachable" in waiting.message
+        waiting = cell.client.wait_status(waiting_for, 120, what)
     finally:
         outage.close()
     _join(thread, out)
-    result = out["result"]
+    return cell, waiting, out["result"]
+
+
+@pytest.mark.postgres
+def test_database_unreachable_during_recording_waits_and_records_once_back(
+    start_cell, postgres_url, monkeypatch, tiny_model_dir
+) -> None:
+    # the detector has its model loaded once the first capture is through: then take the database away
+    cell, waiting, result = _cycle_through_outage(
+        start_cell, postgres_url, monkeypatch, tiny_model_dir, "SN-DB-1", 8,
+        lambda s: "detecting 2/8" in s.message,
+        lambda s: s.state == "RECORDING" and "attempt 2" in s.message,
+        "the recorder retrying",
+    )  # fmt: skip
+    assert "database unreachable" in waiting.message
     assert result.final_state == "DONE", result.message
     assert result.record_id > 0
     assert _recorded_cycles() == 1
@@ -240,28 +253,16 @@ def test_database_unreachable_during_recording_waits_and_records_once_back(
 
 @pytest.mark.postgres
 def test_database_unreachable_when_the_cycle_asks_for_the_deployed_model_waits_and_completes(
-    start_cell, postgres_url, monkeypatch, tmp_path, tiny_model_dir
+    start_cell, postgres_url, monkeypatch, tiny_model_dir
 ) -> None:
     """Issue 16 (fault campaign): needs_design's registry lookup used to FAULT the cycle at once."""
-    from database import migrate
-
-    monkeypatch.setenv("BLADECELL_DATABASE_URL", postgres_url)
-    migrate.upgrade(postgres_url)
-    deploy_model(tiny_model_dir)
-    cell = start_cell({"cell_coordinator": {"max_viewpoints": 4}})
-    thread, out = _run_in_thread(cell.client, "SN-DB-2")
     # the last capture touches no database: gone before it ends, the database is gone at needs_design
-    cell.client.wait_status(lambda s: "viewpoint 3/4 stored" in s.message, SLOW_S, "viewpoint 3/4")
-    outage = PgOutage(postgres_url)
-    outage.take_away()
-    try:
-        waiting = cell.client.wait_status(
-            lambda s: "looking up the deployed model" in s.message, 120, "the coordinator waiting"
-        )
-        assert waiting.state == "SCANNING" and "records database unreachable" in waiting.message
-    finally:
-        outage.close()
-    _join(thread, out)
-    result = out["result"]
+    _, waiting, result = _cycle_through_outage(
+        start_cell, postgres_url, monkeypatch, tiny_model_dir, "SN-DB-2", 4,
+        lambda s: "viewpoint 3/4 stored" in s.message,
+        lambda s: "looking up the deployed model" in s.message,
+        "the coordinator waiting",
+    )  # fmt: skip
+    assert waiting.state == "SCANNING" and "records database unreachable" in waiting.message
     assert result.final_state == "DONE", result.message
     assert result.record_id > 0 and _recorded_cycles() == 1
