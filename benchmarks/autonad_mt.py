@@ -6,6 +6,7 @@ into the closing note.
     .venv/bin/python benchmarks/autonad_mt.py --seeds 0 1 2        # full cpu-small budget, 3 seeds
     .venv/bin/python benchmarks/autonad_mt.py --budget recipe      # retraining = the baseline's steps
     .venv/bin/python benchmarks/autonad_mt.py --tiny               # minutes: proves the script works
+    .venv/bin/python benchmarks/autonad_mt.py --ablation           # the models' table only (no ablation)
 
 Data: MT at its own 320x320 (as the paper): cpu-small trains every network on class-aware 128x128
 crops and evaluates by sliding windows stitched to the full 320x320 mask (`data.mode=crop`), the same
@@ -88,6 +89,7 @@ TINY = [
     "retrain.eval_every=1",
 ]
 TINY_LATENCY_SIZE = 64
+ABLATION_SHARING = ("entangled", "classical")
 
 
 def cpu_latency_ms(model: torch.nn.Module, in_channels: int, size: int, repeats: int) -> float:
@@ -375,6 +377,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--workers", type=int, default=2, help="trainings run at once after the designs")
     parser.add_argument("--shared-host", action="store_true", help="say in the table the host was shared")
+    parser.add_argument(
+        "--ablation",
+        nargs="*",
+        choices=ABLATION_SHARING,
+        default=list(ABLATION_SHARING),
+        help="sharing modes trained for the ablation beside the design's own cross sharing "
+        "(none: only the models' table; halves the run on a slow host)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -422,7 +432,7 @@ def main() -> None:
         baseline_epochs = info["baseline_epochs"]
         for name in BASELINES:
             jobs[f"{name}-seed{seed}"] = (train_baseline, (name, job_cfg, info["out"], baseline_epochs))
-        for sharing in ("entangled", "classical"):
+        for sharing in args.ablation:
             args_ = (job_cfg, sharing, arch_json, info["out"], info["design_out"])
             jobs[f"ablation-{sharing}-seed{seed}"] = (ablation_run, args_)
     done = run_jobs(jobs, workers, max(1, threads // workers) if workers > 1 else threads, out / "logs")
@@ -437,7 +447,7 @@ def main() -> None:
             cfg, "cross", Path(result.arch_json).read_text(), info["out"], info["design_out"]
         )
         cross["minutes"] = info["minutes"]
-        info["ablation"] = [cross] + [done[f"ablation-{s}-seed{seed}"] for s in ("entangled", "classical")]
+        info["ablation"] = [cross] + [done[f"ablation-{s}-seed{seed}"] for s in args.ablation]
         for row in info["ablation"]:
             ablation.setdefault(row["sharing"], []).append(row)
         data_len = len(prepare_data(cfg, DATASET).train)
