@@ -6,11 +6,15 @@ summed (AUTONAD.md §2)::
 
     y_c(i, j) = sum_(a,b) sum_(t in q,k,v) W_P[c, t, a, b] * t_c(i + a - p, j + b - p)
 
-That sum is exactly a grouped k x k convolution (one group per channel, three inputs per group), so it
-runs as one ``F.conv2d`` call instead of k^2 shifted copies; a test checks it against the explicit
-shift-and-sum. Channel mixing is done by the shared Step-I and output projections around it, as in
-ACmix, which keeps the operator at ``3 k^2 C`` weights. The largest kernel is stored; a smaller kernel
-is its centred window, and the padding ``k // 2`` keeps the map size.
+That sum is a grouped k x k convolution (one group per channel, three inputs per group), so it needs
+no k^2 shifted copies; a test checks it against the explicit shift-and-sum. It runs as one *depthwise*
+convolution over ``[q | k | v]`` (3C maps, one filter each) whose three C-channel thirds are then summed:
+the same arithmetic, but CPU kernels run depthwise convolutions far faster than groups of three inputs
+(measured with 1 thread, batch 1, 32 channels at 32x32: 8.4 -> 0.5 ms for k = 5; 64 at 16x16: 1.2 -> 0.2
+ms for k = 3; training steps 1.4-1.9x faster), and no interleaving copy is made. Channel mixing is
+done by the shared Step-I and output projections around it, as in ACmix, which keeps the operator at
+``3 k^2 C`` weights. The largest kernel is stored; a smaller kernel is its centred window, and the
+padding ``k // 2`` keeps the map size.
 
 ``dense=True`` (the search space's ``conv_wp: dense``) makes W_P a full k x k convolution from all 3C
 Step-I channels to C (``3 k^2 C^2`` weights), so the operator mixes channels spatially like the
@@ -36,8 +40,25 @@ def interleave_qkv(q: Tensor, k: Tensor, v: Tensor, hw: tuple[int, int]) -> Tens
     return tokens_to_map(torch.stack((q, k, v), dim=-1).reshape(b, n, 3 * c), hw)
 
 
+def shift_sum(
+    q: Tensor, k: Tensor, v: Tensor, hw: tuple[int, int], weight: Tensor, bias: Tensor, dense: bool
+) -> Tensor:
+    """Step II with ``weight`` ``(C, 3, k, k)`` (grouped) or ``(C, 3C, k, k)`` (dense, interleaved
+    inputs) and ``bias`` ``(C,)``. Tokens ``(B, N, C)`` x3 -> ``(B, N, C)``."""
+    kernel = weight.shape[-1]
+    if dense:
+        y = F.conv2d(interleave_qkv(q, k, v, hw), weight, bias, padding=kernel // 2)
+        return map_to_tokens(y)
+    c = q.shape[-1]
+    stacked = tokens_to_map(torch.cat((q, k, v), dim=-1), hw)  # (B, 3C, H, W): q maps, k maps, v maps
+    per_input = weight.transpose(0, 1).reshape(3 * c, 1, kernel, kernel)  # row t*C + c = W[c, t]
+    y = F.conv2d(stacked, per_input, None, padding=kernel // 2, groups=3 * c)
+    return map_to_tokens(y.unflatten(1, (3, c)).sum(1) + bias.view(1, c, 1, 1))
+
+
 class ShiftSumConv(nn.Module):
-    """Fixed conv operator: ``nn.Conv2d(3C, C, k, groups=C)`` over interleaved (q, k, v).
+    """Fixed conv operator: the weights of ``nn.Conv2d(3C, C, k, groups=C)`` over interleaved (q, k, v)
+    (the exported state dict's layout), computed by `shift_sum`.
 
     Shape:
         - q, k, v: ``(B, H*W, C)``
@@ -46,11 +67,12 @@ class ShiftSumConv(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int, dense: bool = False) -> None:
         super().__init__()
-        groups = 1 if dense else dim
+        self.dense = dense
+        groups = 1 if dense else dim  # the weights' layout; `shift_sum` computes with them
         self.conv = nn.Conv2d(3 * dim, dim, kernel_size, padding=kernel_size // 2, groups=groups)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, hw: tuple[int, int]) -> Tensor:
-        return map_to_tokens(self.conv(interleave_qkv(q, k, v, hw)))
+        return shift_sum(q, k, v, hw, self.conv.weight, self.conv.bias, self.dense)
 
 
 class ElasticShiftSumConv(nn.Module):
@@ -77,11 +99,8 @@ class ElasticShiftSumConv(nn.Module):
         return centre_slice(rows, kernel_size), self.bias[:dim]
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, hw: tuple[int, int], kernel_size: int) -> Tensor:
-        c = q.shape[-1]
-        weight, bias = self.sliced(c, kernel_size)
-        groups = 1 if self.dense else c
-        y = F.conv2d(interleave_qkv(q, k, v, hw), weight, bias, padding=kernel_size // 2, groups=groups)
-        return map_to_tokens(y)
+        weight, bias = self.sliced(q.shape[-1], kernel_size)
+        return shift_sum(q, k, v, hw, weight, bias, self.dense)
 
     def export_state(self, dim: int, kernel_size: int) -> dict[str, Tensor]:
         weight, bias = self.sliced(dim, kernel_size)

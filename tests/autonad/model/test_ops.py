@@ -12,6 +12,7 @@ from autonad_core.ops import (
     ElasticLinear,
     ElasticMixFFN,
     ElasticShiftSumConv,
+    ShiftSumConv,
     centre_slice,
     map_to_tokens,
     spatial_reduction_attention,
@@ -19,6 +20,7 @@ from autonad_core.ops import (
 )
 from autonad_core.ops.attention import reduce_tokens
 from autonad_core.ops.decoder_layers import SearchableEdge
+from autonad_core.ops.shift_conv import interleave_qkv
 
 
 def test_token_layout_is_row_major_for_non_square_maps():
@@ -85,6 +87,18 @@ def test_conv_operator_equals_explicit_shift_and_sum():
             ref = ref + padded[:, :, a : a + h, bb : bb + w]
     out = tokens_to_map(op(q, kk, v, (h, w), k), (h, w))
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_fixed_conv_operator_is_its_state_dicts_conv2d(dense):
+    """The materialized operator computes what its exported weights mean: ``nn.Conv2d(3C, C, k,
+    groups=C or 1)`` over interleaved (q, k, v), although it runs the grouped form depthwise."""
+    b, c, h, w, k = 2, 6, 5, 7, 5
+    op = ShiftSumConv(c, k, dense)
+    torch.nn.init.normal_(op.conv.bias)
+    q, kk, v = (torch.randn(b, h * w, c) for _ in range(3))
+    ref = map_to_tokens(op.conv(interleave_qkv(q, kk, v, (h, w))))
+    torch.testing.assert_close(op(q, kk, v, (h, w)), ref, atol=1e-5, rtol=1e-5)
 
 
 def test_attention_matches_per_head_reference():
