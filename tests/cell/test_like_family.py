@@ -97,6 +97,7 @@ def test_designer_refuses_like_itself_before_any_work(home: Path, tmp_path: Path
     assert not (home / "models").exists()
 
 
+@pytest.mark.slow
 def test_family_like_another_takes_its_architecture_without_a_search(cell, home: Path) -> None:
     from bladecell_ros.bringup.session import model_line
 
