@@ -6,12 +6,12 @@ agree). Families not listed fall back to `default` (simulation only; a plant lea
 clear error). Plans are cached per family (planning a blade takes about a second). The detector uses
 the same models as surfaces (`BladeSurfaces`) to size defects on tilted surfaces.
 
-A family entry may also say `like: OTHER`: its first model (any design the cell runs for it) is OTHER's
-deployed architecture fine-tuned on this family's captures instead of an AutoNAD search (the model
-designer reads it; `ModelDesigner`). OTHER need not be configured in this cell, only have a deployed
-model in the registry the cells share.
+A family entry may also say `like: OTHER`: the model the cell designs for it (its first; a forced
+redesign too) is OTHER's deployed network fine-tuned on this family's captures instead of an AutoNAD
+search (the model designer reads it; `ModelDesigner`). OTHER need not be configured in this cell,
+only have a deployed model in the registry the cells share.
 
-YAML (the `part_families_yaml` parameter every node of the cell reads):
+YAML (the `part_families_yaml` parameter the coordinator, detector and model designer read):
     default: {preset: small, seed: 3}
     families:
       HPT-1: {mesh: /plant/cad/hpt1_blade.stl}
