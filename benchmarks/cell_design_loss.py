@@ -136,7 +136,7 @@ def main() -> None:
     store = CaptureStore(home)
     coordinator = params["cell_coordinator"]
     catalog = PartFamilyCatalog(
-        load_part_families(coordinator["part_families_yaml"]),
+        load_part_families(params["/**"]["part_families_yaml"]),
         load_camera_params(),
         load_stage_params(),
         load_cell_layout(),

@@ -6,10 +6,16 @@ agree). Families not listed fall back to `default` (simulation only; a plant lea
 clear error). Plans are cached per family (planning a blade takes about a second). The detector uses
 the same models as surfaces (`BladeSurfaces`) to size defects on tilted surfaces.
 
-YAML (the coordinator's `part_families_yaml` parameter):
+A family entry may also say `like: OTHER`: the model the cell designs for it (its first; a forced
+redesign too) is OTHER's deployed network fine-tuned on this family's captures instead of an AutoNAD
+search (the model designer reads it; `ModelDesigner`). OTHER need not be configured in this cell,
+only have a deployed model in the registry the cells share.
+
+YAML (the `part_families_yaml` parameter the coordinator, detector and model designer read):
     default: {preset: small, seed: 3}
     families:
       HPT-1: {mesh: /plant/cad/hpt1_blade.stl}
+      HPT-2: {mesh: /plant/cad/hpt2_blade.stl, like: HPT-1}
       SIM-SMALL: {preset: small, seed: 3}
 """
 
@@ -51,11 +57,29 @@ class BladeModel(BaseModel):
         return generate_blade(blade_preset(self.preset), seed=self.seed)
 
 
+class PartFamilyEntry(BladeModel):
+    """A configured family: its blade model and, optionally, the family whose architecture it reuses."""
+
+    like: str | None = Field(default=None, min_length=1, max_length=64)
+    """Design this family's model from this family's deployed architecture instead of searching."""
+
+
 class PartFamilyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default: BladeModel | None = None
-    families: dict[str, BladeModel] = Field(default_factory=dict)
+    families: dict[str, PartFamilyEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_like_itself(self) -> PartFamilyConfig:
+        for name, family in self.families.items():
+            if family.like == name:
+                raise ValueError(f"families.{name}.like: a family cannot be like itself ({name!r})")
+        return self
+
+    def likes(self) -> dict[str, str]:
+        """Family -> the family whose architecture its designs reuse (only families that say `like`)."""
+        return {name: f.like for name, f in self.families.items() if f.like is not None}
 
 
 class UnknownPartFamilyError(KeyError):

@@ -40,6 +40,12 @@ class ModelDetailOut(ModelOut):
     channels: list[str] = Field(default_factory=list)
     input_stats: dict[str, dict[str, float]] = Field(default_factory=dict)
 
+    def source(self) -> str:
+        """Where the model came from, for a table cell: the parent it was retrained from, prefixed by
+        the family whose architecture it reuses (`HPT-A: HPT-A-2026...`); empty for a searched one."""
+        parent = self.parent_version or ""
+        return f"{self.architecture_from}: {parent}" if self.architecture_from else parent
+
 
 class ModelEventOut(OrmModel):
     id: int

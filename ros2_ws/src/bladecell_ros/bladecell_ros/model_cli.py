@@ -139,14 +139,11 @@ def list_models(family: FamilyOption) -> None:
     for col in ("version", "status", "origin", "from", "snapshot", "mIoU"):
         table.add_column(col)
     for m in ModelRegistry(factory).list(family):
-        source = m.parent_version or ""
-        if m.architecture_from:
-            source = f"{m.architecture_from}: {source}"
         table.add_row(
             m.version,
             m.status.value,
             m.origin.value if m.origin else "-",
-            source,
+            m.source(),
             f"{m.snapshot_id} {m.snapshot_sha256[:10]}" if m.snapshot_id else "",
             f"{m.metrics['miou']:.3f}" if "miou" in m.metrics else "",
         )

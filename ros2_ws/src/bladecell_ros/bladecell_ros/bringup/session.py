@@ -201,6 +201,25 @@ def _ground_truth_iou(home: Path, family: str, cycle_id: str) -> str | None:
     return f"defect IoU {iou['defect_iou']:.2f} over {iou['captures']} captures; {format_scores(iou)}"
 
 
+def model_line(version: str) -> str:
+    """The cycle's model and, for one that reuses another family's architecture, where it came from
+    (the registry's lineage); the version alone when the registry cannot say."""
+    if not version:
+        return "-"
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from database.errors import RecordsError
+    from database.services import ModelRegistry
+
+    try:
+        info = ModelRegistry().get(version)
+    except (RecordsError, SQLAlchemyError):  # not registered, or the database is away: the version
+        return version
+    if info.architecture_from:
+        return f"{version} (architecture of {info.source()}, no search)"
+    return version
+
+
 def summary_table(result: Any, family: str, serial: str) -> Table:
     home = data_home()
     family = family or (cycle_family(home, result.cycle_id) if result.cycle_id else "")
@@ -209,7 +228,7 @@ def summary_table(result: Any, family: str, serial: str) -> Table:
     table.add_row("final state", result.final_state)
     style = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
     table.add_row("verdict", f"[{style}]{result.verdict.upper()}[/]")
-    table.add_row("model", result.model_version or "-")
+    table.add_row("model", model_line(result.model_version))
     detections = detections_of(home, family, result.cycle_id) if result.cycle_id and family else None
     if detections is not None:
         counts = Counter(d["defect_class"] for d in detections.defects)

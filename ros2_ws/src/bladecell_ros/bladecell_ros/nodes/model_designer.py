@@ -3,8 +3,10 @@ target device), with per-stage and overall progress as feedback; registers and d
 
 Parameters: `preset` (AutoNAD preset), `device` (training), `target_device` (the detector's device:
 latency in the search is measured there), `overrides_yaml` (the cell's design budget as AutoNAD config
-overrides, e.g. fewer epochs for the simulated cell), `torch_threads`. A goal's non-empty fields
-override them. The work is `bladecell_ros.services.designer.ModelDesigner`.
+overrides, e.g. fewer epochs for the simulated cell), `torch_threads`, `part_families_yaml` (the
+cell's part families, as the coordinator reads them: a family with `like: OTHER` is fine-tuned from
+OTHER's deployed model instead of searched). A goal's non-empty fields override them. The work is
+`bladecell_ros.services.designer.ModelDesigner`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rclpy.node import Node
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.transport.goal_cancel import GoalCancels, end_unsucceeded
 from bladecell_ros.transport.node_utils import data_home, outage_guard, param, run_nodes
+from platform_control.part_families import load_part_families
 
 
 def parse_overrides(text: str, source: str) -> dict[str, Any]:
@@ -54,6 +57,10 @@ class ModelDesignerNode(Node):
                 param(self, "overrides_yaml", "", "AutoNAD overrides (YAML)"), "overrides_yaml"
             ),
             outage=outage_guard(self),
+            likes=load_part_families(
+                param(self, "part_families_yaml", "", "part families (YAML): `like` is read here"),
+                "model_designer.part_families_yaml",
+            ).likes(),
         )
         self._busy = threading.Lock()
         self.cancels = GoalCancels()
@@ -66,9 +73,10 @@ class ModelDesignerNode(Node):
             cancel_callback=self.cancels.cancel_callback,
             callback_group=ReentrantCallbackGroup(),
         )
+        likes = ", ".join(f"{f} like {o}" for f, o in self.designer.likes.items())
         self.get_logger().info(
             f"model designer ready: preset {self.designer.preset}, train on {self.designer.device}, "
-            f"latency on {self.designer.target_device}"
+            f"latency on {self.designer.target_device}" + (f"; {likes}" if likes else "")
         )
 
     def _execute(self, goal_handle) -> DesignModel.Result:
@@ -108,7 +116,7 @@ class ModelDesignerNode(Node):
                 result.model_version, result.model_dir = outcome.version, str(outcome.model_dir)
                 result.arch_json, result.miou = outcome.arch_json, outcome.miou
                 result.latency_ms, result.latency_device = outcome.latency_ms, outcome.latency_device
-                result.message = f"{outcome.version}: mIoU {outcome.miou:.3f}, {outcome.latency_ms:.1f} ms"
+                result.message = outcome.summary()
                 self.get_logger().info(result.message)
                 goal_handle.succeed()
             except Exception as exc:

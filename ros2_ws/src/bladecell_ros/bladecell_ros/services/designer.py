@@ -11,6 +11,11 @@ of the same dataset with the same settings (the resumed cycle) registers it inst
 again. Progress events are aggregated into one fraction
 (`DesignProgress`); setting `cancel` stops the design at its next progress report (AutoNAD resumes
 from its checkpoints if re-run on the same folder).
+
+A family configured `like: OTHER` (``likes``, from the part-family config) is not searched: OTHER's
+deployed model is fine-tuned on the dataset (`like_family`) and registered with origin `like_family`
+and OTHER's model as its parent, for every design of the family (a forced redesign too: to search,
+remove `like`). OTHER without a deployed model fails the design with one line (`LikeFamilyError`).
 """
 
 from __future__ import annotations
@@ -47,6 +52,15 @@ class DesignOutcome:
     latency_ms: float
     latency_device: str
     deployed: bool
+    like: str | None = None
+    """The family whose architecture this model reuses (None: AutoNAD searched it)."""
+    parent_version: str | None = None
+
+    def summary(self) -> str:
+        """One line for the cycle's progress and the design action's result."""
+        source = f"architecture of {self.like} ({self.parent_version}), no search; " if self.like else ""
+        figures = f"mIoU {self.miou:.3f}, {self.latency_ms:.1f} ms on {self.latency_device}"
+        return f"{self.version}: {source}{figures}"
 
 
 def new_model_version(family: str) -> str:
@@ -125,8 +139,12 @@ class ModelDesigner:
         overrides: Mapping[str, Any] | None = None,
         design_fn: Callable[..., Any] | None = None,
         outage: OutageGuard | None = None,
+        likes: Mapping[str, str] | None = None,
+        like_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.outage = outage  # None: a database error while registering fails at once
+        self.likes = dict(likes or {})  # family -> the family whose architecture its designs reuse
+        self.like_overrides = dict(like_overrides or {})  # over the fine-tuning schedule of `like`
         self.home = Path(home)
         self.registry = registry
         self.preset = preset
@@ -180,13 +198,23 @@ class ModelDesigner:
             raise FileNotFoundError(f"{dataset_dir}: no dataset.yaml (export the labelled captures first)")
         target = target_device or self.target_device
         chosen = dict(overrides) if overrides is not None else dict(self.overrides)
-        key = design_key(dataset_dir, preset or self.preset, self.device, target, chosen)
-        bar = DesignProgress()
         cancel = cancel or threading.Event()
+        outage = self.outage or OutageGuard(0.0)
+        bar = DesignProgress()
 
         def say(line: str) -> None:  # registration's lines (and the outage guard's) as progress
             if progress is not None:
                 progress("register", 0.0, bar.overall, line)
+
+        parent = self._like_parent(family, outage, say, cancel)
+        if parent is None:
+            key = design_key(dataset_dir, preset or self.preset, self.device, target, chosen)
+        else:
+            from bladecell_ros.services.like_family import LIKE_STAGE_WEIGHTS
+
+            bar = DesignProgress(LIKE_STAGE_WEIGHTS)
+            like = {"like": parent.version, "finetune": self.like_overrides}
+            key = design_key(dataset_dir, "like", self.device, target, like)
 
         found = self._unregistered(family, key)
         if found is not None:  # designed before, the registration never went through: register that one
@@ -203,18 +231,33 @@ class ModelDesigner:
                 if progress is not None:
                     progress(event.stage, float(event.fraction), overall, event.message)
 
-            result = design(
-                dataset_dir,
-                out_dir,
-                preset=preset or self.preset,
-                device=self.device,
-                target_device=target,
-                progress=on_progress,
-                overrides=chosen,
-                show_progress=False,
-            )
+            if parent is None:
+                result = design(
+                    dataset_dir,
+                    out_dir,
+                    preset=preset or self.preset,
+                    device=self.device,
+                    target_device=target,
+                    progress=on_progress,
+                    overrides=chosen,
+                    show_progress=False,
+                )
+            else:
+                from bladecell_ros.services.like_family import finetune_like
+
+                result = finetune_like(
+                    self._folder(parent.weights_path),
+                    dataset_dir,
+                    out_dir,
+                    device=self.device,
+                    target_device=target,
+                    overrides=self.like_overrides,
+                    progress=on_progress,
+                )
             say(f"registering {version}")
-            candidate, outcome = self._describe(family, version, dataset_dir, preset or self.preset, result)
+            candidate, outcome = self._describe(
+                family, version, dataset_dir, preset or self.preset, result, parent
+            )
             pending = out_dir / UNREGISTERED
             pending.write_text(
                 json.dumps(
@@ -226,7 +269,6 @@ class ModelDesigner:
                 )
             )
         version = candidate.version
-        outage = self.outage or OutageGuard(0.0)
         outage.call(f"registering {version}", self._register_once(candidate), notify=say, cancel=cancel)
         if deploy:  # idempotent: deploying the deployed model changes nothing
             outage.call(
@@ -237,10 +279,36 @@ class ModelDesigner:
             progress("register", 1.0, 1.0, f"{version} registered" + (" and deployed" if deploy else ""))
         return replace(outcome, deployed=deploy)
 
+    def _like_parent(
+        self, family: str, outage: OutageGuard, say: Callable[[str], None], cancel: threading.Event
+    ) -> Any:
+        """The deployed model of the family ``family`` is configured like (None: not configured, so
+        search); `LikeFamilyError` when that family has none."""
+        like = self.likes.get(family)
+        if like is None:
+            return None
+        from bladecell_ros.services.like_family import like_parent
+
+        deployed = None
+        if like != family:
+            deployed = outage.call(
+                f"looking up the deployed model of {like}",
+                lambda: self.registry.deployed_for(like),
+                notify=say,
+                cancel=cancel,
+            )
+        return like_parent(family, like, deployed)
+
+    def _folder(self, weights_path: str) -> Path:
+        path = Path(weights_path)
+        return path if path.is_absolute() else self.home / path
+
     def _describe(
-        self, family: str, version: str, dataset_dir: Path, preset: str, result: Any
+        self, family: str, version: str, dataset_dir: Path, preset: str, result: Any, parent: Any = None
     ) -> tuple[Any, DesignOutcome]:
-        """AutoNAD's result -> the registry's candidate and the outcome the caller gets."""
+        """AutoNAD's result (or `like_family`'s, from the model ``parent``) -> the registry's candidate
+        and the outcome the caller gets."""
+        from database.orm import ModelOrigin
         from database.services import ModelCandidate
 
         model_dir = Path(result.model_dir)
@@ -251,6 +319,16 @@ class ModelDesigner:
         )
         arch_text = Path(result.arch_json).read_text()
         metrics = scalar_metrics(result.metrics)
+        contract = _input_contract(model_dir)
+        lineage: dict[str, Any] = {}
+        notes = f"AutoNAD preset {preset}, trained on {self.device}, {result.params} parameters"
+        if parent is not None:
+            contract["input_stats"] = result.input_stats  # this family's data, not the parent's
+            lineage = {"origin": ModelOrigin.LIKE_FAMILY, "parent_version": parent.version}
+            notes = (
+                f"architecture of {parent.part_family} ({parent.version}), fine-tuned from its weights "
+                f"on {self.device} instead of a search, {result.params} parameters"
+            )
         candidate = ModelCandidate(
             version=version,
             part_family=family,
@@ -261,8 +339,9 @@ class ModelDesigner:
             weights_path=rel,
             weights_sha256=_sha256(model_dir / "weights.pt"),
             dataset_snapshot=str(dataset_dir)[-200:],
-            notes=f"AutoNAD preset {preset}, trained on {self.device}, {result.params} parameters",
-            **_input_contract(model_dir),
+            notes=notes,
+            **lineage,
+            **contract,
         )
         outcome = DesignOutcome(
             version=version,
@@ -272,6 +351,8 @@ class ModelDesigner:
             latency_ms=float(result.latency_ms),
             latency_device=str(result.target_device),
             deployed=False,
+            like=parent.part_family if parent is not None else None,
+            parent_version=parent.version if parent is not None else None,
         )
         return candidate, outcome
 

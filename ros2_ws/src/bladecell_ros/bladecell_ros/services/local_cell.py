@@ -6,7 +6,8 @@ tools: the simulated world's drivers, the real capture store, detector, model de
 called directly. What the ROS cell does over the wire (capture at the imaging node, store, detect,
 design, record) is one method call each here, each database call through `db_outage.OutageGuard` (a
 short outage is waited out); the detector and designer can be injected (a test uses an oracle
-predictor and a design that trains nothing).
+predictor and a design that trains nothing). ``families`` is the cell's part-family config, read here
+as the model designer node reads it: for the families that are `like` another.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from platform_control.cycle.cell_steps import StepsContext
 from platform_control.cycle.services import CaptureResult, CycleJob, DetectResult, Notify, RecordRequest
 from platform_control.imaging import ImagingPlan, capture_viewpoint, load_imaging_plan
 from platform_control.params import load_arm_params, load_camera_params, load_cell_layout, load_stage_params
+from platform_control.part_families import PartFamilyConfig
 from platform_control.pick_place import PickPlacePlanner, load_pick_place_config
 from platform_control.sim.cell import SimConfig
 from platform_control.sim.world import SimBladeSpec, SimWorld
@@ -50,6 +52,7 @@ class LocalCellServices:
         cell_id: str = "local-cell",
         watch: ModelWatch | None = None,
         outage: OutageGuard | None = None,
+        families: PartFamilyConfig | None = None,
     ) -> None:
         from database.services import CycleRecorder, ModelRegistry
 
@@ -60,7 +63,9 @@ class LocalCellServices:
         self.captures = CaptureStore(self.home)
         self.plan = imaging or load_imaging_plan()
         self.registry = registry if registry is not None else ModelRegistry()
-        self.designer = designer or ModelDesigner(self.home, self.registry, outage=self.outage)
+        self.designer = designer or ModelDesigner(
+            self.home, self.registry, outage=self.outage, likes=families.likes() if families else None
+        )
         camera = load_camera_params()
         self.detector = detector or CaptureDetector(
             self.captures,
@@ -120,7 +125,7 @@ class LocalCellServices:
                 notify(message)
 
         outcome = self.designer.run(part_family, dataset_dir, progress=progress, cancel=cancel)
-        notify(f"designed {outcome.version}")
+        notify(f"designed {outcome.summary()}")
         return outcome.version
 
     def detect(self, part_family: str, model_version: str | None, capture_ref: str) -> DetectResult:

@@ -122,6 +122,26 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def finetune_config(
+    parent_dir: Path, out_dir: Path, device: str, threads: int = 0, overrides: Mapping[str, Any] | None = None
+) -> Any:
+    """The configuration of a fine-tuning of ``parent_dir`` into ``out_dir``: the parent design's own
+    (its pinned `config.yaml`, so data and loss settings stay the parent's; cpu-small when the folder
+    stands alone) with the short `DEFAULT_FINETUNE` schedule, ``overrides``, ``device`` and no export;
+    pinned in ``out_dir`` so a model fine-tuned from this one finds it the same way."""
+    from autonad_core.config import deep_merge, load_config
+
+    extra: dict[str, Any] = {"device": device, "export": {"torchscript": False, "onnx": False}}
+    if threads > 0:
+        extra["threads"] = threads
+    merged = deep_merge(deep_merge(DEFAULT_FINETUNE, dict(overrides or {})), extra)
+    pinned = Path(parent_dir).parent.parent / "config.yaml"
+    cfg = load_config(None, pinned, merged) if pinned.is_file() else load_config("cpu-small", None, merged)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(cfg.to_yaml())
+    return cfg
+
+
 def channel_stats(split: Any) -> dict[str, dict[str, float]]:
     """Per channel {mean, std} of a loaded split's images at unit scale (the input-shift baseline)."""
     import numpy as np
@@ -192,7 +212,6 @@ class ModelRetrainer:
         tolerance: float | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> RetrainOutcome:
-        from autonad_core.config import deep_merge, load_config
         from autonad_core.data.mt import open_dataset
         from autonad_core.data.preprocess import Preprocess
         from database.orm import ModelOrigin
@@ -227,18 +246,7 @@ class ModelRetrainer:
         timings["export_s"] = time.perf_counter() - began
         version = new_model_version(family)
         out_dir = self.home / "models" / safe_name(family) / version
-        pinned = parent_dir.parent.parent / "config.yaml"
-        extra: dict[str, Any] = {"device": self.device, "export": {"torchscript": False, "onnx": False}}
-        if self.threads > 0:
-            extra["threads"] = self.threads
-        overrides = deep_merge(deep_merge(DEFAULT_FINETUNE, self.overrides), extra)
-        cfg = (
-            load_config(None, pinned, overrides)
-            if pinned.is_file()
-            else load_config("cpu-small", None, overrides)
-        )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(cfg.to_yaml())
+        cfg = finetune_config(parent_dir, out_dir, self.device, self.threads, self.overrides)
         say(f"fine-tuning {parent.version} on snapshot {snapshot_id} ({train_n} train, {held_n} held out)")
         finetune = self.finetune_fn
         if finetune is None:
