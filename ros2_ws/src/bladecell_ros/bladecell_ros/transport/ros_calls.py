@@ -18,13 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.action.client import ClientGoalHandle
 from rclpy.client import Client
 from rclpy.node import Node
 from rclpy.task import Future
 from unique_identifier_msgs.msg import UUID
 
+from bladecell_ros.transport.action_client import ActionClient
 from platform_control.hardware import DeviceUnreachable
 
 SLICE_S = 0.05
@@ -147,7 +147,8 @@ class ServiceProxy:
 class ActionProxy:
     """An action client whose `run` blocks the calling (non-executor) thread until the result."""
 
-    #: the rclpy client class (a test's subclass loses answers the way a just-started server's RMW does)
+    #: the action client class (`action_client.ActionClient`: rclpy's, with its goal-answer race closed;
+    #: a test's subclass loses answers the way a just-started server's RMW does)
     client_class: type[ActionClient] = ActionClient
 
     def __init__(

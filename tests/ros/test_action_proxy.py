@@ -1,16 +1,22 @@
-"""`ActionProxy.run(resend_after=...)`: a goal whose acceptance never reaches the caller is sent again
-under the same id, and the server runs it once.
+"""`ActionProxy` against real in-process rclpy action servers (issue 16).
 
-A just-(re)started server can take a goal before its RMW has matched the caller's response reader: rclpy
-accepts and executes the goal but the answer is dropped (only a warning: "failed to send response
-(timeout): client will not receive response"). Without a resend the step waited `connect_timeout` and
-failed although its motion ran. Here the caller's action client loses the first goal answer it
-receives (as if the RMW had never delivered it); the server, its duplicate-id refusal and its
-executions are the real rclpy ones."""
+1. `run(resend_after=...)`: a goal whose acceptance never reaches the caller is sent again under the
+same id, and the server runs it once. A just-(re)started server can take a goal before its RMW has
+matched the caller's response reader: rclpy accepts and executes the goal but the answer is dropped
+(only a warning: "failed to send response (timeout): client will not receive response"). Without a
+resend the step waited `connect_timeout` and failed although its motion ran. Here the caller's action
+client loses the first goal answer it receives (as if the RMW had never delivered it); the server,
+its duplicate-id refusal and its executions are the real rclpy ones.
+
+2. The goal-answer race of rclpy 9.1.2's `send_goal_async` (`transport.action_client`), which made an
+UNLOAD fail with `list.remove(x): x not in list`: the caller's thread is paused where rclpy registers
+the goal's future a second time outside its lock, until the executor has handed the answer on (as a
+loaded host's scheduler may pause it for a GIL slice)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -78,9 +84,8 @@ def _proxy(client, proxies, *, lose_first: bool):
     """An ActionProxy whose action client loses the first goal answer when `lose_first`."""
     from bladecell_interfaces.action import FollowTrajectory
     from bladecell_ros.transport.ros_calls import ActionProxy
-    from rclpy.action import ActionClient
 
-    class LossyClient(ActionClient):
+    class LossyClient(ActionProxy.client_class):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.lost = 0
@@ -148,3 +153,73 @@ def test_an_answered_goal_is_sent_once(node_pair) -> None:
         result, _status = proxy.run(goal, timeout=30.0, connect_timeout=30.0, resend_after=0.5)
         assert result.success
     assert len(proxy.client.sent) == 3 and probe.executions == 3
+
+
+#: the longest pause of the caller's thread in rclpy's registration gap (the answer comes in ms)
+PAUSE_S = 1.5
+
+
+def _pausing(base: type) -> type:
+    """`base` (an action client class) whose sends pause in rclpy's second, unlocked registration of
+    the goal's future until the executor has completed that future or PAUSE_S has passed."""
+
+    class PausingIds(dict):
+        def __init__(self, client) -> None:
+            super().__init__()
+            self.client = client
+            self.paused = 0
+
+        def __setitem__(self, seq, goal_id) -> None:
+            again = seq in self
+            super().__setitem__(seq, goal_id)
+            if again:  # rclpy's second registration, after its lock was released
+                self.paused += 1
+                deadline = time.monotonic() + PAUSE_S
+                pending = self.client._pending_goal_requests
+                while not pending[seq].done() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+
+    class PausingClient(base):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.ids = self._goal_sequence_number_to_goal_id = PausingIds(self)
+
+    return PausingClient
+
+
+def test_rclpy_send_goal_async_raises_list_remove_when_the_answer_comes_in_its_gap(node_pair) -> None:
+    """The library's race itself (a tripwire: when it stops reproducing, `action_client` can go)."""
+    from bladecell_interfaces.action import FollowTrajectory
+    from rclpy.action import ActionClient
+
+    server, client, proxies = node_pair
+    probe = _Probe(server)
+    raw = _pausing(ActionClient)(client, FollowTrajectory, "resend_probe")
+    proxies.append(raw)
+    assert raw.wait_for_server(timeout_sec=30.0)
+    with pytest.raises(ValueError, match=r"list.remove\(x\): x not in list"):
+        raw.send_goal_async(FollowTrajectory.Goal())
+    assert raw.ids.paused == 1
+    deadline = time.monotonic() + 30.0
+    while probe.executions < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert probe.executions == 1  # the goal ran; its caller got an exception instead of the handle
+
+
+def test_an_answer_in_the_gap_waits_for_the_send_and_the_goal_runs_once(node_pair) -> None:
+    from action_msgs.msg import GoalStatus
+    from bladecell_interfaces.action import FollowTrajectory
+    from bladecell_ros.transport.ros_calls import ActionProxy
+
+    server, client, proxies = node_pair
+    probe = _Probe(server)
+
+    class PausingProxy(ActionProxy):
+        client_class = _pausing(ActionProxy.client_class)
+
+    proxy = PausingProxy(client, FollowTrajectory, "resend_probe", "probe")
+    proxies.append(proxy)
+    for i in range(3):
+        result, status = proxy.run(FollowTrajectory.Goal(), timeout=30.0, connect_timeout=30.0)
+        assert status == GoalStatus.STATUS_SUCCEEDED and result.message == f"run {i + 1}"
+    assert proxy.client.ids.paused == 3 and probe.executions == 3
