@@ -223,3 +223,44 @@ def test_an_answer_in_the_gap_waits_for_the_send_and_the_goal_runs_once(node_pai
         result, status = proxy.run(FollowTrajectory.Goal(), timeout=30.0, connect_timeout=30.0)
         assert status == GoalStatus.STATUS_SUCCEEDED and result.message == f"run {i + 1}"
     assert proxy.client.ids.paused == 3 and probe.executions == 3
+
+
+def test_a_goal_whose_answer_the_rmw_drops_runs_and_its_result_is_there_by_id(node_pair) -> None:
+    """The premise of the resend, on a real RMW drop: the server's goal answers go out best effort, so
+    its writer never matches the caller's reliable reader and each answer is dropped ("client will not
+    receive response"). rclpy runs the goal anyway, and its result is there for whoever asks by id."""
+    import uuid
+
+    from action_msgs.msg import GoalStatus
+    from bladecell_interfaces.action import FollowTrajectory
+    from bladecell_ros.transport.action_client import ActionClient
+    from rclpy.action import ActionServer
+    from rclpy.action.client import ClientGoalHandle
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from unique_identifier_msgs.msg import UUID
+
+    server, client, proxies = node_pair
+    ran: list[int] = []
+
+    def execute(goal_handle):
+        ran.append(1)
+        goal_handle.succeed()
+        return FollowTrajectory.Result(success=True, message="ran")
+
+    best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    ActionServer(server, FollowTrajectory, "drop_probe", execute, goal_service_qos_profile=best_effort)
+    raw = ActionClient(client, FollowTrajectory, "drop_probe")
+    proxies.append(raw)
+    goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+    answers = []
+    deadline = time.monotonic() + 30.0
+    while not ran and time.monotonic() < deadline:  # the request path matches after discovery: resend
+        answers.append(raw.send_goal_async(FollowTrajectory.Goal(), goal_uuid=goal_id))
+        time.sleep(0.2)
+    assert ran == [1] and not any(a.done() for a in answers)  # it ran once; no acceptance ever came
+    accepted = FollowTrajectory.Impl.SendGoalService.Response(accepted=True)
+    result = ClientGoalHandle(raw, goal_id, accepted).get_result_async()
+    while not result.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert result.done() and result.result().status == GoalStatus.STATUS_SUCCEEDED
+    assert result.result().result.message == "ran" and ran == [1]
