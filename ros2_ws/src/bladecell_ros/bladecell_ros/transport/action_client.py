@@ -14,7 +14,9 @@ thread descheduled for a GIL slice on a loaded host) does one of two wrong thing
   a pick-and-place sends a trajectory goal per segment, each one a chance.
 
 `ActionClient` here holds `_sending` for the whole send and the executor takes it before it hands a
-goal answer on, so an answer always finds its goal's registration complete.
+goal answer on, so an answer always finds its goal's registration complete. The first, abandoned
+future of each send is taken off the waitable's list too: it never completes, and the executor walks
+that list on every answer the client gets (one more per goal sent, for the life of the process).
 """
 
 from __future__ import annotations
@@ -34,7 +36,24 @@ class ActionClient(RclpyActionClient):
 
     def send_goal_async(self, goal: Any, feedback_callback: Any = None, goal_uuid: Any = None) -> Any:
         with self._sending:
-            return super().send_goal_async(goal, feedback_callback=feedback_callback, goal_uuid=goal_uuid)
+            before = {id(f) for f in self._futures}
+            future = super().send_goal_async(goal, feedback_callback=feedback_callback, goal_uuid=goal_uuid)
+            for stale in self._abandoned(before, future):
+                self.remove_future(stale)
+            return future
+
+    def _abandoned(self, before: set[int], sent: Any) -> list[Any]:
+        """Futures the send added besides `sent` that no request is waiting on (rclpy's first one)."""
+        waiting = [
+            *self._pending_goal_requests.values(),
+            *self._pending_result_requests.values(),
+            *self._pending_cancel_requests.values(),
+        ]
+        return [
+            f
+            for f in list(self._futures)
+            if id(f) not in before and f is not sent and not any(f is w for w in waiting)
+        ]
 
     async def execute(self, taken_data: Any) -> None:
         if "goal" in taken_data:
