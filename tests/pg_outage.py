@@ -1,9 +1,12 @@
 """Takes one PostgreSQL test database away and gives it back: the records-database outage of the
-cell tests and the ROS fault tests (a real server refusing connections, not a mock)."""
+cell tests and the ROS fault tests (a real server refusing connections, not a mock); `SqliteLock`, the
+SQLite file's write lock held from another connection, is the same switch for a SQLite cell."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from pathlib import Path
 
 PG_ADMIN_URL = os.environ.get("BLADECELL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -35,3 +38,24 @@ class PgOutage:
         if self.down:
             self.give_back()
         self.admin.close()
+
+
+class SqliteLock:
+    """Holds the SQLite file's write lock from another connection (as another process would)."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.down = False
+
+    def take_away(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.down = True
+
+    def give_back(self) -> None:
+        self.conn.execute("ROLLBACK")
+        self.down = False
+
+    def close(self) -> None:
+        if self.down:
+            self.give_back()
+        self.conn.close()

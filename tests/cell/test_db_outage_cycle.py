@@ -14,7 +14,6 @@ only the write lock is a meaningful outage.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 from bladecell_ros.services.db_outage import WAITING, OutageGuard
 from local_cell import FAMILY, OracleCell, fake_design, make_context, make_world
-from pg_outage import PgOutage
+from pg_outage import PgOutage, SqliteLock
 
 from platform_control.cycle.records import CycleEvent
 from platform_control.cycle.runner import CycleOutcome, CycleRunner, new_cycle_id
@@ -32,27 +31,6 @@ from platform_control.cycle.services import CycleJob
 VIEWPOINTS = 3  # the scan_axes fixture (conftest) cuts the scan to 3 viewpoints
 #: short waits so a test outage past the tolerance takes seconds
 SHORT = {"initial_s": 0.2, "max_delay_s": 0.5}
-
-
-class SqliteLock:
-    """Holds the SQLite file's write lock from another connection (as another process would)."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.down = False
-
-    def take_away(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.down = True
-
-    def give_back(self) -> None:
-        self.conn.execute("ROLLBACK")
-        self.down = False
-
-    def close(self) -> None:
-        if self.down:
-            self.give_back()
-        self.conn.close()
 
 
 @pytest.fixture

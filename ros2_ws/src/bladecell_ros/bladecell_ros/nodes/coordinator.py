@@ -103,11 +103,13 @@ class CellCoordinatorNode(Node):
 
         registry = ModelRegistry()
         self.queue = CycleQueue()
-        # The technician's station: progress rows it streams, and the blade model its map draws.
-        self.feed = ProgressFeed(ProgressLog(), self.cell_id, home, acceptance)
-        self.blade_models = BladeModelPublisher(self.catalog, BladeModelStore(ContentStore(home)))
-
         outage = outage_guard(self)
+        # The technician's station: progress rows it streams, and the blade model its map draws; both
+        # wait out a short database outage off the cycle's thread (the cycle's own tolerance).
+        self.feed = ProgressFeed(ProgressLog(), self.cell_id, home, acceptance, guard=outage)
+        self.blade_models = BladeModelPublisher(
+            self.catalog, BladeModelStore(ContentStore(home)), guard=outage
+        )
 
         def deployed(family: str, notify: Notify, cancel: threading.Event) -> str | None:
             """needs_design's registry lookup, waiting out a short database outage (a read)."""
@@ -204,6 +206,7 @@ class CellCoordinatorNode(Node):
                 self.get_logger().warning(f"abort on shutdown: {exc}")
         self.runner.close()
         self.feed.close()
+        self.blade_models.close()
 
     # ------------------------------------------------------------------------------ action
     def _on_goal(self, goal) -> GoalResponse:

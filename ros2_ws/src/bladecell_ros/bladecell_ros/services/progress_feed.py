@@ -6,8 +6,14 @@ with the database. The coordinator calls `on_event` from the runner's observer, 
 e-stops and ends are always written; stored captures at most every `min_interval_s` (the last one of
 a scan is never dropped). Rows are written in order by one writer thread, so neither the cycle nor an
 e-stop or reset callback ever waits on the database (a SQLite file another writer holds, a slow
-PostgreSQL). A database that is down costs the station its live view, never the cycle: failures are
-logged once per outage and the cycle goes on.
+PostgreSQL).
+
+A short outage of the database costs the station nothing (issue 16): the writer waits it out through
+the cell's `OutageGuard` (the cycle's own tolerance, `db_outage_tolerance_s`) and the events that come
+meanwhile wait behind it in memory, so they are all written afterwards, in order, each once (a failed
+append was rolled back: `database.services.transactions`). The backlog is bounded (`max_backlog`:
+events past it are dropped and counted); an outage past the tolerance drops the event being written,
+and later events are tried once each, as before, until the database is back.
 """
 
 from __future__ import annotations
@@ -26,14 +32,18 @@ from platform_control.cycle.acceptance import AcceptanceRules, rejecting
 from platform_control.cycle.detections import DetectionsError, DetectionsFile
 from platform_control.cycle.records import CycleEvent, CycleProgress
 from platform_control.cycle.refs import detections_ref
+from platform_control.cycle.retry import RetryCancelled
 from platform_control.cycle.runner import CycleOutcome
 from platform_control.cycle.services import CycleJob
 from platform_control.cycle.status import cycle_fraction
 
 from .capture_store import CaptureStore, CaptureStoreError
+from .db_outage import DatabaseOutageError, OutageGuard, is_outage, one_line
 
 log = logging.getLogger(__name__)
 MIN_ETA_FRACTION = 0.03  # below this an ETA is a guess; the station shows none
+#: events held in memory while the database is away (a scan writes at most ~4 a second)
+MAX_BACKLOG = 1000
 
 
 def eta_s(elapsed_s: float, fraction: float) -> float | None:
@@ -53,6 +63,8 @@ class ProgressFeed:
         *,
         min_interval_s: float = 0.25,
         clock: Callable[[], float] = time.time,
+        guard: OutageGuard | None = None,
+        max_backlog: int = MAX_BACKLOG,
     ) -> None:
         self.log = log_target  # database.services.progress.ProgressLog (or anything with append)
         self.cell = cell
@@ -62,7 +74,11 @@ class ProgressFeed:
         self.min_interval_s = min_interval_s
         self.clock = clock
         self._last_progress = 0.0
-        self._down = False
+        self.guard = guard or OutageGuard()
+        self.max_backlog = max_backlog
+        self.dropped = 0  # events lost to a backlog past `max_backlog` or an outage past the tolerance
+        self._down = False  # an outage outlasted the tolerance: one try per event until it is back
+        self._stop = threading.Event()
         self._queue: queue.Queue[CycleEventIn | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -177,33 +193,52 @@ class ProgressFeed:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._drain, name="progress-feed", daemon=True)
                 self._writer.start()
+        if self._queue.qsize() >= self.max_backlog:
+            self._drop(f"{self.max_backlog} events wait for the database already")
+            return
         self._queue.put(event)
 
     def _drain(self) -> None:
         while (event := self._queue.get()) is not None:
             try:
-                self.log.append(event)
-            except Exception as exc:  # the database is down: the cycle goes on without the station
-                if not self._down:
-                    log.warning("progress events not written (database unavailable): %s", exc)
-                self._down = True
-            else:
-                if self._down:
-                    log.info("progress events written again")
-                self._down = False
+                self._append(event)
             finally:
                 self._queue.task_done()
         self._queue.task_done()
+
+    def _append(self, event: CycleEventIn) -> None:
+        """Write one event, waiting out a short outage (the events behind it wait in the queue)."""
+        append = lambda: self.log.append(event)  # noqa: E731
+        try:
+            if self._down:  # past the tolerance already: do not hold the backlog up again
+                append()
+                log.info("progress events written again")
+                self._down = False
+            else:
+                self.guard.call("writing the station's progress", append, cancel=self._stop)
+        except DatabaseOutageError as exc:
+            self._down = True
+            self._drop(str(exc))
+        except RetryCancelled:
+            self._drop("the feed was closed while the database was away")
+        except Exception as exc:
+            self._drop(one_line(exc) if is_outage(exc) else f"not valid for the database: {one_line(exc)}")
+
+    def _drop(self, why: str) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 100 == 0:
+            log.warning("progress event not written (%d so far): %s", self.dropped, why)
 
     def flush(self) -> None:
         """Wait until every event handed in so far is written (or given up)."""
         self._queue.join()
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer."""
+        """Write what is queued, then stop the writer; a database that is away is not waited for."""
         with self._writer_lock:
             writer, self._writer = self._writer, None
         if writer is not None:
+            self._stop.set()
             self._queue.put(None)
             writer.join(10)
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from rclpy.action import ActionClient
+from action_msgs.msg import GoalStatus
+from rclpy.action.client import ClientGoalHandle
 from rclpy.client import Client
 from rclpy.node import Node
 from rclpy.task import Future
+from unique_identifier_msgs.msg import UUID
 
+from bladecell_ros.transport.action_client import ActionClient
 from platform_control.hardware import DeviceUnreachable
 
 SLICE_S = 0.05
@@ -143,10 +147,15 @@ class ServiceProxy:
 class ActionProxy:
     """An action client whose `run` blocks the calling (non-executor) thread until the result."""
 
+    #: the action client class (`action_client.ActionClient`: rclpy's, with its goal-answer race closed;
+    #: a test's subclass loses answers the way a just-started server's RMW does)
+    client_class: type[ActionClient] = ActionClient
+
     def __init__(
         self, node: Node, action_type: Any, name: str, device: str, callback_group: Any = None
     ) -> None:
-        self.client = ActionClient(node, action_type, name, callback_group=callback_group)
+        self.client = self.client_class(node, action_type, name, callback_group=callback_group)
+        self._action_type = action_type
         self.node = node
         self.name = name
         self.device = device
@@ -174,28 +183,19 @@ class ActionProxy:
         cancel: threading.Event | None = None,
         connect_timeout: float = 10.0,
         lost_grace: float = 1.0,
+        resend_after: float | None = None,
     ) -> tuple[Any, int]:
         """Send a goal and wait for its result; returns (result, GoalStatus code).
 
-        `cancel` set while running cancels the goal (InterruptedError is raised).
+        `cancel` set while running cancels the goal (InterruptedError is raised). `resend_after`: a goal
+        without an answer after that many seconds is sent again under the same goal id, until
+        `connect_timeout` (see `_send_goal`: the server runs it at most once).
         """
         what = f"action {self.name}"
         client = self.client
         wait_for_server(client.server_is_ready, self.device, what, connect_timeout)
         alive = same_server(client.server_is_ready, self.server_ids)
-        send = client.send_goal_async(
-            goal, feedback_callback=(lambda m: feedback(m.feedback)) if feedback else None
-        )
-        handle = _wait_future(
-            send,
-            device=self.device,
-            what=f"{what} goal",
-            timeout=connect_timeout,
-            alive=client.server_is_ready,
-            lost_grace=lost_grace,
-        )
-        if not handle.accepted:
-            raise DeviceUnreachable(self.device, f"{what} refused the goal (busy?)")
+        handle, adopted = self._send_goal(goal, feedback, alive, connect_timeout, lost_grace, resend_after)
         result_future = handle.get_result_async()
         try:
             response = _wait_future(
@@ -211,4 +211,64 @@ class ActionProxy:
             if not result_future.done():
                 handle.cancel_goal_async()
             raise
+        if adopted and response.status == GoalStatus.STATUS_UNKNOWN:
+            raise DeviceUnreachable(self.device, f"{what} refused the goal (busy?)")
         return response.result, response.status
+
+    def _send_goal(
+        self,
+        goal: Any,
+        feedback: Callable[[Any], None] | None,
+        alive: Callable[[], bool],
+        connect_timeout: float,
+        lost_grace: float,
+        resend_after: float | None,
+    ) -> tuple[ClientGoalHandle, bool]:
+        """The accepted goal's handle, and whether it was adopted by id (its acceptance never came).
+
+        A just-(re)started server can take a goal before its RMW has matched the client's response
+        reader: it accepts and executes the goal, but the answer is dropped ("failed to send response
+        (timeout): client will not receive response" is only a warning in rclpy), so the caller would
+        wait `connect_timeout` and fail a step whose motion ran. Sending the goal again with a new id
+        would run it twice; the same id cannot: rcl refuses a second goal with an id it already holds.
+        So a resend that is refused means "known already, or refused": the handle is adopted by id and
+        the result request decides (a server that never accepted the id answers STATUS_UNKNOWN).
+        Resends go only to the server that took the first send (`alive`); a new process never heard of
+        it, and the old one may have run part of it."""
+        what = f"action {self.name} goal"
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        on_feedback = (lambda m: feedback(m.feedback)) if feedback else None
+        deadline = time.monotonic() + connect_timeout
+        sent = 0
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            last = resend_after is None or left <= resend_after
+            if sent and not alive():
+                raise DeviceUnreachable(self.device, f"{what}: the server was replaced before it answered")
+            future = self.client.send_goal_async(goal, feedback_callback=on_feedback, goal_uuid=goal_id)
+            sent += 1
+            try:
+                handle = _wait_future(
+                    future,
+                    device=self.device,
+                    what=what,
+                    timeout=left if last else resend_after,
+                    alive=self.client.server_is_ready,
+                    lost_grace=lost_grace,
+                )
+            except NoAnswer:
+                future.cancel()  # the client forgets the request; a late answer is ignored
+                if last:
+                    raise NoAnswer(
+                        self.device, f"{what} got no answer within {connect_timeout:.0f} s"
+                    ) from None
+                continue
+            except BaseException:
+                future.cancel()
+                raise
+            if handle.accepted:
+                return handle, False
+            if sent == 1:
+                raise DeviceUnreachable(self.device, f"action {self.name} refused the goal (busy?)")
+            accepted = self._action_type.Impl.SendGoalService.Response(accepted=True)
+            return ClientGoalHandle(self.client, goal_id, accepted), True

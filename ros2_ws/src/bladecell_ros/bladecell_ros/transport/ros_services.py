@@ -117,6 +117,7 @@ class RosMotionDriver:
             feedback=(lambda fb: progress_cb(float(fb.progress))) if progress_cb else None,
             connect_timeout=t.connect,
             lost_grace=t.lost_grace,
+            resend_after=1.0,  # a just-restarted driver may drop the acceptance; same goal id, runs once
         )
         self._set_final(result.final_positions)
         if status == GoalStatus.STATUS_SUCCEEDED and result.success:
