@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 S = CycleState
 
 
-
 #: OS errors a technician can act on: what the fault says beside the system's own words
 _STORAGE_ERRNOS = {
     errno.ENOSPC: "the data disk is full",
@@ -61,6 +60,7 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
         return f"{_STORAGE_ERRNOS[error.errno]} ({error}); free space on it, then resume"
     return str(error)
+
 
 class CycleMachine:
     """State machine of one inspection cycle, persisted in a journal file."""

@@ -28,8 +28,13 @@ TINY = {
     # latency left out of the search (no prior, weight 0): the designed network, and so every figure
     # below, must not depend on the host's timing noise or on what ran before in this process
     "search": {
-        "population": 2, "generations": 1, "top_k": 1, "latency_repeats": 1, "latency_warmup": 0,
-        "use_prior": False, "latency_weight": 0.0,
+        "population": 2,
+        "generations": 1,
+        "top_k": 1,
+        "latency_repeats": 1,
+        "latency_warmup": 0,
+        "use_prior": False,
+        "latency_weight": 0.0,
     },
     "retrain": {"epochs": 6, "batch_size": 4},
     "export": {"torchscript": False, "onnx": False},

@@ -32,9 +32,23 @@ def _run_leaky_suite(tmp_path: Path, outcome: bool) -> tuple[subprocess.Complete
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
     env.pop("BLADECELL_TEST_NORMAL_EXIT", None)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "exit_guard", "-p", "no:cacheprovider", "-s", "-q",
-         "test_leaky.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "exit_guard",
+            "-p",
+            "no:cacheprovider",
+            "-s",
+            "-q",
+            "test_leaky.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     child_pid = int(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("CHILD ")))
     return done, child_pid
