@@ -395,10 +395,10 @@ class CoveragePlanner:
     ) -> None:
         """Put into ``plan.stats`` the lower bounds on any plan over these candidates: moves
         (`cover_moves_lower_bound`) and scan time (views bound x per-view time + moves bound), so a
-        scan-time target can be judged reachable or not. Skipped (None) when under a second is left."""
+        scan-time target can be judged reachable or not. Skipped (None) when under 2 s are left."""
         views_lb = plan.stats.get("lower_bound")
         moves_lb = None
-        if len(cands.seen) and budget.left > 1.0:
+        if len(cands.seen) and budget.left > 2.0:  # one try of the bound takes up to ~1 s
             moves_lb = cover_moves_lower_bound(
                 sets,
                 required,
