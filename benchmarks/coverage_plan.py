@@ -153,7 +153,7 @@ def main() -> None:
     if args.short:
         rows = [("small", v) for v in VARIANTS] + [("large", "loft 400k")]
 
-    console = Console(width=250)
+    console = Console(width=400)
     camera = load_camera_params()
     stage = StageKinematics(load_stage_params(), load_cell_layout(), camera)
     timing = ScanTiming(n_channels=args.channels, capture_time_per_channel=args.capture_time)

@@ -150,7 +150,9 @@ class CoveragePlanner:
         seed_tilts_deg: besides each head-on seed view, views of the same point tilted by these angles
             (at ``seed_azimuths`` azimuths): a tilted view sees a face and the next one round an edge,
             so covers need fewer views (small blade: 13 -> 10). Judged after the refinement and
-            only while the budget allows; what is left unjudged is no gap, only fewer choices.
+            only while the budget allows and the candidates stay within ``ilp_max_candidates`` (so the
+            ILP over all of them still runs and bounds the views); what is left unjudged is no gap,
+            only fewer choices.
         seed_azimuths: azimuths of the tilted seed views.
         progress: show progress bars.
     """
@@ -249,17 +251,16 @@ class CoveragePlanner:
         base_rows = len(cands.seen)
         if self.seed_tilts_deg and self.seed_azimuths > 0 and len(seeds):
             pts, tdirs = tilted_views(seeds, seed_dirs, self.seed_tilts_deg, self.seed_azimuths)
+            # a fixed shuffle, so that a cut (budget, size) leaves an even sample of the surface
+            pick = len(seeds) + np.random.default_rng(0).permutation(len(pts) - len(seeds))
             keep = reserve + 0.25 * budget.left  # and time for the second set-cover ILP
-            self._evaluate(
-                evaluator,
-                pts[len(seeds) :],
-                tdirs[len(seeds) :],
-                cands,
-                "tilted views",
-                budget,
-                keep,
-                optional=True,
-            )
+            lo = 0
+            while lo < len(pick) and len(cands.seen) < self.ilp_max_candidates and not budget.expired(keep):
+                take = pick[lo : lo + self.ilp_max_candidates - len(cands.seen)]  # the ILP's size limit
+                self._evaluate(
+                    evaluator, pts[take], tdirs[take], cands, "tilted views", budget, keep, optional=True
+                )
+                lo += len(take)
         tilted = slice(base_rows, len(cands.seen))
         phases.update()
         phases.set_postfix_str("set cover")
