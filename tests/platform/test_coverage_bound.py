@@ -120,3 +120,11 @@ def test_tilted_seed_views_cut_views_and_scan_time_without_losing_coverage(plans
     assert tilted.coverage.complete and tilted.coverage.stopped is None
     assert len(tilted) < len(head_on)
     assert tilted.estimated_scan_time < 0.95 * head_on.estimated_scan_time
+
+
+def test_tilted_seeds_stop_at_the_ilp_size_limit(stage: StageKinematics) -> None:
+    blade = generate_blade(blade_preset("small"), seed=21)
+    plan = CoveragePlanner(CAMERA, stage, ilp_max_candidates=300).plan(blade)
+    assert plan.stats["candidates"] == 300  # ~150 head-on and refinement views, then tilted ones
+    assert plan.stats["solver"].startswith("ilp") and plan.stats["lower_bound"] is not None
+    assert plan.coverage.complete and plan.coverage.stopped is None
