@@ -25,6 +25,9 @@ from autonad_core.models.complexity import count_flops, count_params
 from autonad_core.models.search_space import DecoderSpace, SearchSpace, StageSpace
 from autonad_core.models.subnet import Subnet, load_subnet, materialize, save_subnet
 from autonad_core.models.supernet import Supernet
+from autonad_core.runtime import tune_allocator
+
+tune_allocator()  # before the caller allocates its first tensor; see autonad_core.runtime
 
 # Pipeline names, imported on first use so `import autonad_core` stays light and acyclic.
 _LAZY = {
