@@ -14,6 +14,7 @@ from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.services.like_family import LikeFamilyError
 from bladecell_ros.services.local_cell import LocalCellServices
 from local_cell import make_context, make_world
+from tiny_design import tiny_design
 
 from platform_control.cycle.runner import CycleRunner, new_cycle_id
 from platform_control.cycle.services import CycleJob
@@ -27,22 +28,7 @@ families:
   {B}: {{preset: small, seed: 3, like: {A}}}
   {ORPHAN}: {{preset: small, seed: 3, like: HPT-NOMODEL}}
 """
-TINY = {  # as test_model_life_sim's: seconds of training, a search that ignores the host's timing
-    "data": {"input_size": [64, 64]},
-    "supernet": {"epochs": 1, "batch_size": 2},
-    "search": {
-        "population": 2,
-        "generations": 1,
-        "top_k": 1,
-        "latency_repeats": 1,
-        "latency_warmup": 0,
-        "use_prior": False,
-        "latency_weight": 0.0,
-    },
-    "retrain": {"epochs": 2, "batch_size": 2},
-    "export": {"torchscript": False, "onnx": False},
-    "threads": 2,
-}
+TINY = tiny_design(retrain_epochs=2)
 SEARCH_TRACES = ("supernet", "search", "latency_table.json", "result.json")
 
 

@@ -20,26 +20,10 @@ import pytest
 from bladecell_ros.services.designer import ModelDesigner
 from bladecell_ros.services.replay import ReplayCell, read_blades
 from bladecell_ros.services.retrainer import ModelRetrainer, RetrainError
+from tiny_design import tiny_design
 
 FAMILY = "HPT-A"
-TINY = {
-    "data": {"input_size": [64, 64]},
-    "supernet": {"epochs": 1, "batch_size": 2},
-    # latency left out of the search (no prior, weight 0): the designed network, and so every figure
-    # below, must not depend on the host's timing noise or on what ran before in this process
-    "search": {
-        "population": 2,
-        "generations": 1,
-        "top_k": 1,
-        "latency_repeats": 1,
-        "latency_warmup": 0,
-        "use_prior": False,
-        "latency_weight": 0.0,
-    },
-    "retrain": {"epochs": 6, "batch_size": 4},
-    "export": {"torchscript": False, "onnx": False},
-    "threads": 2,
-}
+TINY = tiny_design(retrain_epochs=6, retrain_batch=4)
 
 
 def _png_b64(mask: np.ndarray) -> str:

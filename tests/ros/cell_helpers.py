@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tiny_design import tiny_design
 
 FAMILY = "HPT-TEST"
 CLASSES = ("background", "crack", "nick", "dent", "pitting", "coating_loss", "burn")
@@ -103,20 +104,7 @@ def design_tiny_model(root: Path) -> Path:
         root / "design",
         preset="cpu-small",
         device="cpu",
-        overrides={
-            "data": {"input_size": [64, 64]},
-            "supernet": {"epochs": 1, "batch_size": 2},
-            "search": {
-                "population": 2,
-                "generations": 1,
-                "top_k": 1,
-                "latency_repeats": 1,
-                "latency_warmup": 0,
-            },
-            "retrain": {"epochs": 1, "batch_size": 2},
-            "export": {"torchscript": False, "onnx": False},
-            "threads": 1,
-        },
+        overrides=tiny_design(timing_free=False, threads=1),
         show_progress=False,
     )
     return Path(result.model_dir)
