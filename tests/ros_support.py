@@ -6,15 +6,44 @@ publishers/subscribers, services, action servers) with generous timeouts and nev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 DISCOVERY_TIMEOUT_S = 20.0
+
+
+@contextlib.contextmanager
+def spinning_pair(name: str) -> Iterator[tuple[Any, Any]]:
+    """In-process `<name>_server` and `<name>_client` nodes in a context of their own, spun by one
+    multi-threaded executor on a daemon thread; all of it shut down on exit."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    server = rclpy.create_node(f"{name}_server", context=context)
+    client = rclpy.create_node(f"{name}_client", context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(server)
+    executor.add_node(client)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield server, client
+    finally:
+        executor.shutdown()
+        thread.join(10)
+        server.destroy_node()
+        client.destroy_node()
+        context.try_shutdown()
 
 
 def ros_environment(domain_id: int) -> dict[str, str]:

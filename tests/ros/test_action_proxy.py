@@ -15,7 +15,6 @@ loaded host's scheduler may pause it for a GIL slice)."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -25,27 +24,13 @@ pytestmark = pytest.mark.ros
 
 @pytest.fixture
 def node_pair():
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from ros_support import spinning_pair
 
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    server = rclpy.create_node("action_resend_server", context=context)
-    client = rclpy.create_node("action_resend_client", context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    executor.add_node(server)
-    executor.add_node(client)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    proxies: list = []
-    yield server, client, proxies
-    for proxy in proxies:
-        proxy.destroy()
-    executor.shutdown()
-    thread.join(10)
-    server.destroy_node()
-    client.destroy_node()
-    context.try_shutdown()
+    with spinning_pair("action_resend") as (server, client):
+        proxies: list = []
+        yield server, client, proxies
+        for proxy in proxies:
+            proxy.destroy()
 
 
 class _Probe:

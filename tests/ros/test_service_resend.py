@@ -16,24 +16,10 @@ pytestmark = pytest.mark.ros
 
 @pytest.fixture
 def node_pair():
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from ros_support import spinning_pair
 
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    server = rclpy.create_node("resend_server", context=context)
-    client = rclpy.create_node("resend_client", context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    executor.add_node(server)
-    executor.add_node(client)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    yield server, client
-    executor.shutdown()
-    thread.join(10)
-    server.destroy_node()
-    client.destroy_node()
-    context.try_shutdown()
+    with spinning_pair("resend") as pair:
+        yield pair
 
 
 def _serve_dropping_the_first(server) -> tuple[list[int], threading.Event]:
