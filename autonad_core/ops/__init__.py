@@ -7,7 +7,7 @@ from autonad_core.ops.drop_path import DropPath
 from autonad_core.ops.linear import ElasticLinear
 from autonad_core.ops.mix_ffn import ElasticMixFFN, MixFFN
 from autonad_core.ops.norm import ElasticLayerNorm, group_norm_groups, make_group_norm
-from autonad_core.ops.shift import K_SHIFTS, Q_SHIFTS, shift_map, spatial_shift
+from autonad_core.ops.shift import K_SHIFTS, Q_SHIFTS, spatial_shift
 from autonad_core.ops.shift_conv import ElasticShiftSumConv, ShiftSumConv
 from autonad_core.ops.shift_mlp import ElasticShiftMLP, ShiftMLP
 from autonad_core.ops.split_attention import ElasticSplitAttention, SplitAttention
@@ -33,7 +33,6 @@ __all__ = [
     "group_norm_groups",
     "make_group_norm",
     "map_to_tokens",
-    "shift_map",
     "spatial_reduction_attention",
     "spatial_shift",
     "tokens_to_map",
