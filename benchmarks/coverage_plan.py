@@ -141,6 +141,13 @@ def main() -> None:
     parser.add_argument("--capture-time", type=float, default=0.05, help="seconds per channel frame")
     parser.add_argument("--time-budget", type=float, default=60.0, help="planner time budget, s")
     parser.add_argument("--no-casters", action="store_true", help="skip the ray-caster table")
+    parser.add_argument(
+        "--tilted-seeds",
+        type=float,
+        nargs="*",
+        default=[],
+        help="seed tilt angles in degrees (e.g. 40): the planner's opt-in tilted seed views (default: none)",
+    )
     parser.add_argument("--plot", type=Path, help="write each plan's report and picture into this folder")
     parser.add_argument(
         "--fixture",
@@ -166,6 +173,7 @@ def main() -> None:
             time_budget=args.time_budget,
             outer_surface_only=outer_only,
             fixture_occluder=occluder,
+            seed_tilts_deg=tuple(args.tilted_seeds),
             progress=True,
         )
         for outer_only in (False, True)

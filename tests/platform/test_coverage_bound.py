@@ -99,7 +99,7 @@ def test_group_path_picks_the_best_member_and_order(stage: StageKinematics) -> N
 def plans(stage: StageKinematics):
     blade = generate_blade(blade_preset("small"), seed=21)
     timing = ScanTiming(n_channels=6, capture_time_per_channel=0.05)
-    tilted = CoveragePlanner(CAMERA, stage, timing=timing).plan(blade)
+    tilted = CoveragePlanner(CAMERA, stage, timing=timing, seed_tilts_deg=(40.0,)).plan(blade)
     head_on = CoveragePlanner(CAMERA, stage, timing=timing, seed_tilts_deg=()).plan(blade)
     return tilted, head_on
 
@@ -124,7 +124,7 @@ def test_tilted_seed_views_cut_views_and_scan_time_without_losing_coverage(plans
 
 def test_tilted_seeds_stop_at_the_ilp_size_limit(stage: StageKinematics) -> None:
     blade = generate_blade(blade_preset("small"), seed=21)
-    plan = CoveragePlanner(CAMERA, stage, ilp_max_candidates=300).plan(blade)
+    plan = CoveragePlanner(CAMERA, stage, ilp_max_candidates=300, seed_tilts_deg=(40.0,)).plan(blade)
     assert plan.stats["candidates"] == 300  # ~150 head-on and refinement views, then tilted ones
     assert plan.stats["solver"].startswith("ilp") and plan.stats["lower_bound"] is not None
     assert plan.coverage.complete and plan.coverage.stopped is None
