@@ -41,9 +41,22 @@ def spinning_pair(name: str) -> Iterator[tuple[Any, Any]]:
     finally:
         executor.shutdown()
         thread.join(10)
-        server.destroy_node()
-        client.destroy_node()
+        for node in (server, client):
+            _destroy_actions(node)
+            node.destroy_node()
         context.try_shutdown()
+
+
+def _destroy_actions(node: Any) -> None:
+    """Destroy a node's action servers and clients now, once nothing spins it. `destroy_node` leaves
+    them to the garbage collector, which may run in the next test while its DDS delivers: a test then
+    saw its server "not available" for 30 s (`ActionProxy.destroy`: such a collection deadlocked inside
+    Fast DDS)."""
+    from rclpy.action import ActionClient, ActionServer
+
+    for waitable in list(node.waitables):
+        if isinstance(waitable, ActionServer | ActionClient):
+            waitable.destroy()
 
 
 def ros_environment(domain_id: int) -> dict[str, str]:

@@ -15,6 +15,7 @@ loaded host's scheduler may pause it for a GIL slice)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -65,8 +66,9 @@ class _Probe:
         )
 
 
-def _proxy(client, proxies, *, lose_first: bool):
-    """An ActionProxy whose action client loses the first goal answer when `lose_first`."""
+def _proxy(client, proxies, *, lose_first: bool, lose: str = "goal"):
+    """An ActionProxy whose action client loses the first `lose` answer ("goal": the acceptance,
+    "result": the result) when `lose_first`."""
     from bladecell_interfaces.action import FollowTrajectory
     from bladecell_ros.transport.ros_calls import ActionProxy
 
@@ -75,15 +77,20 @@ def _proxy(client, proxies, *, lose_first: bool):
             super().__init__(*args, **kwargs)
             self.lost = 0
             self.sent: list[bytes] = []
+            self.result_requests = 0
 
         def send_goal_async(self, goal, feedback_callback=None, goal_uuid=None):
             self.sent.append(bytes(goal_uuid.uuid) if goal_uuid else b"")
             return super().send_goal_async(goal, feedback_callback, goal_uuid)
 
+        def _get_result_async(self, goal_handle):
+            self.result_requests += 1
+            return super()._get_result_async(goal_handle)
+
         async def execute(self, taken_data):
-            if lose_first and "goal" in taken_data and not self.lost:
+            if lose_first and lose in taken_data and not self.lost:
                 self.lost += 1
-                del taken_data["goal"]
+                del taken_data[lose]
             await super().execute(taken_data)
 
     class LossyProxy(ActionProxy):
@@ -141,6 +148,55 @@ def test_an_answered_goal_is_sent_once(node_pair) -> None:
     assert proxy.client._futures == []  # rclpy's abandoned first future of each send is not kept
 
 
+def test_a_result_whose_answer_was_lost_is_asked_for_again_once_the_goal_ended(node_pair) -> None:
+    from action_msgs.msg import GoalStatus
+
+    server, client, proxies = node_pair
+    probe = _Probe(server)
+    proxy, goal = _proxy(client, proxies, lose_first=True, lose="result")
+    result, status = proxy.run(goal, timeout=30.0, connect_timeout=30.0, resend_after=0.5)
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.message == "run 1"
+    assert proxy.client.lost == 1 and proxy.client.result_requests >= 2
+    assert probe.goals == 1 and probe.executions == 1  # asking again did not run the goal again
+    # the lost request is not kept for ever (rclpy drops a cancelled one on its executor thread)
+    deadline = time.monotonic() + 30.0
+    while proxy.client._pending_result_requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proxy.client._pending_result_requests == {}
+
+
+def test_without_resend_a_lost_result_fails_the_call_after_its_timeout(node_pair) -> None:
+    from bladecell_ros.transport.ros_calls import NoAnswer
+
+    server, client, proxies = node_pair
+    probe = _Probe(server)
+    proxy, goal = _proxy(client, proxies, lose_first=True, lose="result")
+    with pytest.raises(NoAnswer, match="got no answer within 2 s"):
+        proxy.run(goal, timeout=2.0, connect_timeout=30.0)
+    assert proxy.client.result_requests == 1 and probe.executions == 1
+
+
+def test_a_running_goal_has_its_result_asked_for_once(node_pair) -> None:
+    """Asking again waits for the goal's end: a long goal (a design) does not pile up requests."""
+    from bladecell_interfaces.action import FollowTrajectory
+    from rclpy.action import ActionServer
+    from rclpy.callback_groups import ReentrantCallbackGroup
+
+    server, client, proxies = node_pair
+    release = threading.Event()
+
+    def execute(goal_handle):
+        release.wait(30.0)
+        goal_handle.succeed()
+        return FollowTrajectory.Result(success=True, message="long")
+
+    ActionServer(server, FollowTrajectory, "resend_probe", execute, callback_group=ReentrantCallbackGroup())
+    proxy, goal = _proxy(client, proxies, lose_first=False)
+    threading.Timer(2.0, release.set).start()
+    result, _status = proxy.run(goal, timeout=30.0, connect_timeout=30.0, resend_after=0.2)
+    assert result.message == "long" and proxy.client.result_requests == 1
+
+
 #: the longest pause of the caller's thread in rclpy's registration gap (the answer comes in ms)
 PAUSE_S = 1.5
 
@@ -167,6 +223,7 @@ def _pausing(base: type) -> type:
 
     class PausingClient(base):
         def __init__(self, *args, **kwargs) -> None:
+            self._lock = threading.Lock()  # rclpy's is made after the executor can see the client
             super().__init__(*args, **kwargs)
             self.ids = self._goal_sequence_number_to_goal_id = PausingIds(self)
 

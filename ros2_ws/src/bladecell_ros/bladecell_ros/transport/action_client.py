@@ -31,6 +31,10 @@ class ActionClient(RclpyActionClient):
     """`rclpy.action.ActionClient` whose goal answers wait for their send to finish registering."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # rclpy adds the client to its node's waitables before it creates `_lock`, so an executor that
+        # already spins the node could ask for its entities in between and die on AttributeError (seen
+        # in tests/ros/test_action_proxy.py); rclpy replaces this lock a moment later, nothing pending
+        self._lock = threading.Lock()
         super().__init__(*args, **kwargs)
         self._sending = threading.Lock()
 

@@ -43,13 +43,19 @@ def _wait_future(
     alive: Callable[[], bool],
     lost_grace: float,
     cancel: threading.Event | None = None,
+    every: tuple[float, Callable[[], None]] | None = None,
 ) -> Any:
+    """`future`'s result; `every` = (seconds, fn) calls fn each time that long has passed unanswered."""
     done = threading.Event()
     future.add_done_callback(lambda _f: done.set())
     start = time.monotonic()
     gone_since: float | None = None
+    last_tick = start
     while not done.wait(SLICE_S):
         now = time.monotonic()
+        if every is not None and now - last_tick >= every[0]:
+            every[1]()
+            last_tick = now
         if cancel is not None and cancel.is_set():
             raise InterruptedError(f"{device}: {what} cancelled")
         if timeout is not None and now - start > timeout:
@@ -189,28 +195,33 @@ class ActionProxy:
 
         `cancel` set while running cancels the goal (InterruptedError is raised). `resend_after`: a goal
         without an answer after that many seconds is sent again under the same goal id, until
-        `connect_timeout` (see `_send_goal`: the server runs it at most once).
+        `connect_timeout` (see `_send_goal`: the server runs it at most once); and a goal that has
+        ended, by its status, without its result arriving has the result asked for again that often
+        (`_ResultRequests`: asking is idempotent).
         """
         what = f"action {self.name}"
         client = self.client
         wait_for_server(client.server_is_ready, self.device, what, connect_timeout)
         alive = same_server(client.server_is_ready, self.server_ids)
         handle, adopted = self._send_goal(goal, feedback, alive, connect_timeout, lost_grace, resend_after)
-        result_future = handle.get_result_async()
+        requests = _ResultRequests(handle)
         try:
             response = _wait_future(
-                result_future,
+                requests.answer,
                 device=self.device,
                 what=what,
                 timeout=timeout,
                 alive=alive,
                 lost_grace=lost_grace,
                 cancel=cancel,
+                every=(resend_after, requests.ask_again_if_ended) if resend_after else None,
             )
         except BaseException:
-            if not result_future.done():
+            if not requests.answer.done():
                 handle.cancel_goal_async()
             raise
+        finally:
+            requests.forget_unanswered()
         if adopted and response.status == GoalStatus.STATUS_UNKNOWN:
             raise DeviceUnreachable(self.device, f"{what} refused the goal (busy?)")
         return response.result, response.status
@@ -272,3 +283,45 @@ class ActionProxy:
                 raise DeviceUnreachable(self.device, f"action {self.name} refused the goal (busy?)")
             accepted = self._action_type.Impl.SendGoalService.Response(accepted=True)
             return ClientGoalHandle(self.client, goal_id, accepted), True
+
+
+_ENDED = (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED, GoalStatus.STATUS_CANCELED)
+
+
+class _ResultRequests:
+    """The result requests of one goal, answered by whichever answer comes first (`answer`).
+
+    Why: the result's answer can be dropped like a goal's acceptance (a just-restarted server's RMW
+    that has not matched the caller's reader yet); the caller then waited its whole timeout for a goal
+    that had ended. The goal's status topic says it ended (`handle.status`), and the server answers a
+    result request for a goal it holds at any time, so asking again is safe. Requests left unanswered
+    are cancelled at the end: rclpy keeps each pending one for the life of the client otherwise."""
+
+    def __init__(self, handle: ClientGoalHandle) -> None:
+        self.handle = handle
+        self.answer: Future = Future()
+        self.sent: list[Future] = []
+        self._ask()
+
+    def _ask(self) -> None:
+        future = self.handle.get_result_async()
+        future.add_done_callback(self._on_done)
+        self.sent.append(future)
+
+    def _on_done(self, future: Future) -> None:
+        if self.answer.done() or future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            self.answer.set_exception(error)
+        else:
+            self.answer.set_result(future.result())
+
+    def ask_again_if_ended(self) -> None:
+        if self.handle.status in _ENDED and not self.answer.done():
+            self._ask()
+
+    def forget_unanswered(self) -> None:
+        for future in self.sent:
+            if not future.done():
+                future.cancel()

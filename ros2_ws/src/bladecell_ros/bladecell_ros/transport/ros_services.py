@@ -42,6 +42,11 @@ from platform_control.hardware import (
 )
 from platform_control.trajectory import JointTrajectory
 
+#: seconds without an answer before a goal is sent again under its own id (the server runs it once), a
+#: lost result is asked for again, or an idempotent request (stop, reset) is repeated: a just-restarted
+#: node's RMW may drop the first answers (`transport.ros_calls`)
+RESEND_AFTER_S = 1.0
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -117,7 +122,7 @@ class RosMotionDriver:
             feedback=(lambda fb: progress_cb(float(fb.progress))) if progress_cb else None,
             connect_timeout=t.connect,
             lost_grace=t.lost_grace,
-            resend_after=1.0,  # a just-restarted driver may drop the acceptance; same goal id, runs once
+            resend_after=RESEND_AFTER_S,
         )
         self._set_final(result.final_positions)
         if status == GoalStatus.STATUS_SUCCEEDED and result.success:
@@ -139,7 +144,7 @@ class RosMotionDriver:
             timeout=5.0,
             connect_timeout=connect_timeout,
             lost_grace=self.timeouts.lost_grace,
-            resend_after=1.0,  # idempotent; a just-restarted driver may drop the first answer
+            resend_after=RESEND_AFTER_S,  # stop and reset are idempotent
         )
         if not response.success:
             raise HardwareFault(self.device, f"{what} refused: {response.message}")
@@ -264,6 +269,7 @@ class RosCellServices:
             cancel=cancel,
             connect_timeout=self.timeouts.connect,
             lost_grace=self.timeouts.lost_grace,
+            resend_after=RESEND_AFTER_S,
         )
         if status != GoalStatus.STATUS_SUCCEEDED or not result.success:
             raise RuntimeError(result.message or f"design ended with status {status}")
@@ -297,6 +303,7 @@ class RosCellServices:
             cancel=cancel,
             connect_timeout=self.timeouts.connect,
             lost_grace=self.timeouts.lost_grace,
+            resend_after=RESEND_AFTER_S,
         )
         if status != GoalStatus.STATUS_SUCCEEDED or not result.success:
             raise RuntimeError(result.message or f"recording ended with status {status}")
