@@ -145,8 +145,8 @@ def main() -> None:
         "--tilted-seeds",
         type=float,
         nargs="*",
-        default=[],
-        help="seed tilt angles in degrees (e.g. 40): the planner's opt-in tilted seed views (default: none)",
+        default=None,
+        help="seed tilt angles in degrees (default: the planner's, 40; none given: head-on seeds only)",
     )
     parser.add_argument("--plot", type=Path, help="write each plan's report and picture into this folder")
     parser.add_argument(
@@ -165,6 +165,7 @@ def main() -> None:
     stage = StageKinematics(load_stage_params(), load_cell_layout(), camera)
     timing = ScanTiming(n_channels=args.channels, capture_time_per_channel=args.capture_time)
     settings = {"on": (True,), "off": (False,), "both": (True, False)}[args.fixture]
+    tilts = {} if args.tilted_seeds is None else {"seed_tilts_deg": tuple(args.tilted_seeds)}
     planners = {
         (outer_only, occluder): CoveragePlanner(
             camera,
@@ -173,8 +174,8 @@ def main() -> None:
             time_budget=args.time_budget,
             outer_surface_only=outer_only,
             fixture_occluder=occluder,
-            seed_tilts_deg=tuple(args.tilted_seeds),
             progress=True,
+            **tilts,
         )
         for outer_only in (False, True)
         for occluder in settings

@@ -90,7 +90,7 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
         "/api/v1/model-life/health/check", json={"part_family": FAMILY}, headers=headers
     ).json()
     assert health["level"] != "ok", health
-    assert health["figures"]["input_shift"] > 0.15 and any("input" in r for r in health["reasons"]), health
+    assert health["figures"]["input_shift_sd"] > 0.2 and any("input" in r for r in health["reasons"]), health
 
     # 3. quality engineers correct the shifted cycles' detections through the API
     with factory() as session:

@@ -231,3 +231,33 @@ def test_model_life_migration_keeps_records_and_downgrades_to_0004(db_url: str) 
         assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
         engine.dispose()
+
+
+def test_input_shift_migration_retires_relative_thresholds_and_keeps_the_rest(db_url: str, caplog) -> None:
+    """0008: a family's relative input-shift thresholds have no meaning in training sd; they are taken
+    out (and logged), the family's other thresholds stay."""
+    import json
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
+                {"t": "2026-01-01 00:00:00"},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO model_policies (part_family_id, thresholds, updated_at) VALUES (1, :j, :t)"
+                ),
+                {"j": json.dumps({"input_shift_retrain": 0.3, "latency_ratio": 2.0}), "t": "2026-01-01"},
+            )
+        with caplog.at_level("WARNING"):
+            migrate.upgrade(engine, "0008")
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT thresholds FROM model_policies")).scalar_one()
+        stored = json.loads(stored) if isinstance(stored, str) else stored
+        assert stored == {"latency_ratio": 2.0}
+        assert "part family F" in caplog.text and "'input_shift_retrain': 0.3" in caplog.text
+    finally:
+        engine.dispose()

@@ -46,9 +46,19 @@ def test_promotion_verdict_judges_every_class_within_the_tolerance() -> None:
             HealthLevel.RETRAIN,
             "fell",
         ),
-        ({"input_shift": 0.3, "std_ratio": 1.1}, HealthLevel.RETRAIN, "mean by 30 %"),
-        ({"input_shift": 0.05, "std_ratio": 1.8}, HealthLevel.RETRAIN, "std ratio 1.80"),
-        ({"input_shift": 0.7, "std_ratio": 1.0}, HealthLevel.REDESIGN, "mean changed by 70 %"),
+        (
+            {"input_shift_sd": 0.3, "input_shift": 0.4, "std_ratio": 1.1},
+            HealthLevel.RETRAIN,
+            "0.30 training sd (40 %)",
+        ),
+        ({"input_shift_sd": 0.05, "std_ratio": 1.8}, HealthLevel.RETRAIN, "std ratio 1.80"),
+        (
+            {"input_shift_sd": 1.2, "input_shift": 0.7},
+            HealthLevel.REDESIGN,
+            "moved by 1.20 training sd (> 0.80",
+        ),
+        # a large relative change of a dark channel's small mean is not a shift on its own
+        ({"input_shift_sd": 0.1, "input_shift": 0.5, "std_ratio": 1.0}, HealthLevel.OK, None),
         (
             {
                 "latency_ratio": 2.0,
@@ -100,11 +110,18 @@ def test_assess_records_figures_and_the_policy_changes_the_verdict(client, life,
     assert body["level"] == "redesign_recommended" and body["model_version"] == "v-dark"
     white = body["figures"]["channels"]["white"]
     assert white["mean"] == pytest.approx(120 / 255, abs=0.02) and white["mean_change"] > 1.0
+    assert white["mean_shift_sd"] == pytest.approx((white["mean"] - 0.2) / 0.1)
+    assert body["figures"]["input_shift_sd"] >= white["mean_shift_sd"]
     assert body["figures"]["latency_ratio"] == pytest.approx(3.0)
     assert client.get("/api/v1/model-life/health", params={"part_family": "HPT1"}, headers=eng).json() == body
 
     # the family's thresholds: an admin raises them; engineers may not; unknown keys are refused
-    raised = {"input_shift_retrain": 5.0, "input_shift_redesign": 9.0, "std_ratio": 9.0, "latency_ratio": 5.0}
+    raised = {
+        "input_shift_sd_retrain": 5.0,
+        "input_shift_sd_redesign": 9.0,
+        "std_ratio": 9.0,
+        "latency_ratio": 5.0,
+    }
     assert client.put("/api/v1/model-life/policy", json={"part_family": "HPT1", "thresholds": raised},
                       headers=eng).status_code == 403  # fmt: skip
     r = client.put(
