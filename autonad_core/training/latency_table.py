@@ -20,12 +20,23 @@ since latency does not depend on weight values):
 
 A table is tied to its search space, input size, channels, classes and device; using one with any of
 them different is refused with the mismatch named.
+
+The sum of parts timed alone is not a whole forward pass: on a shared 2-core host at 320x320, 1
+thread, eight random `cpu-small` subnets ran 1.09-1.36x (median 1.31x) their table sum in one
+measurement, five ran 0.94-1.09x (median 1.05x) in another, and the fastest subnets ran ~0.82x. So the
+table also times ``CALIBRATION_ARCHS`` whole random subnets (a fixed draw) and scales every sum by the
+median ratio (``end_to_end_scale``, stored with the ratios): a latency, and ``search.max_latency_ms``,
+are in end-to-end milliseconds on average; the per-arch error of a sum (±20 % seen) remains. The
+scale is one factor for all, so the ranking, λ = 'auto' (which divides by the mean latency) and the
+prior (relative per-position means) are as without it. A table written without the scale (before it
+existed) reads as scale 1.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,7 +53,7 @@ from autonad_core.models.arch import NUM_LEVELS, SR_RATIOS, Arch, BlockArch, Sta
 from autonad_core.models.blocks import SubnetBlock
 from autonad_core.models.complexity import level_sizes
 from autonad_core.models.search_space import SearchSpace
-from autonad_core.models.subnet import SubnetStage
+from autonad_core.models.subnet import Subnet, SubnetStage
 from autonad_core.models.subnet_mfam import MFAM, PPM
 from autonad_core.ops.decoder_layers import ConvNormAct, EdgeOp, edge_output, resize_to
 from autonad_core.training.timing import device_name, time_forward
@@ -50,6 +61,7 @@ from autonad_core.training.timing import device_name, time_forward
 TABLE_FILE = "latency_table.json"
 TABLE_FORMAT = "autonad-latency-table"
 TABLE_VERSION = 1
+CALIBRATION_ARCHS = 5  # whole subnets timed to scale the sums to end-to-end latency
 
 
 class LatencyTableError(ConfigError):
@@ -96,7 +108,12 @@ class LatencyTable:
     meta: dict
 
     def latency_ms(self, arch: Arch) -> float:
-        """Latency of ``arch`` as the sum of its parts (deterministic; a missing part is an error)."""
+        """End-to-end latency of ``arch``: the sum of its parts times the table's ``end_to_end_scale``
+        (deterministic; a missing part is an error)."""
+        return self.parts_ms(arch) * float(self.meta.get("end_to_end_scale", 1.0))
+
+    def parts_ms(self, arch: Arch) -> float:
+        """The plain sum of ``arch``'s parts as timed alone."""
         total = 0.0
         for key in arch_parts(arch, self.meta["in_channels"]):
             if key not in self.entries:
@@ -295,9 +312,34 @@ def measure_table(
             run = partial(forward, module.to(device).eval())
             example = torch.randn(shape, device=device)
             entries[key] = statistics.median(time_forward(run, example, warmup, repeats))
-    meta = expected_meta(space, in_channels, num_classes, input_size, device)
-    meta.update({"warmup": warmup, "repeats": repeats, "statistic": "median ms, batch 1"})
-    return LatencyTable(dict(sorted(entries.items())), meta)
+        meta = expected_meta(space, in_channels, num_classes, input_size, device)
+        meta.update({"warmup": warmup, "repeats": repeats, "statistic": "median ms, batch 1"})
+        raw = LatencyTable(dict(sorted(entries.items())), meta)
+        ratios = _end_to_end_ratios(raw, space, in_channels, num_classes, input_size, device, warmup, repeats)
+    meta.update({"end_to_end_scale": statistics.median(ratios), "end_to_end_ratios": ratios})
+    return LatencyTable(raw.entries, meta)
+
+
+def _end_to_end_ratios(
+    table: LatencyTable,
+    space: SearchSpace,
+    in_channels: int,
+    num_classes: int,
+    input_size: tuple[int, int],
+    device: str,
+    warmup: int,
+    repeats: int,
+) -> list[float]:
+    """Whole-forward time / table sum of ``CALIBRATION_ARCHS`` subnets drawn with a fixed seed."""
+    rng = random.Random(0)
+    example = torch.randn(1, in_channels, *input_size, device=device)
+    ratios = []
+    for _ in range(CALIBRATION_ARCHS):
+        arch = space.sample(rng)
+        model = Subnet(arch, in_channels, num_classes).to(device).eval()
+        whole = statistics.median(time_forward(model, example, warmup, repeats))
+        ratios.append(round(whole / max(table.parts_ms(arch), 1e-9), 4))
+    return ratios
 
 
 def ensure_table(

@@ -67,7 +67,9 @@ def test_table_covers_every_part_of_every_arch_and_sums_them(tiny_table) -> None
     for _ in range(30):
         arch = space.sample(rng)
         parts = arch_parts(arch, 1)
-        assert table.latency_ms(arch) == pytest.approx(sum(table.entries[k] for k in parts))
+        assert table.parts_ms(arch) == pytest.approx(sum(table.entries[k] for k in parts))
+        scale = table.meta["end_to_end_scale"]
+        assert table.latency_ms(arch) == pytest.approx(scale * table.parts_ms(arch))
         assert table.latency_ms(arch) == table.latency_ms(arch)  # a sum of stored medians: no noise
     # a deeper arch costs more: every extra block adds its entry
     small, large = space.smallest(), space.largest()
@@ -88,6 +90,26 @@ def test_table_sum_tracks_end_to_end_latency(tiny_table) -> None:
     # the fastest of 15 runs: a load spike on the shared host cannot inflate it
     measured = min(time_forward(model, torch.zeros(1, 1, 32, 32), 3, 15))
     assert 0.2 * measured < table.latency_ms(arch) < 5 * measured
+
+
+def test_table_scales_its_sums_by_the_measured_end_to_end_ratio(tiny_table, tmp_path: Path) -> None:
+    """The scale is the median of the whole-forward / parts-sum ratios of a fixed draw of subnets, kept
+    in the table; a table written before the scale existed reads as scale 1."""
+    import statistics
+
+    from autonad_core.training.latency_table import CALIBRATION_ARCHS
+
+    space, table = tiny_table
+    ratios = table.meta["end_to_end_ratios"]
+    assert len(ratios) == CALIBRATION_ARCHS and all(r > 0 for r in ratios)
+    assert table.meta["end_to_end_scale"] == statistics.median(ratios)
+    arch = space.largest()
+    loaded = LatencyTable.load(table.save(tmp_path / TABLE_FILE))
+    assert loaded.latency_ms(arch) == table.latency_ms(arch)
+    data = json.loads((tmp_path / TABLE_FILE).read_text())
+    del data["end_to_end_scale"], data["end_to_end_ratios"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert LatencyTable.load(tmp_path / "old.json").latency_ms(arch) == table.parts_ms(arch)
 
 
 def test_table_round_trip_and_refusal_of_another_space_or_device(tiny_table, tmp_path: Path) -> None:
