@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 import psycopg
+import sqlalchemy as sa
 from sqlalchemy import Engine, event
 
 from database.orm import CycleState, Role, Verdict
@@ -178,3 +179,11 @@ def walk(client, headers, params: dict, limit: int = 7) -> list[dict]:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def insert_family(conn: sa.Connection) -> None:
+    """Part family 1 ('F') by plain SQL: the migration tests write rows at old schema revisions."""
+    conn.execute(
+        sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
+        {"t": "2026-01-01 00:00:00"},
+    )

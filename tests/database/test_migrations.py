@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from db_helpers import insert_family
 
 from database import migrate
 from database.engine import create_db_engine
@@ -109,10 +110,7 @@ def test_upgrade_by_url_uses_its_own_engine(db_url: str) -> None:
 def test_one_deployed_model_per_family_is_enforced_by_the_schema(engine: sa.Engine) -> None:
     """The partial unique index exists on both backends: a second deployed model is refused."""
     with engine.begin() as conn:
-        conn.execute(
-            sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
-            {"t": "2026-01-01 00:00:00"},
-        )
+        insert_family(conn)
         insert = sa.text(
             "INSERT INTO models (version, part_family_id, status, architecture, metrics, latency_device,"
             " weights_path, dataset_snapshot, notes, created_at)"
@@ -193,10 +191,7 @@ def test_model_life_migration_keeps_records_and_downgrades_to_0004(db_url: str) 
     try:
         migrate.upgrade(engine, "0004")
         with engine.begin() as conn:
-            conn.execute(
-                sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
-                {"t": "2026-01-01 00:00:00"},
-            )
+            insert_family(conn)
             conn.execute(
                 sa.text(
                     "INSERT INTO models (id, version, part_family_id, status, architecture, metrics,"
@@ -242,10 +237,7 @@ def test_input_shift_migration_retires_relative_thresholds_and_keeps_the_rest(db
     try:
         migrate.upgrade(engine, "0007")
         with engine.begin() as conn:
-            conn.execute(
-                sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
-                {"t": "2026-01-01 00:00:00"},
-            )
+            insert_family(conn)
             conn.execute(
                 sa.text(
                     "INSERT INTO model_policies (part_family_id, thresholds, updated_at) VALUES (1, :j, :t)"

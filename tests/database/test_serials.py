@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from db_helpers import insert_family
 
 from database import migrate
 from database.engine import create_db_engine
@@ -63,10 +64,7 @@ def test_serial_migration_reports_collisions_then_normalises(db_url: str) -> Non
     try:
         migrate.upgrade(engine, "0003")
         with engine.begin() as conn:
-            conn.execute(
-                sa.text("INSERT INTO part_families (id, code, name, created_at) VALUES (1, 'F', '', :t)"),
-                {"t": "2026-01-01 00:00:00"},
-            )
+            insert_family(conn)
             for i, serial in enumerate(["SN-1", "sn-1", "ＳＮ-2", "SN\u200b3", "SN-4"], start=1):
                 _insert_blade(conn, i, serial)
         with pytest.raises(RuntimeError) as refused:
