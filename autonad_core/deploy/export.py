@@ -7,6 +7,9 @@ Output folder: `model.ts`, `model.onnx`, `preprocess.json` (the input contract),
 training tile size. Why fixed: the PPM's adaptive average pooling has no size-generic ONNX form (the
 exporter bakes the traced kernel in, so other sizes would silently be wrong); the detector tiles frames at
 the tile size anyway (pad smaller frames). The TorchScript model is traced at the tile size likewise.
+ONNX is exported from a batch-2 example and checked at batch 1 and 2: torch.export specialises a
+dimension of size 1 to a constant, and one MT design's subnet (tests/autonad/pipeline/
+test_export_predict.py) then kept batch 1 in a Reshape that ONNX Runtime refused at batch 2.
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ def export_model(
     if onnx:
         path = out_dir / "model.onnx"
         batch = torch.randn(2, *example.shape[1:], generator=generator)
-        _onnx_export(model, example, path, opset)
+        _onnx_export(model, batch, path, opset)
         worst = _onnx_max_diff(path, model, [example, batch])
         result.onnx_max_diff = worst
         if worst > tolerance:
