@@ -314,10 +314,12 @@ def measure_table(
             entries[key] = statistics.median(time_forward(run, example, warmup, repeats))
         meta = expected_meta(space, in_channels, num_classes, input_size, device)
         meta.update({"warmup": warmup, "repeats": repeats, "statistic": "median ms, batch 1"})
-        raw = LatencyTable(dict(sorted(entries.items())), meta)
-        ratios = _end_to_end_ratios(raw, space, in_channels, num_classes, input_size, device, warmup, repeats)
-    meta.update({"end_to_end_scale": statistics.median(ratios), "end_to_end_ratios": ratios})
-    return LatencyTable(raw.entries, meta)
+        table = LatencyTable(dict(sorted(entries.items())), meta)
+        ratios = _end_to_end_ratios(
+            table, space, in_channels, num_classes, input_size, device, warmup, repeats
+        )
+    table.meta.update({"end_to_end_scale": statistics.median(ratios), "end_to_end_ratios": ratios})
+    return table
 
 
 def _end_to_end_ratios(

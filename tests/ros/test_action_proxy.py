@@ -192,9 +192,16 @@ def test_a_running_goal_has_its_result_asked_for_once(node_pair) -> None:
 
     ActionServer(server, FollowTrajectory, "resend_probe", execute, callback_group=ReentrantCallbackGroup())
     proxy, goal = _proxy(client, proxies, lose_first=False)
-    threading.Timer(2.0, release.set).start()
+    while_running: list[int] = []
+
+    def end_goal() -> None:
+        while_running.append(proxy.client.result_requests)
+        release.set()
+
+    threading.Timer(2.0, end_goal).start()
     result, _status = proxy.run(goal, timeout=30.0, connect_timeout=30.0, resend_after=0.2)
-    assert result.message == "long" and proxy.client.result_requests == 1
+    # asked once in the 2 s it ran; after its end a slow answer may be asked for again, which is allowed
+    assert result.message == "long" and while_running == [1]
 
 
 #: the longest pause of the caller's thread in rclpy's registration gap (the answer comes in ms)
