@@ -117,7 +117,8 @@ def check_amp(dtype_name: str) -> str:
         raise RuntimeError(f"non-finite losses {losses}")
     return (
         f"6 supernet steps (batch 4, 128²): loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
-        f"median step {1e3 * statistics.median(times[1:]):.1f} ms, logits {logits.dtype}"
+        f"median step {1e3 * statistics.median(times[1:]):.1f} ms with a new subnet each step (first-seen "
+        f"shapes pay kernel selection), logits {logits.dtype}"
     )
 
 
