@@ -32,9 +32,13 @@ class DataConfig(_Strict):
     scale: float = Field(default=1.0, gt=0)
     """`crop` mode: rescale factor applied to every image before cropping / tiling."""
     class_crop_prob: float = Field(default=0.5, ge=0, le=1)
-    """`crop` mode: probability that a training crop is centred on a pixel of a defect class present
-    in the image (class drawn uniformly among those present), so thin, rare defects are seen;
-    otherwise the crop is placed uniformly (data/crop_sampling.py)."""
+    """`crop` mode: probability that a training crop is centred on a pixel of a defect class (drawn
+    uniformly from `class_crop_pool`), so thin, rare defects are seen; otherwise the crop is placed
+    uniformly (data/crop_sampling.py)."""
+    class_crop_pool: Literal["image", "dataset"] = "image"
+    """Where that class is drawn from: `image` = the classes present in the item's image; `dataset` =
+    the classes of the whole training split, then an image holding it, so a class seen in few images
+    is centred on as often as a common one."""
     train_split: str = "train"
     val_split: str = "val"
     max_train_images: int | None = Field(default=None, ge=1)

@@ -56,7 +56,9 @@ def prepare_data(
     if train_split is not None and preprocess.mode == "crop":
         check_crop_fits(train_split.names, train_split.images, preprocess, Path(dataset_dir))
     train = (
-        SegmentationDataset(train_split, preprocess, d.augment, cfg.seed, d.class_crop_prob)
+        SegmentationDataset(
+            train_split, preprocess, d.augment, cfg.seed, d.class_crop_prob, d.class_crop_pool
+        )
         if train_split is not None
         else None
     )
@@ -175,6 +177,15 @@ def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, target: torch
     kl = (teacher * (torch.log(teacher.clamp_min(1e-8)) - log_student)).sum(dim=1)
     valid = target != IGNORE_INDEX
     return kl[valid].mean() if bool(valid.any()) else kl.sum() * 0.0
+
+
+def class_pixel_counts(masks: Sequence[np.ndarray], num_classes: int) -> np.ndarray:
+    """Labelled pixels of each class over `masks` (IGNORE_INDEX left out). Shape: (num_classes,)."""
+    pixels = np.zeros(num_classes, dtype=np.int64)
+    for mask in masks:
+        labelled = mask[mask != IGNORE_INDEX]
+        pixels += np.bincount(labelled.ravel(), minlength=num_classes)[:num_classes]
+    return pixels
 
 
 def median_frequency_weights(

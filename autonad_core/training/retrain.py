@@ -23,13 +23,21 @@ from autonad_core.config import DesignConfig, resolve_device
 from autonad_core.data.preprocess import Preprocess
 from autonad_core.progress import ProgressCallback
 from autonad_core.training.checkpoint import seed_everything
-from autonad_core.training.common import PreparedData, apply_threads, build_loss, build_space, prepare_data
+from autonad_core.training.common import (
+    PreparedData,
+    apply_threads,
+    build_loss,
+    build_space,
+    class_pixel_counts,
+    prepare_data,
+)
 from autonad_core.training.fit import FitResult, fit_segmentation
 from autonad_core.training.supernet_trainer import STAGE as SUPERNET_STAGE
 from autonad_core.training.supernet_trainer import load_supernet
 
 STAGE = "retrain"
 METRICS_FILE = "metrics.json"
+TRAIN_PIXELS = "train_pixels"  # metrics.json: labelled training pixels per class
 
 
 @dataclass
@@ -57,10 +65,16 @@ def _fit_and_save(
     on the same inputs. Shared by retraining and fine-tuning, so both save the same folder."""
     from autonad_core.models.subnet import save_subnet
 
+    names = data.preprocess.class_names
+    # what the model was shown: a class with no training pixels cannot be detected, whatever its score
+    train_pixels = dict(zip(names, class_pixel_counts(data.train.masks, len(names)).tolist(), strict=True))
+
     def save_best(module: torch.nn.Module, folder: Path, scores: dict) -> None:
         save_subnet(module, folder)
         data.preprocess.save(folder)
-        atomic_write_json(folder / METRICS_FILE, {"split": cfg.data.val_split, **scores})
+        atomic_write_json(
+            folder / METRICS_FILE, {"split": cfg.data.val_split, **scores, TRAIN_PIXELS: train_pixels}
+        )
 
     fingerprint = {
         "dataset": str(Path(dataset_dir).resolve()),

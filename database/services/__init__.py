@@ -11,7 +11,7 @@ and the HTTP API see one shape of each thing.
 
 from .queue import CycleQueue
 from .recording import CaptureRecord, CycleRecord, CycleRecorder, DefectRecord, FrameRecord, RecordResult
-from .registry import ModelCandidate, ModelRegistry
+from .registry import ModelCandidate, ModelRegistry, untrained_classes
 
 __all__ = [
     "CaptureRecord",
@@ -23,4 +23,5 @@ __all__ = [
     "ModelCandidate",
     "ModelRegistry",
     "RecordResult",
+    "untrained_classes",
 ]

@@ -9,6 +9,7 @@ model was deployed before the current one, and the record of who did what is kep
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +35,13 @@ from .catalog import ensure_family
 from .transactions import session_factory_for, unit_of_work
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-+:]{0,63}$"
+
+
+def untrained_classes(metrics: Mapping[str, float], class_names: Sequence[str]) -> list[str]:
+    """The defect classes (all but the first, background) whose training split held no labelled pixel,
+    by the model's `train_pixels.<class>` metrics (autonad_core's metrics.json): the model cannot find
+    them, whatever its scores. A model registered before those metrics were kept names none."""
+    return [name for name in class_names[1:] if metrics.get(f"train_pixels.{name}") == 0]
 
 
 class ModelCandidate(BaseModel):

@@ -12,7 +12,13 @@ import uuid
 import numpy as np
 import pytest
 from bladecell_ros.services.capture_store import CaptureStore
-from bladecell_ros.services.designer import DesignCancelled, ModelDesigner, new_model_version, scalar_metrics
+from bladecell_ros.services.designer import (
+    DesignCancelled,
+    ModelDesigner,
+    new_model_version,
+    scalar_metrics,
+    untrained_note,
+)
 from bladecell_ros.services.detection import CaptureDetector, ModelRef, NoModelError
 from bladecell_ros.services.recording import build_cycle_record, db_class, gain_factor
 from local_cell import FAMILY, fake_design
@@ -145,6 +151,34 @@ def test_designer_registers_deploys_and_can_be_cancelled(home) -> None:
         "c.d": 2.0,
     }
     assert new_model_version("HPT 1/B").startswith("HPT_1_B-")
+
+
+def test_a_design_without_examples_of_a_class_says_so_in_its_summary_and_the_model_line(home) -> None:
+    """The first scan held no coating loss: the design, the registry and the cycle summary say the model
+    cannot find it, instead of a silent zero recall on every later blade."""
+    from bladecell_ros.bringup.session import model_line
+
+    from database.services import ModelRegistry
+
+    def design_without_coating_loss(dataset_dir, out_dir, **kwargs):
+        result = fake_design(dataset_dir, out_dir, **kwargs)
+        names = ["background", "crack", "coating_loss", "burn"]
+        pre = {"class_names": names, "channels": ["white"], "mean": [0.5], "std": [0.2]}
+        (result.model_dir / "preprocess.json").write_text(json.dumps(pre))
+        result.metrics["train_pixels"] = {"background": 9000, "crack": 40, "coating_loss": 0, "burn": 0}
+        return result
+
+    store = CaptureStore(home)
+    _store_cycle(store, "c1", n=3)
+    registry = ModelRegistry()
+    designer = ModelDesigner(home, registry, design_fn=design_without_coating_loss)
+    outcome = designer.run(FAMILY, store.export(FAMILY).dataset_dir)
+    assert outcome.untrained_classes == ("coating_loss", "burn")
+    assert "no training examples of coating_loss, burn: it cannot find them" in outcome.summary()
+    info = registry.deployed_for(FAMILY)
+    assert info.metrics["train_pixels.coating_loss"] == 0 and info.metrics["train_pixels.crack"] == 40
+    assert model_line(info.version) == f"{info.version}{untrained_note(('coating_loss', 'burn'))}"
+    assert untrained_note(()) == ""
 
 
 class _ConstantPredictor:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from autonad_core.data.crop_sampling import crop_origin, sample_crop
+from autonad_core.data.crop_sampling import DefectPixels, crop_origin, sample_crop
 from autonad_core.deploy.inference import sliding_window_probabilities, window_origins
 from autonad_core.training.common import median_frequency_weights
 
@@ -23,9 +23,12 @@ def _thin_defect_mask() -> np.ndarray:
 def test_class_aware_crops_always_hold_a_rare_pixel_at_probability_one() -> None:
     mask = _thin_defect_mask()
     rng = np.random.default_rng(0)
+    pixels = DefectPixels([mask])
     seen = {1: 0, 3: 0}
     for _ in range(200):
-        _, crop = sample_crop(np.zeros((320, 320, 1), np.float32), mask, (64, 64), rng, 1.0)
+        source, centre = pixels.draw(0, rng, 1.0)
+        assert source == 0 and mask[centre] in (1, 3)
+        _, crop = sample_crop(np.zeros((320, 320, 1), np.float32), mask, (64, 64), rng, centre)
         assert crop.shape == (64, 64)
         present = set(np.unique(crop).tolist()) - {0}
         assert present, "a crop centred on a defect pixel must contain it"
@@ -37,7 +40,9 @@ def test_class_aware_crops_always_hold_a_rare_pixel_at_probability_one() -> None
 def test_uniform_crops_rarely_hold_a_thin_defect() -> None:
     mask = _thin_defect_mask()
     rng = np.random.default_rng(0)
-    crops = [sample_crop(mask[..., None], mask, (64, 64), rng, 0.0)[1] for _ in range(200)]
+    pixels = DefectPixels([mask])
+    assert all(pixels.draw(0, rng, 0.0) == (0, None) for _ in range(50))
+    crops = [sample_crop(mask[..., None], mask, (64, 64), rng)[1] for _ in range(200)]
     hits = sum(bool((crop == 3).any()) for crop in crops)
     assert hits < 40  # ~4 % of the uniform crop positions contain the crack
 
@@ -45,10 +50,31 @@ def test_uniform_crops_rarely_hold_a_thin_defect() -> None:
 def test_crop_origin_stays_inside_and_refuses_a_crop_larger_than_the_image() -> None:
     mask = np.zeros((50, 60), np.uint8)
     mask[0, 59] = 2  # corner pixel: the centred crop is clamped to the image
-    y, x = crop_origin(mask, (32, 32), np.random.default_rng(1), 1.0)
+    _, centre = DefectPixels([mask]).draw(0, np.random.default_rng(1), 1.0)
+    assert centre == (0, 59)
+    y, x = crop_origin(mask.shape, (32, 32), np.random.default_rng(1), centre)
     assert (y, x) == (0, 28)
     with pytest.raises(ValueError, match="larger than the image"):
-        crop_origin(mask, (64, 32), np.random.default_rng(1), 0.5)
+        crop_origin(mask.shape, (64, 32), np.random.default_rng(1))
+
+
+def test_dataset_pool_centres_a_class_of_one_image_as_often_as_a_class_of_every_image() -> None:
+    """Nine images hold a nick (2), one also a crack (1): per image the crack is drawn 1 time in 20,
+    from the dataset's classes half the time, its crop taken from the one image that holds it."""
+    masks = [np.zeros((40, 40), np.uint8) for _ in range(10)]
+    for m in masks[1:]:
+        m[5:9, 5:9] = 2
+    masks[0][30, 10:30] = 1
+    masks[0][2:6, 30:34] = 2
+    pixels = DefectPixels(masks)
+    assert pixels.images_with == {1: [0], 2: list(range(10))}
+    rng = np.random.default_rng(0)
+    for pool, low, high in (("image", 0.02, 0.09), ("dataset", 0.42, 0.58)):
+        draws = [pixels.draw(i % 10, rng, 1.0, pool) for i in range(2000)]
+        cracks = [(src, c) for src, c in draws if masks[src][c] == 1]
+        assert low < len(cracks) / len(draws) < high, (pool, len(cracks))
+        assert all(src == 0 and c[0] == 30 for src, c in cracks)
+    assert all(masks[src][c] > 0 for src, c in draws)
 
 
 def test_class_weight_cap() -> None:
@@ -122,13 +148,19 @@ def test_detector_on_a_2448x2048_six_channel_frame(tiny_space_yaml, tmp_path) ->
     assert sum(batches) == 90 and max(batches) == 4
 
 
-def test_cpu_small_trains_on_class_aware_native_crops_and_validates_full_frames(mt_tiny) -> None:
+@pytest.mark.parametrize("pool", ["image", "dataset"])
+def test_cpu_small_trains_on_class_aware_native_crops_and_validates_full_frames(mt_tiny, pool: str) -> None:
     """cpu-small's data path on real MT images: training items are crops of the 320² images holding a
     defect pixel (class_crop_prob 1 here), validation items are the whole 320² images."""
     from autonad_core.config import load_config
     from autonad_core.training.common import prepare_data
 
-    cfg = load_config("cpu-small", None, ["data.input_size=[64,64]", "data.class_crop_prob=1.0"])
+    cfg = load_config(
+        "cpu-small",
+        None,
+        ["data.input_size=[64,64]", "data.class_crop_prob=1.0", f"data.class_crop_pool={pool}"],
+    )
+    assert cfg.data.class_crop_pool == pool
     assert cfg.data.mode == "crop" and cfg.loss.max_class_weight == 10.0
     data = prepare_data(cfg, mt_tiny)
     for index in range(len(data.train)):

@@ -195,5 +195,17 @@ def test_sandwich_rule_and_retraining_from_scratch(
 
     metrics = json.loads((out.model_dir / "metrics.json").read_text())
     assert metrics["miou"] == pytest.approx(out.fit.best_miou)
+    # what the model was shown, per class: the labelled pixels of the training split as trained on
+    # (8 images resized to 32², the config's max_train_images and input_size)
+    from autonad_core.data.spec import IGNORE_INDEX
+    from autonad_core.training.common import prepare_data
+
+    data = prepare_data(cfg, mt_tiny)
+    counts = metrics["train_pixels"]
+    assert list(counts) == list(data.spec.classes) and len(data.train.masks) == 8
+    labelled = sum(int((m != IGNORE_INDEX).sum()) for m in data.train.masks)
+    assert sum(counts.values()) == labelled == 8 * 32 * 32
+    for k, name in enumerate(data.spec.classes):
+        assert counts[name] == sum(int((m == k).sum()) for m in data.train.masks), name
     history = json.loads((tmp_path / "retrain" / "history.json").read_text())
     assert [e["epoch"] for e in history["epochs"]] == [1, 2] and "val" in history["epochs"][1]

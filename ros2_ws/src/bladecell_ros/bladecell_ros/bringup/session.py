@@ -208,16 +208,16 @@ def model_line(version: str) -> str:
         return "-"
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bladecell_ros.services.designer import untrained_note
     from database.errors import RecordsError
-    from database.services import ModelRegistry
+    from database.services import ModelRegistry, untrained_classes
 
     try:
         info = ModelRegistry().get(version)
     except (RecordsError, SQLAlchemyError):  # not registered, or the database is away: the version
         return version
-    if info.architecture_from:
-        return f"{version} (architecture of {info.source()}, no search)"
-    return version
+    source = f" (architecture of {info.source()}, no search)" if info.architecture_from else ""
+    return f"{version}{source}{untrained_note(untrained_classes(info.metrics, info.class_names))}"
 
 
 def summary_table(result: Any, family: str, serial: str) -> Table:

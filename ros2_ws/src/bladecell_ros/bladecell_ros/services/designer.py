@@ -27,7 +27,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,24 @@ class DesignOutcome:
     like: str | None = None
     """The family whose architecture this model reuses (None: AutoNAD searched it)."""
     parent_version: str | None = None
+    untrained_classes: tuple[str, ...] = ()
+    """Defect classes without a labelled training pixel: the model cannot find them."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "untrained_classes", tuple(self.untrained_classes))  # JSON gives lists
 
     def summary(self) -> str:
         """One line for the cycle's progress and the design action's result."""
         source = f"architecture of {self.like} ({self.parent_version}), no search; " if self.like else ""
         figures = f"mIoU {self.miou:.3f}, {self.latency_ms:.1f} ms on {self.latency_device}"
-        return f"{self.version}: {source}{figures}"
+        return f"{self.version}: {source}{figures}{untrained_note(self.untrained_classes)}"
+
+
+def untrained_note(classes: Sequence[str]) -> str:
+    """'; no training examples of coating_loss: it cannot find them', or '' when every class had some."""
+    if not classes:
+        return ""
+    return f"; no training examples of {', '.join(classes)}: it cannot find them (label some, then retrain)"
 
 
 def new_model_version(family: str) -> str:
@@ -309,7 +321,7 @@ class ModelDesigner:
         """AutoNAD's result (or `like_family`'s, from the model ``parent``) -> the registry's candidate
         and the outcome the caller gets."""
         from database.orm import ModelOrigin
-        from database.services import ModelCandidate
+        from database.services import ModelCandidate, untrained_classes
 
         model_dir = Path(result.model_dir)
         rel = (
@@ -353,6 +365,7 @@ class ModelDesigner:
             deployed=False,
             like=parent.part_family if parent is not None else None,
             parent_version=parent.version if parent is not None else None,
+            untrained_classes=tuple(untrained_classes(metrics, candidate.class_names)),
         )
         return candidate, outcome
 
