@@ -37,7 +37,7 @@ class DefectPixels:
             labels = flat[where]
             order = np.argsort(labels, kind="stable")  # stable: each class keeps row-major order
             classes, starts = np.unique(labels[order], return_index=True)
-            groups = np.split(where[order], starts[1:])
+            groups = np.split(where[order], starts[1:]) if len(classes) else []  # split([]) gives [[]]
             self._pixels.append({int(c): g for c, g in zip(classes, groups, strict=True)})
         self.images_with: dict[int, list[int]] = {}
         for i, pixels in enumerate(self._pixels):

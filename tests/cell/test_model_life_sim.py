@@ -136,8 +136,10 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
     )
 
     # 4. lightweight retraining from the deployed weights on the newest snapshot
+    # 40 epochs: at 15 the fine-tune sometimes had not adapted yet (background -0.008 on one held-out
+    # draw of three; the held-out cycles follow the random cycle ids), at 40 it gained in 5 of 5
     retrainer = ModelRetrainer(
-        home, factory, threads=2, overrides={"retrain": {"epochs": 15, "batch_size": 4}}
+        home, factory, threads=2, overrides={"retrain": {"epochs": 40, "batch_size": 4}}
     )
     out = retrainer.retrain(FAMILY, actor="quality-eng")
     candidate = registry.get(out.version)
@@ -145,10 +147,10 @@ def test_design_shift_flag_correct_retrain_promote_rollback(home: Path, sim_data
     assert candidate.origin == "retrained" and candidate.snapshot_sha256 == out.snapshot_sha256
     assert out.heldout_samples >= 3 and out.train_samples >= 6
     # judged as the promotion rule judges: per class, on the classes both models are scored on (a class
-    # neither predicts nor holds is NaN for one model and 0 for the other, so plain nanmeans of the two
-    # dicts average over different classes)
+    # the held-out data lacks is NaN for a model that never predicts it and 0 for one that predicts it
+    # falsely, so plain nanmeans of the two dicts average over different classes)
     gain = float(np.mean(list(out.deltas.values())))
-    print(f"held-out shifted: mean IoU change {gain:+.3f} over {sorted(out.deltas)}; {out.timings}")
+    print(f"held-out shifted: mean IoU change {gain:+.3f}, per class {out.deltas}; {out.timings}")
     assert out.deltas and gain > 0, (out.candidate_iou, out.deployed_iou)
 
     # 5. promote (engineer, API), the next cycle runs it; roll back (one call)

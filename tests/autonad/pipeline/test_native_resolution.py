@@ -66,8 +66,9 @@ def test_dataset_pool_centres_a_class_of_one_image_as_often_as_a_class_of_every_
         m[5:9, 5:9] = 2
     masks[0][30, 10:30] = 1
     masks[0][2:6, 30:34] = 2
-    pixels = DefectPixels(masks)
-    assert pixels.images_with == {1: [0], 2: list(range(10))}
+    pixels = DefectPixels([*masks, np.zeros((40, 40), np.uint8)])  # an eleventh image without defects
+    assert pixels.images_with == {1: [0], 2: list(range(10))} and pixels.classes_in(10) == []
+    assert pixels.draw(10, np.random.default_rng(0), 1.0, "image") == (10, None)
     rng = np.random.default_rng(0)
     for pool, low, high in (("image", 0.02, 0.09), ("dataset", 0.42, 0.58)):
         draws = [pixels.draw(i % 10, rng, 1.0, pool) for i in range(2000)]
