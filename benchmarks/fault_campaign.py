@@ -39,6 +39,7 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tiny_design, for cell_helpers
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ros"))
 from cell_helpers import BASE_PARAMS, FAMILY, design_tiny_model, merge, write_params
 

@@ -154,7 +154,7 @@ def cell_lag(args) -> int:
     import yaml
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(ROOT / "tests" / "ros"))
+    sys.path[:0] = [str(ROOT / "tests" / "ros"), str(ROOT / "tests")]  # cell_helpers, its tiny_design
     from bladecell_ros.bringup.graph import cell_environment
     from cell_helpers import BASE_PARAMS, FAMILY, deploy_model, design_tiny_model, merge, write_params
 
