@@ -179,12 +179,17 @@ def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, target: torch
     return kl[valid].mean() if bool(valid.any()) else kl.sum() * 0.0
 
 
+def _labelled_counts(mask: np.ndarray, num_classes: int) -> tuple[np.ndarray, int]:
+    """(pixels of each class, labelled pixels) of one mask, IGNORE_INDEX left out."""
+    labelled = mask[mask != IGNORE_INDEX]
+    return np.bincount(labelled.ravel(), minlength=num_classes)[:num_classes], int(labelled.size)
+
+
 def class_pixel_counts(masks: Sequence[np.ndarray], num_classes: int) -> np.ndarray:
     """Labelled pixels of each class over `masks` (IGNORE_INDEX left out). Shape: (num_classes,)."""
     pixels = np.zeros(num_classes, dtype=np.int64)
     for mask in masks:
-        labelled = mask[mask != IGNORE_INDEX]
-        pixels += np.bincount(labelled.ravel(), minlength=num_classes)[:num_classes]
+        pixels += _labelled_counts(mask, num_classes)[0]
     return pixels
 
 
@@ -198,10 +203,9 @@ def median_frequency_weights(
     pixels = np.zeros(num_classes, dtype=np.float64)
     image_pixels = np.zeros(num_classes, dtype=np.float64)
     for mask in masks:
-        labelled = mask[mask != IGNORE_INDEX]
-        counts = np.bincount(labelled.ravel(), minlength=num_classes)[:num_classes].astype(np.float64)
+        counts, labelled = _labelled_counts(mask, num_classes)
         pixels += counts
-        image_pixels[counts > 0] += labelled.size
+        image_pixels[counts > 0] += labelled
     present = pixels > 0
     weights = np.ones(num_classes, dtype=np.float64)
     if present.any():
