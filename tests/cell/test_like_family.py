@@ -88,6 +88,8 @@ def test_family_like_another_takes_its_architecture_without_a_search(cell, home:
     from bladecell_ros.bringup.session import model_line
     from bladecell_ros.services.designer import untrained_note
 
+    from database.services import untrained_classes
+
     runner, registry, lines = cell
     first = runner.run_new(_job(A, "SN-A-1"))
     assert first.final_state == "DONE", first.message
@@ -112,11 +114,12 @@ def test_family_like_another_takes_its_architecture_without_a_search(cell, home:
     assert b_model.latency_ms is not None and b_model.latency_ms > 0
     assert any(f"architecture of {A} ({a_model.version}), no search" in line for line in lines), lines
     # the tiny data sets hold few defect classes: the line names those without a training pixel
-    untrained = [c for c in b_model.class_names[1:] if b_model.metrics[f"train_pixels.{c}"] == 0]
+    untrained = untrained_classes(b_model.metrics, b_model.class_names)
+    assert all(f"train_pixels.{c}" in b_model.metrics for c in b_model.class_names)
     assert model_line(b_model.version) == (
         f"{b_model.version} (architecture of {A}: {a_model.version}, no search){untrained_note(untrained)}"
     )
-    a_untrained = [c for c in a_model.class_names[1:] if a_model.metrics[f"train_pixels.{c}"] == 0]
+    a_untrained = untrained_classes(a_model.metrics, a_model.class_names)
     assert model_line(a_model.version) == f"{a_model.version}{untrained_note(a_untrained)}"
     print(
         f"DESIGNING: {A} (search) {first.stage_timings['DESIGNING']:.1f} s, "
